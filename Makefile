@@ -1,0 +1,41 @@
+# Two entry points, both from a fresh machine with Python 3.11, pip and make:
+#   make demo   set up, ingest sample_logs/ and print the spend summary
+#   make test   set up, then ruff, mypy and the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= tierlens-data
+
+.PHONY: setup demo test lint typecheck bench sample-logs clean
+
+$(BIN)/tierlens: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,charts]'
+	@touch $@
+
+setup: $(BIN)/tierlens
+
+demo: setup
+	rm -rf $(DATA)
+	$(BIN)/tierlens ingest sample_logs/ --data $(DATA)
+	$(BIN)/tierlens summary --data $(DATA)
+
+lint: setup
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check src
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+
+sample-logs:
+	$(PYTHON) scripts/gen_sample_logs.py --out sample_logs
+
+clean:
+	rm -rf $(VENV) $(DATA) .mypy_cache .ruff_cache .pytest_cache

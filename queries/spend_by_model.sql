@@ -1,0 +1,17 @@
+-- name: spend_by_model
+-- description: Spend and requests by ISO week and normalized model id, with the share billed at batch and priority tiers.
+-- dialect: duckdb
+-- params: since DATE = 1970-01-01, until DATE = 9999-12-31
+-- grain: week x model_id
+SELECT
+  CAST(DATE_TRUNC('week', date) AS DATE) AS week,
+  model_id,
+  SUM(requests) AS requests,
+  SUM(cost_usd) AS cost_usd,
+  SUM(CASE WHEN service_tier = 'batch' THEN cost_usd ELSE 0 END) AS batch_cost_usd,
+  SUM(CASE WHEN service_tier = 'priority' THEN cost_usd ELSE 0 END) AS priority_cost_usd,
+  SUM(CASE WHEN priced THEN 0 ELSE requests END) AS unpriced_requests
+FROM requests
+WHERE date BETWEEN :since AND :until
+GROUP BY 1, 2
+ORDER BY week, cost_usd DESC, model_id

@@ -1,0 +1,402 @@
+"""The `tierlens` command: parse options, call one library function, render, map errors.
+
+Nothing here computes anything. stdout carries data only; progress and errors go to stderr.
+Exit codes (also in `tierlens --help`): 0 ok, 1 a finding/alert at the asked severity,
+2 usage or configuration error, 3 input or data error (including rejects under --strict),
+70 internal error (a bug: re-run with --debug and report the traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from tierlens.errors import TierlensError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EPILOG = """\b
+Exit codes: 0 ok; 1 finding or alert at the asked severity; 2 usage or config error;
+3 input or data error (also: rejects under --strict); 70 internal error (re-run with --debug).
+Configuration: --config FILE, else $TIERLENS_CONFIG, else ./tierlens.toml, else
+[tool.tierlens] in ./pyproject.toml. TIERLENS_* environment variables override the file.
+"""
+
+
+class State:
+    def __init__(self, config: Path | None, debug: bool) -> None:
+        self.config = config
+        self.debug = debug
+
+    def settings(self, **overrides: Any) -> Any:
+        from tierlens.config import load_settings
+
+        return load_settings(self.config, **overrides)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into `Error: ...` on stderr and their exit code (tracebacks with --debug)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = click.get_current_context().find_object(State)
+        debug = bool(state and state.debug)
+        try:
+            return fn(*args, **kwargs)
+        except TierlensError as exc:
+            if debug:
+                raise
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(int(exc.exit_code))
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: say so briefly, never dump a traceback on a user
+            if debug:
+                raise
+            click.secho(f"Internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
+            click.echo("Re-run with --debug for the traceback, and please report it.", err=True)
+            sys.exit(70)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def data_option(fn: F) -> F:
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="Dataset directory [env TIERLENS_DATA_DIR; default ./tierlens-data].",
+    )(fn)
+
+
+def period_options(fn: F) -> F:
+    fn = click.option(
+        "--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (inclusive), YYYY-MM-DD."
+    )(fn)
+    fn = click.option(
+        "--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day, YYYY-MM-DD."
+    )(fn)
+    return fn
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
+@click.group(
+    epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Config file (tierlens.toml).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of short error messages.")
+@click.version_option(package_name="tierlens")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
+    """tierlens: where your LLM API money goes, priced to the cent.
+
+    \b
+    Example:
+      tierlens ingest sample_logs/ && tierlens summary
+    """
+    ctx.obj = State(config, debug)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@data_option
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    help="Force a log format instead of detecting it (see `tierlens formats`).",
+)
+@click.option(
+    "--strict", is_flag=True, help="Exit 3 if any line is rejected (good lines are still committed)."
+)
+@click.option(
+    "--batch-ended-at",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
+    default=None,
+    help="Timestamp for Message Batches results (UTC); else the sidecar batch object, config, or file mtime.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the ingest summary as JSON.")
+@click.pass_obj
+@handle_errors
+def ingest(
+    state: State,
+    paths: tuple[str, ...],
+    data_dir: Path | None,
+    fmt: str | None,
+    strict: bool,
+    batch_ended_at: datetime | None,
+    as_json: bool,
+) -> None:
+    """Ingest usage logs into the priced, deduplicated Parquet dataset.
+
+    PATHS are files, directories (searched recursively), globs, or - for stdin; .gz is read
+    transparently. Re-running on the same logs adds nothing twice. Bad lines go to
+    <data>/quarantine/ with file, line and reason; the rest is ingested.
+
+    \b
+    Examples:
+      tierlens ingest sample_logs/
+      tierlens ingest 'logs/2026-11-*.jsonl.gz' --data /srv/tierlens --strict
+      zcat gateway.log.gz | tierlens ingest - --format anthropic_messages
+    """
+    from tierlens.errors import StrictModeError
+    from tierlens.ingest import ingest as run
+
+    settings = state.settings(data_dir=data_dir)
+    ended = batch_ended_at.replace(tzinfo=None) if batch_ended_at else None
+    try:
+        result = run(list(paths), settings, format=fmt, strict=strict, batch_ended_at=ended)
+    except StrictModeError:
+        raise
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        click.echo(_ingest_text(result))
+
+
+def _ingest_text(r: Any) -> str:
+    from tierlens.render import count, money
+
+    lines = [
+        f"Ingested {r.files} file(s) into {r.data_dir} ({r.seconds:.1f}s)",
+        f"  lines read          {count(r.lines_read)}",
+        f"  rows added          {count(r.rows_added)}",
+        f"  duplicates skipped  {count(r.duplicates_skipped)}",
+        f"  skipped             {count(sum(r.skipped.values()))}"
+        + (f"  ({', '.join(f'{k}: {v:,}' for k, v in r.skipped.items())})" if r.skipped else ""),
+        f"  rejected            {count(r.rejected_total)}"
+        + (f"  ({', '.join(f'{k}: {v:,}' for k, v in r.rejected.items())})" if r.rejected else ""),
+        f"  unpriced rows       {count(sum(r.unpriced.values()))}"
+        + (f"  (models: {', '.join(f'{k}: {v:,}' for k, v in r.unpriced.items())})" if r.unpriced else ""),
+        f"  cost of rows added  {money(r.total_cost_usd)}",
+    ]
+    if r.formats:
+        lines.append("  formats             " + ", ".join(f"{k}: {v}" for k, v in r.formats.items()))
+    lines += [f"  note: {t}" for t in r.timestamps]
+    lines += [f"  skipped file: {f}" for f in r.files_skipped]
+    if r.rejected_total:
+        lines.append(
+            f"  rejects: {r.data_dir}/quarantine/{r.ingest_id}.jsonl (file, line, reason; `tierlens quarantine`)"
+        )
+    return "\n".join(lines)
+
+
+@main.command()
+@data_option
+@period_options
+@format_option("table", "json", "csv")
+@click.pass_obj
+@handle_errors
+def summary(
+    state: State, data_dir: Path | None, since: datetime | None, until: datetime | None, fmt: str
+) -> None:
+    """Spend by week, feature and tier, with totals and unpriced requests.
+
+    \b
+    Examples:
+      tierlens summary
+      tierlens summary --since 2026-10-01 --format csv > spend.csv
+    """
+    import tierlens
+    from tierlens.summary import spend_summary
+
+    settings = state.settings(data_dir=data_dir)
+    s = spend_summary(tierlens.open(settings.data_dir), _day(since), _day(until))
+    if fmt == "csv":
+        click.echo(s.rows.write_csv(), nl=False)
+        return
+    if fmt == "json":
+        payload = {
+            "total_cost_usd": s.total_cost_usd,
+            "total_requests": s.total_requests,
+            "unpriced_requests": s.unpriced_requests,
+            "unpriced_models": s.unpriced_models,
+            "first_day": s.first_day,
+            "last_day": s.last_day,
+            "rows": s.rows.to_dicts(),
+        }
+        click.echo(json.dumps(payload, indent=2, default=str))
+        return
+    click.echo(_summary_text(s))
+
+
+def _summary_text(s: Any) -> str:
+    import polars as pl
+
+    from tierlens.render import count, money, table
+
+    if s.total_requests == 0:
+        return "No requests in the dataset for this period."
+    out = [
+        f"Spend {s.first_day} .. {s.last_day}: {money(s.total_cost_usd)} over {count(s.total_requests)} requests"
+    ]
+    if s.unpriced_requests:
+        models = ", ".join(f"{m} ({n:,})" for m, n in s.unpriced_models.items())
+        out.append(f"Unpriced: {count(s.unpriced_requests)} requests not in the total ({models})")
+    weekly = s.rows.group_by("week").agg(pl.col("requests").sum(), pl.col("cost_usd").sum()).sort("week")
+    out += ["", "By week"]
+    out.append(
+        table([[w, count(n), money(c)] for w, n, c in weekly.iter_rows()], ["week (Mon)", "requests", "cost"])
+    )
+    by_ft = (
+        s.rows.group_by("feature", "tier")
+        .agg(pl.col("requests").sum(), pl.col("cost_usd").sum(), pl.col("unpriced_requests").sum())
+        .sort("cost_usd", "feature", descending=[True, False], nulls_last=True)
+    )
+    total = s.total_cost_usd or 1.0
+    out += ["", "By feature and tier (whole period)"]
+    out.append(
+        table(
+            [
+                [
+                    f,
+                    t,
+                    count(n),
+                    money(None if u == n else c, unpriced=True),
+                    f"{100 * (c or 0) / total:.1f}%",
+                ]
+                for f, t, n, c, u in by_ft.iter_rows()
+            ],
+            ["feature", "tier", "requests", "cost", "share"],
+        )
+    )
+    last = weekly["week"].max()
+    lw = s.rows.filter(pl.col("week") == last).sort("cost_usd", descending=True, nulls_last=True)
+    out += ["", f"Week of {last} by feature and tier"]
+    out.append(
+        table(
+            [
+                [f, t, count(n), money(None if u == n else c, unpriced=True)]
+                for _, f, t, n, c, u in lw.iter_rows()
+            ],
+            ["feature", "tier", "requests", "cost"],
+        )
+    )
+    return "\n".join(out)
+
+
+@main.command()
+@data_option
+@click.option("--limit", default=50, show_default=True, help="Rows to show (most recent ingest first).")
+@format_option("table", "json")
+@click.pass_obj
+@handle_errors
+def quarantine(state: State, data_dir: Path | None, limit: int, fmt: str) -> None:
+    """List rejected lines: file, line and reason (never their text).
+
+    \b
+    Example:
+      tierlens quarantine --limit 20
+    """
+    from tierlens.render import table
+    from tierlens.store import Layout
+
+    settings = state.settings(data_dir=data_dir)
+    layout = Layout(Path(settings.data_dir))
+    rows: list[dict[str, Any]] = []
+    for f in sorted(layout.quarantine.glob("*.jsonl"), reverse=True) if layout.quarantine.is_dir() else []:
+        rows += [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+    rows = rows[:limit]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("The quarantine is empty.")
+    else:
+        click.echo(
+            table(
+                [[r["file"], r["line"], r["reason"], r["ingest_id"]] for r in rows],
+                ["file", "line", "reason", "ingest"],
+            )
+        )
+
+
+@main.command()
+@click.option("--model", default=None, help="Show only model ids containing this text.")
+@format_option("table", "csv", "json")
+@click.pass_obj
+@handle_errors
+def prices(state: State, model: str | None, fmt: str) -> None:
+    """Show the price table in force (built-in rates plus tierlens.toml overrides), USD per MTok.
+
+    \b
+    Example:
+      tierlens prices --model sonnet
+    """
+    import polars as pl
+
+    from tierlens.pricing import PriceTable
+    from tierlens.render import frame_table
+
+    table = PriceTable.load(state.settings().pricing)
+    rows = table.rows
+    if model:
+        rows = rows.filter(pl.col("model_id").str.contains(model, literal=True))
+    if fmt == "csv":
+        click.echo(rows.write_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps({"version": table.version, "rows": rows.to_dicts()}, indent=2, default=str))
+    else:
+        cols = [
+            "provider",
+            "model_id",
+            "effective_from",
+            "effective_to",
+            "input",
+            "cache_write_5m",
+            "cache_write_1h",
+            "cache_read",
+            "output",
+            "lc_input",
+            "lc_output",
+        ]
+        click.echo(f"Price table {table.version} (USD per million tokens)")
+        click.echo(frame_table(rows.select(cols)))
+
+
+@main.command()
+def formats() -> None:
+    """List the log formats tierlens reads (names for `ingest --format`).
+
+    \b
+    Example:
+      tierlens formats
+    """
+    from tierlens.config import Settings
+    from tierlens.sources import FORMATS, make_reader
+
+    for name in FORMATS:
+        click.echo(f"{name:20}  {make_reader(name, Settings()).description}")
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+if __name__ == "__main__":
+    main()

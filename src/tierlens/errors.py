@@ -1,0 +1,61 @@
+"""One error hierarchy for the library, and the exit codes the CLI maps them to.
+
+The library raises these typed errors and never prints; `tierlens.cli` is the single place that
+turns them into a message on stderr and an exit code (`--debug` shows the traceback).
+Exit codes are an interface that cron users script on, so they live here, next to the errors.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the `tierlens` command."""
+
+    OK = 0
+    FINDING = 1  # an alert fired, or a finding at the asked severity
+    USAGE = 2  # bad usage or configuration
+    INPUT = 3  # unreadable input or data, or rejects under --strict
+
+
+class TierlensError(Exception):
+    """Base of every error tierlens raises on purpose: a user-facing message, no traceback."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class ConfigError(TierlensError):
+    """tierlens.toml, environment or option values are wrong."""
+
+    exit_code = ExitCode.USAGE
+
+
+class SourceError(TierlensError):
+    """An input log cannot be read or its format is not recognised."""
+
+    exit_code = ExitCode.INPUT
+
+
+class PriceError(TierlensError):
+    """The price table or a price override is invalid."""
+
+    exit_code = ExitCode.USAGE
+
+
+class StoreError(TierlensError):
+    """The dataset cannot be read or written (permissions, lock, corrupt files)."""
+
+    exit_code = ExitCode.INPUT
+
+
+class QueryError(TierlensError):
+    """A query in queries/ is missing, malformed, or was given bad parameters."""
+
+    exit_code = ExitCode.USAGE
+
+
+class StrictModeError(TierlensError):
+    """`--strict` was asked and some lines were rejected (they are in the quarantine)."""
+
+    exit_code = ExitCode.INPUT

@@ -1,0 +1,135 @@
+"""The vectorized pricer: canonical usage columns in, canonical cost columns out.
+
+Rules (see docs/pricing.md and ../shared/FACTS.md):
+- token categories are billed separately; `input_tokens` excludes cache tokens;
+- long context: when input + cache read + cache writes > the model's threshold (200,000), and
+  the model has long-context rates in force on the request date, EVERY category uses them;
+- batch halves every token category; `inference_geo = "us"` multiplies by the model's geo
+  multiplier (1.1 where supported); a regional cloud endpoint by its regional multiplier;
+  user discounts multiply too. Web search is a flat $0.01 per search, never multiplied;
+- a model without a price row, or a category with tokens but no rate, leaves the row unpriced
+  (all costs null, `priced = false`): unknown is never $0.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import polars as pl
+
+from tierlens.pricing.models import strip_routing, tier_of
+from tierlens.pricing.table import PriceTable
+
+WEB_SEARCH_USD = 0.01
+"""Anthropic web search: $10 per 1,000 searches."""
+
+_PER_TOKEN = 1_000_000.0
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+_CATEGORIES = {
+    # cost column -> [(token column, rate column)]
+    "cost_input_usd": [("input_tokens", "input")],
+    "cost_cache_write_usd": [
+        ("cache_write_5m_tokens", "cache_write_5m"),
+        ("cache_write_1h_tokens", "cache_write_1h"),
+    ],
+    "cost_cache_read_usd": [("cache_read_tokens", "cache_read")],
+    "cost_output_usd": [("output_tokens", "output")],
+}
+
+
+def price_requests(frame: Frame, table: PriceTable) -> Frame:
+    """Fill `family`, `tier`, `long_context` and the price columns of canonical rows.
+
+    Needs: ts, provider, model_id, endpoint_scope, service_tier, inference_geo and the token columns.
+    """
+    bps = table.breakpoints
+    day = pl.col("ts").dt.date()
+    epoch = pl.sum_horizontal([(day >= bp).cast(pl.Int32) for bp in bps]) if bps else pl.lit(0, pl.Int32)
+    epochs = table.epochs().rename({"family": "_family", "tier": "_tier"})
+    rates = epochs.lazy() if isinstance(frame, pl.LazyFrame) else epochs
+    exact = strip_routing(pl.col("model"))
+    # an exact table id wins over the normalized one (a dated snapshot may have its own price)
+    frame = frame.with_columns(
+        model_id=pl.when(exact.is_in(sorted(table.model_ids())) & ~pl.col("model").is_in(list(table.aliases)))
+        .then(exact)
+        .otherwise(pl.col("model_id"))
+    )
+    joined = frame.with_columns(_epoch=epoch.cast(pl.Int32)).join(
+        rates, on=["provider", "model_id", "_epoch"], how="left", coalesce=True
+    )
+    tokens = {
+        t: pl.col(t).fill_null(0)
+        for t in (
+            "input_tokens",
+            "cache_read_tokens",
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
+            "output_tokens",
+            "web_search_requests",
+        )
+    }
+    prompt = (
+        tokens["input_tokens"]
+        + tokens["cache_read_tokens"]
+        + tokens["cache_write_5m_tokens"]
+        + tokens["cache_write_1h_tokens"]
+    )
+    long_ctx = (
+        pl.col("lc_threshold").is_not_null()
+        & (prompt > pl.col("lc_threshold"))
+        & pl.col("lc_input").is_not_null()
+    )
+
+    def rate(name: str) -> pl.Expr:
+        return pl.when(long_ctx).then(pl.col(f"lc_{name}")).otherwise(pl.col(name))
+
+    discount = _discount_expr(table)
+    mult = (
+        pl.when(pl.col("service_tier") == "batch").then(0.5).otherwise(1.0)
+        * pl.when((pl.col("inference_geo") == "us") & pl.col("geo_us_multiplier").is_not_null())
+        .then(pl.col("geo_us_multiplier"))
+        .otherwise(1.0)
+        * pl.when((pl.col("endpoint_scope") == "regional") & pl.col("regional_multiplier").is_not_null())
+        .then(pl.col("regional_multiplier"))
+        .otherwise(1.0)
+        * discount
+    )
+    known = pl.col("input").is_not_null()
+    missing_rate = [
+        (tokens[tok] > 0) & rate(r).is_null() for parts in _CATEGORIES.values() for tok, r in parts
+    ]
+    web_ok = (tokens["web_search_requests"] == 0) | (pl.col("provider") == "anthropic")
+    priced = known & ~pl.any_horizontal(missing_rate) & web_ok
+
+    def category(parts: list[tuple[str, str]]) -> pl.Expr:
+        terms = [pl.when(tokens[tok] == 0).then(0.0).otherwise(tokens[tok] * rate(r)) for tok, r in parts]
+        total = terms[0] if len(terms) == 1 else pl.sum_horizontal(terms)
+        return pl.when(priced).then(total / _PER_TOKEN * pl.col("price_multiplier"))
+
+    web = pl.when(priced).then(tokens["web_search_requests"].cast(pl.Float64) * WEB_SEARCH_USD)
+    costs = [category(parts).alias(name) for name, parts in _CATEGORIES.items()]
+    total = pl.when(priced).then(
+        pl.sum_horizontal([pl.col(n) for n in _CATEGORIES] + [pl.col("cost_web_search_usd")])
+    )
+    return (
+        joined.with_columns(
+            priced=priced,
+            price_multiplier=pl.when(known).then(mult),
+            long_context=prompt > pl.col("lc_threshold").fill_null(200_000),
+            family=pl.col("_family"),
+            tier=pl.coalesce(pl.col("_tier"), tier_of(pl.col("model_id"))),
+            price_version=pl.lit(table.version),
+        )
+        .with_columns(*costs, cost_web_search_usd=web)
+        .with_columns(cost_usd=total)
+        .drop([c for c in epochs.columns if c not in ("provider", "model_id")])
+    )
+
+
+def _discount_expr(table: PriceTable) -> pl.Expr:
+    default = table.discounts.get("*", 1.0)
+    specific = {k.lower(): v for k, v in table.discounts.items() if k != "*"}
+    if not specific:
+        return pl.lit(default)
+    return pl.col("model_id").replace_strict(specific, default=default, return_dtype=pl.Float64)

@@ -1,0 +1,67 @@
+"""Plain-text rendering for the terminal: aligned tables and money, nothing else.
+
+Kept dependency-free (no rich/tabulate): the output is data that cron mails and people paste
+into chat, so it must be stable, narrow and readable without colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+
+def money(value: float | None, unpriced: bool = False) -> str:
+    """`$1,234.56`; small amounts keep 4 decimals; None is shown as unpriced, never $0."""
+    if value is None:
+        return "unpriced" if unpriced else "-"
+    if abs(value) < 1 and value != 0:
+        return f"${value:,.4f}"
+    return f"${value:,.2f}"
+
+
+def count(value: int | float | None) -> str:
+    return "-" if value is None else f"{int(value):,}"
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f}%"
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], align: str | None = None) -> str:
+    """A text table; `align` is one char per column, 'l' or 'r' (default: numbers right)."""
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    if align is None:
+        align = "".join(
+            "r" if rows and all(_numeric(str(r[i])) for r in rows if r[i] not in (None, "")) else "l"
+            for i in range(len(headers))
+        )
+    out = []
+    for n, row in enumerate(cells):
+        line = "  ".join(
+            c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align, strict=True)
+        )
+        out.append(line.rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def _numeric(s: str) -> bool:
+    t = s.replace("$", "").replace(",", "").replace("%", "").replace("+", "").replace("-", "", 1)
+    return t.replace(".", "", 1).isdigit() or s in ("-", "unpriced")
+
+
+def frame_table(df: pl.DataFrame, money_cols: Sequence[str] = (), count_cols: Sequence[str] = ()) -> str:
+    """Render a small DataFrame with money/count formatting for the named columns."""
+    rows = []
+    for rec in df.iter_rows(named=True):
+        rows.append(
+            [
+                money(v) if k in money_cols else count(v) if k in count_cols else ("" if v is None else v)
+                for k, v in rec.items()
+            ]
+        )
+    return table(rows, df.columns)

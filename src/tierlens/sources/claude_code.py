@@ -1,0 +1,120 @@
+"""Claude Code session logs: `projects/<project>/**/<session>.jsonl`.
+
+Read as ccusage reads them (FACTS A3): only lines with a `message.usage` are API responses; the
+`<synthetic>` model and API-error lines are dropped; Claude Code writes one line per content
+block, so the same response repeats, and a sidechain may replay a parent message under a new
+`requestId`. Rows are therefore deduplicated on `message.id`, keeping the non-sidechain entry,
+else the one with the larger token total. The project (first directory after `projects/`) and
+the session become attribution columns. Costs are computed by our pricer; a logged `costUSD`
+is kept apart in `logged_cost_usd`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tierlens.config import ClaudeCodeSource
+from tierlens.sources.anthropic import message_columns, message_fields, message_rejects
+from tierlens.sources.base import Context, RawField, Reader, parse_timestamp, reject_if
+
+
+def project_of(path: Path | None) -> str | None:
+    """The first directory after `projects/`, else the parent directory's name."""
+    if path is None:
+        return None
+    parts = path.parts
+    if "projects" in parts:
+        i = len(parts) - 1 - parts[::-1].index("projects")
+        if i + 1 < len(parts) - 1:
+            return parts[i + 1]
+    return path.parent.name or None
+
+
+class ClaudeCodeReader(Reader):
+    """Claude Code JSONL transcripts."""
+
+    name = "claude_code"
+    description = "Claude Code session logs (projects/<project>/**/*.jsonl)"
+
+    def __init__(self, cfg: ClaudeCodeSource | None = None, aliases: dict[str, str] | None = None) -> None:
+        self.cfg = cfg or ClaudeCodeSource()
+        self.aliases = aliases or {}
+
+    def fields(self) -> list[RawField]:
+        return [
+            RawField("type"),
+            RawField("timestamp"),
+            RawField("sessionId"),
+            RawField("requestId"),
+            RawField("isSidechain", "bool"),
+            RawField("isApiErrorMessage", "bool"),
+            RawField("costUSD", "num"),
+            RawField("cwd"),
+            *message_fields("message"),
+        ]
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        return ("sessionId" in obj and "type" in obj) or (obj.get("type") == "summary" and "leafUuid" in obj)
+
+    def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+        prefixes = ["message"]
+        cols = message_columns(prefixes, self.aliases)
+        ts = parse_timestamp(pl.col("timestamp"))
+        session = pl.col("sessionId")
+        if ctx.path is not None:
+            session = pl.coalesce(session, pl.lit(ctx.path.stem))
+        out = raw.with_columns(
+            **cols,
+            request_id=pl.coalesce(pl.col("requestId"), pl.col("message.id")),
+            ts=ts,
+            ts_source=pl.lit("log"),
+            feature=pl.lit(self.cfg.feature),
+            project=pl.lit(project_of(ctx.path), pl.String),
+            session_id=session,
+            logged_cost_usd=pl.col("costUSD"),
+            _sidechain=pl.col("isSidechain").fill_null(False),
+        )
+        has_usage = (
+            pl.col("message.usage.input_tokens").is_not_null()
+            | pl.col("message.usage.output_tokens").is_not_null()
+        )
+        skip = (
+            pl.when(~has_usage)
+            .then(pl.format("{} line (no usage)", pl.col("type").fill_null("untyped")))
+            .when(pl.col("message.model") == "<synthetic>")
+            .then(pl.lit("synthetic message"))
+            .when(pl.col("isApiErrorMessage").fill_null(False))
+            .then(pl.lit("API error message"))
+        )
+        reject = reject_if(
+            *message_rejects(prefixes),
+            (pl.col("message.id").is_null(), "missing message.id"),
+            (pl.col("timestamp").is_null(), "missing timestamp"),
+            (ts.is_null(), pl.format("unparseable timestamp {}", pl.col("timestamp").str.slice(0, 40))),
+        )
+        return out.with_columns(
+            dedupe_key=pl.concat_str(pl.lit("anthropic:"), pl.col("message_id")),
+            _skip=skip,
+            _reject=pl.when(skip.is_null()).then(reject),
+        )
+
+    def prepare(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """One row per message id: the non-sidechain entry, else the larger token total."""
+        if rows.is_empty():
+            return rows
+        total = pl.sum_horizontal(
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
+        )
+        return (
+            rows.with_columns(_total=total)
+            .sort(["dedupe_key", "_sidechain", "_total", "_line"], descending=[False, False, True, False])
+            .unique(subset="dedupe_key", keep="first", maintain_order=True)
+            .sort("_line")
+        )

@@ -1,0 +1,77 @@
+"""Where things live in a data directory, and how to read the dataset back.
+
+```
+<data>/requests/date=YYYY-MM-DD/part-<ingest>-<n>.parquet   the dataset (Hive-partitioned, zstd)
+<data>/quarantine/<ingest>.jsonl                             rejected lines: file, line, reason, hash
+<data>/_meta/ingests.jsonl                                   one summary line per committed ingest
+<data>/_staging/<ingest>/...                                 files being written (never read)
+<data>/_txn/<ingest>.json                                    commit journal (rolled forward on recovery)
+<data>/.lock                                                 serializes writers
+```
+Readers (notebooks, Spark, DuckDB) only ever glob `requests/**/*.parquet`: a file appears there
+by an atomic rename once it is complete, so a reader never sees a partial file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from tierlens.errors import StoreError
+from tierlens.schema import PARTITION_COLUMN, SCHEMA
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def requests(self) -> Path:
+        return self.root / "requests"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "_meta"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "_staging"
+
+    @property
+    def txn(self) -> Path:
+        return self.root / "_txn"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    def partition(self, day: str) -> Path:
+        return self.requests / f"{PARTITION_COLUMN}={day}"
+
+    def data_files(self, day: str | None = None) -> list[Path]:
+        base = self.partition(day) if day else self.requests
+        pattern = "*.parquet" if day else f"{PARTITION_COLUMN}=*/*.parquet"
+        return sorted(base.glob(pattern)) if base.is_dir() else []
+
+
+def scan(data_dir: str | Path) -> pl.LazyFrame:
+    """A LazyFrame over the dataset (canonical columns plus the `date` partition column)."""
+    layout = Layout(Path(data_dir))
+    if not layout.root.exists():
+        raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
+    files = layout.data_files()
+    if not files:
+        return pl.DataFrame(schema={**SCHEMA, PARTITION_COLUMN: pl.Date()}).lazy()
+    return pl.scan_parquet(
+        [str(f) for f in files],
+        hive_partitioning=True,
+        hive_schema={PARTITION_COLUMN: pl.Date()},
+        schema=SCHEMA,
+        missing_columns="insert",
+    )

@@ -1,0 +1,313 @@
+"""Atomic, idempotent writes to the dataset.
+
+An ingest is one transaction:
+1. take the data directory's lock (concurrent ingests wait their turn) and recover any earlier
+   transaction that died mid-commit;
+2. stage rows as Parquet files under `_staging/<id>/` (invisible to readers), dropping every row
+   whose `dedupe_key` is already stored in its date partition or was staged earlier in this run;
+3. commit: fsync the staged files, write a journal listing the renames, rename each file into
+   `requests/date=.../` (atomic per file), append the ingest summary, delete the journal.
+
+A process killed before the journal exists leaves only staging debris (deleted on the next run);
+killed after, the next run rolls the journal forward. Either way readers see whole files only,
+and re-running the ingest adds nothing twice (rows are keyed, not counted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tierlens.errors import StoreError
+from tierlens.schema import SCHEMA
+from tierlens.store.layout import Layout
+
+ROW_GROUP_ROWS = 256 * 1024
+"""Rows buffered per partition before a row group is written."""
+MAX_BUFFERED_ROWS = 2_000_000
+"""Rows buffered across partitions before the largest buffers are flushed (bounds memory)."""
+_ARROW_SCHEMA = pl.DataFrame(schema=SCHEMA).to_arrow().schema
+
+
+def new_ingest_id() -> str:
+    """Sortable, unique: UTC time plus randomness."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _crash_point(name: str) -> None:
+    """Test hook: die here, as a `kill -9` would, when TIERLENS_CRASH_AT names this point."""
+    if os.environ.get("TIERLENS_CRASH_AT") == name:
+        os._exit(137)
+
+
+@contextlib.contextmanager
+def locked(layout: Layout, timeout: float = 600.0) -> Iterator[None]:
+    """Hold the data directory's exclusive lock (waits up to `timeout` seconds for another writer)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    fh = layout.lock.open("a+")
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"another tierlens process holds {layout.lock} (waited {timeout:.0f}s)"
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
+
+
+def recover(layout: Layout) -> list[str]:
+    """Roll forward committed-but-unfinished transactions; delete uncommitted staging. Needs the lock."""
+    done = []
+    if layout.txn.is_dir():
+        for journal in sorted(layout.txn.glob("*.json")):
+            try:
+                plan = json.loads(journal.read_text(encoding="utf-8"))
+            except ValueError:
+                journal.unlink()  # a journal is written atomically; a torn one cannot exist
+                continue
+            for src, dst in plan["moves"]:
+                s, d = layout.root / src, layout.root / dst
+                if s.exists():
+                    d.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(s, d)
+            _append_meta(layout, plan["summary"])
+            journal.unlink()
+            done.append(plan["summary"].get("ingest_id", journal.stem))
+    if layout.staging.is_dir():
+        shutil.rmtree(layout.staging)
+    return done
+
+
+def _append_meta(layout: Layout, summary: dict[str, Any]) -> None:
+    layout.meta.mkdir(parents=True, exist_ok=True)
+    with (layout.meta / "ingests.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(summary, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class _Partition:
+    buffers: list[pl.DataFrame] = field(default_factory=list)
+    buffered: int = 0
+    writer: pq.ParquetWriter | None = None
+    path: Path | None = None
+    seen: pl.DataFrame | None = None  # (k1, k2) hashes of keys stored or staged
+
+
+@dataclass
+class StageStats:
+    """Counts over the rows actually added (after deduplication)."""
+
+    rows_added: int = 0
+    duplicates: int = 0
+    cost_usd: float = 0.0
+    unpriced: Counter[str] = field(default_factory=Counter)
+    ts_sources: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+class Transaction:
+    """Stages deduplicated rows, then commits them atomically. Use via `Store.transaction()`."""
+
+    def __init__(self, layout: Layout, ingest_id: str) -> None:
+        self.layout = layout
+        self.ingest_id = ingest_id
+        self.dir = layout.staging / ingest_id
+        self.parts: dict[str, _Partition] = {}
+        self.stats = StageStats()
+        self.rejects: list[dict[str, Any]] = []
+        self._buffered = 0
+
+    # -- dedupe ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _hashed(keys: pl.Expr) -> list[pl.Expr]:
+        # two independent 64-bit hashes: a 128-bit key, so no collision in practice, in 16 bytes a row
+        return [keys.hash(seed=0x5EED).alias("_k1"), keys.hash(seed=0xC0FFEE).alias("_k2")]
+
+    def _seen(self, day: str, part: _Partition) -> pl.DataFrame:
+        if part.seen is None:
+            files = self.layout.data_files(day)
+            if files:
+                part.seen = (
+                    pl.scan_parquet([str(f) for f in files])
+                    .select(self._hashed(pl.col("dedupe_key")))
+                    .collect()
+                )
+            else:
+                part.seen = pl.DataFrame(schema={"_k1": pl.UInt64, "_k2": pl.UInt64})
+        return part.seen
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Stage canonical rows, skipping keys already stored or staged."""
+        if rows.is_empty():
+            return
+        before = rows.height
+        rows = rows.unique(subset="dedupe_key", keep="first", maintain_order=True)
+        self.stats.duplicates += before - rows.height
+        rows = rows.with_columns(
+            self._hashed(pl.col("dedupe_key")), _day=pl.col("ts").dt.strftime("%Y-%m-%d")
+        )
+        for (day,), chunk in rows.partition_by("_day", as_dict=True, maintain_order=True).items():
+            part = self.parts.setdefault(str(day), _Partition())
+            seen = self._seen(str(day), part)
+            fresh = chunk.join(seen, on=["_k1", "_k2"], how="anti") if seen.height else chunk
+            self.stats.duplicates += chunk.height - fresh.height
+            if fresh.is_empty():
+                continue
+            part.seen = pl.concat([seen, fresh.select("_k1", "_k2")], rechunk=False)
+            data = fresh.drop("_k1", "_k2", "_day")
+            self.stats.rows_added += data.height
+            self.stats.cost_usd += float(data["cost_usd"].sum() or 0.0)
+            unpriced = data.filter(~pl.col("priced"))
+            if unpriced.height:
+                self.stats.unpriced.update(dict(unpriced.group_by("model").len().iter_rows()))
+            derived = data.filter(pl.col("ts_source") != "log")
+            if derived.height:
+                self.stats.ts_sources.update(
+                    {
+                        (f, how): n
+                        for f, how, n in derived.group_by("source_file", "ts_source").len().iter_rows()
+                    }
+                )
+            part.buffers.append(data)
+            part.buffered += data.height
+            self._buffered += data.height
+            if part.buffered >= ROW_GROUP_ROWS:
+                self._flush(str(day), part)
+        if self._buffered > MAX_BUFFERED_ROWS:
+            for day, part in sorted(self.parts.items(), key=lambda kv: -kv[1].buffered):
+                self._flush(day, part)
+                if self._buffered <= MAX_BUFFERED_ROWS // 2:
+                    break
+
+    def _flush(self, day: str, part: _Partition) -> None:
+        if not part.buffers:
+            return
+        table = pl.concat(part.buffers).to_arrow().cast(_ARROW_SCHEMA)
+        if part.writer is None:
+            part.path = self.dir / f"date={day}" / f"part-{self.ingest_id}.parquet"
+            part.path.parent.mkdir(parents=True, exist_ok=True)
+            part.writer = pq.ParquetWriter(part.path, _ARROW_SCHEMA, compression="zstd")
+        part.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self._buffered -= part.buffered
+        part.buffers, part.buffered = [], 0
+
+    # -- commit ------------------------------------------------------------------------------------
+
+    def commit(self, summary: dict[str, Any]) -> None:
+        """Make everything staged visible at once (see the module docstring)."""
+        moves: list[tuple[str, str]] = []
+        for day, part in sorted(self.parts.items()):
+            self._flush(day, part)
+            if part.writer is not None and part.path is not None:
+                part.writer.close()
+                with part.path.open("rb") as fh:
+                    os.fsync(fh.fileno())
+                final = self.layout.partition(day) / part.path.name
+                moves.append(
+                    (str(part.path.relative_to(self.layout.root)), str(final.relative_to(self.layout.root)))
+                )
+        if self.rejects:
+            q = self.dir / "quarantine.jsonl"
+            q.parent.mkdir(parents=True, exist_ok=True)
+            body = "".join(json.dumps({**r, "ingest_id": self.ingest_id}) + "\n" for r in self.rejects)
+            _write_atomic(q, body.encode("utf-8"))
+            target = self.layout.quarantine / f"{self.ingest_id}.jsonl"
+            moves.append((str(q.relative_to(self.layout.root)), str(target.relative_to(self.layout.root))))
+        _crash_point("before_journal")
+        plan = {"moves": moves, "summary": summary}
+        _write_atomic(self.layout.txn / f"{self.ingest_id}.json", json.dumps(plan, default=str).encode())
+        _crash_point("after_journal")
+        for i, (src, dst) in enumerate(moves):
+            d = self.layout.root / dst
+            d.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.layout.root / src, d)
+            _fsync_dir(d.parent)
+            if i == 0:
+                _crash_point("mid_rename")
+        _append_meta(self.layout, summary)
+        (self.layout.txn / f"{self.ingest_id}.json").unlink()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.layout.staging.rmdir()
+
+    def abort(self) -> None:
+        for part in self.parts.values():
+            if part.writer is not None:
+                with contextlib.suppress(Exception):
+                    part.writer.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Store:
+    """A data directory. `with store.transaction() as txn:` stages and commits one ingest."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.layout = Layout(Path(root))
+
+    @contextlib.contextmanager
+    def transaction(self, ingest_id: str | None = None, lock_timeout: float = 600.0) -> Iterator[Transaction]:
+        try:
+            with locked(self.layout, lock_timeout):
+                recover(self.layout)
+                txn = Transaction(self.layout, ingest_id or new_ingest_id())
+                try:
+                    yield txn
+                except BaseException:
+                    txn.abort()
+                    raise
+        except PermissionError as exc:
+            raise StoreError(f"cannot write to {self.layout.root}: {exc.strerror}") from None
+
+    def ingests(self) -> list[dict[str, Any]]:
+        path = self.layout.meta / "ingests.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def arrow_schema() -> pa.Schema:
+    return _ARROW_SCHEMA

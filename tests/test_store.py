@@ -1,0 +1,131 @@
+"""The dataset: idempotent, atomic under a crash at any commit step, serialized by a lock, private."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import tierlens
+from tests import factories as f
+from tierlens.config import Settings
+from tierlens.errors import StoreError, StrictModeError
+from tierlens.ingest import ingest
+from tierlens.store import Layout, Store
+from tierlens.store.writer import locked
+
+
+def totals(data: Path) -> tuple[int, float]:
+    df = tierlens.open(data).select(pl.len(), pl.col("cost_usd").sum()).collect()
+    return int(df.item(0, 0)), float(df.item(0, 1))
+
+
+def logs(write: Any, n: int = 30, name: str = "a.jsonl", day: int = 1) -> Path:
+    lines = [f.logged(ts=f"2026-09-{day + i % 3:02d}T1{i % 10}:00:00Z", input_tokens=100 + i) for i in range(n)]
+    return write(name, lines)
+
+
+def test_reingesting_adds_nothing_and_overlaps_add_only_new(write: Any, settings: Settings) -> None:
+    a = logs(write)
+    first = ingest([a], settings)
+    assert first.rows_added == 30
+    before = totals(settings.data_dir)
+    again = ingest([a], settings)
+    assert again.rows_added == 0 and again.duplicates_skipped == 30
+    assert totals(settings.data_dir) == before
+    lines = a.read_text().splitlines()
+    overlap = write("b.jsonl", [*lines[10:], *[__import__("json").dumps(f.logged(ts="2026-09-02T00:00:00Z")) for _ in range(5)]])
+    third = ingest([overlap], settings)
+    assert (third.rows_added, third.duplicates_skipped) == (5, 20)
+    assert totals(settings.data_dir)[0] == 35
+
+
+def test_duplicates_inside_one_ingest_are_dropped(write: Any, settings: Settings) -> None:
+    rec = f.logged()
+    path = write("dup.jsonl", [rec, rec, f.logged()])
+    res = ingest([path, path], settings)  # the same file named twice is read once
+    assert res.files == 1 and res.rows_added == 2 and res.duplicates_skipped == 1
+
+
+def test_partitions_are_hive_dates_and_zstd(write: Any, settings: Settings) -> None:
+    ingest([logs(write)], settings)
+    layout = Layout(settings.data_dir)
+    days = sorted(p.name for p in layout.requests.iterdir())
+    assert days == ["date=2026-09-01", "date=2026-09-02", "date=2026-09-03"]
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(layout.data_files()[0]).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    lf = tierlens.open(settings.data_dir)
+    assert lf.collect_schema()["date"] == pl.Date
+    got = lf.select(pl.col("date").unique().sort()).collect()["date"].cast(pl.String).to_list()
+    assert got == ["2026-09-01", "2026-09-02", "2026-09-03"]
+
+
+def test_rejects_are_quarantined_and_strict_exits_after_commit(write: Any, settings: Settings) -> None:
+    path = write("bad.jsonl", [f.logged(), "oops", f.logged()])
+    with pytest.raises(StrictModeError):
+        ingest([path], settings, strict=True)
+    assert totals(settings.data_dir)[0] == 2  # the good rows were committed
+    q = list(Layout(settings.data_dir).quarantine.glob("*.jsonl"))
+    assert len(q) == 1
+    rec = __import__("json").loads(q[0].read_text().splitlines()[0])
+    assert (rec["file"], rec["line"]) == (str(path), 2) and rec["reason"].startswith("invalid JSON")
+    assert "oops" not in q[0].read_text()  # the line itself is never stored
+
+
+def test_no_message_text_anywhere_in_the_data_dir(write: Any, settings: Settings) -> None:
+    secret = "patient John Q. Example, DOB 1970-01-01"
+    path = write("private.jsonl", [f.logged(text=secret), f"{secret} not json"])
+    ingest([path], settings)
+    for file in settings.data_dir.rglob("*"):
+        if file.is_file():
+            assert secret.encode() not in file.read_bytes(), file
+
+
+def _ingest_subprocess(data: Path, path: Path, crash_at: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIERLENS_")}
+    if crash_at:
+        env["TIERLENS_CRASH_AT"] = crash_at
+    code = "import sys; from tierlens.cli import main; sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", code, "ingest", str(path), "--data", str(data)],
+        env=env, capture_output=True, text=True, check=False,
+    )
+
+
+@pytest.mark.parametrize("crash_at", ["before_journal", "after_journal", "mid_rename"])
+def test_a_crash_at_any_commit_step_leaves_a_readable_dataset(crash_at: str, write: Any, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = write("first.jsonl", [f.logged(ts="2026-09-01T00:00:00Z") for _ in range(5)])
+    assert _ingest_subprocess(data, first, None).returncode == 0
+    second = logs(write, n=12, name="second.jsonl", day=4)
+    died = _ingest_subprocess(data, second, crash_at)
+    assert died.returncode == 137
+    # readable right after the crash, with whole files only
+    seen = totals(data)[0]
+    assert seen in (5, 5 + 12) if crash_at != "mid_rename" else 5 <= seen <= 17
+    for file in Layout(data).data_files():
+        pl.read_parquet(file)  # every visible file has its footer
+    # the next ingest recovers, and re-running the crashed one adds exactly what was missing
+    again = _ingest_subprocess(data, second, None)
+    assert again.returncode == 0, again.stderr
+    assert totals(data)[0] == 17
+    assert not (data / "_staging").exists() and not list((data / "_txn").glob("*.json"))
+
+
+def test_writers_are_serialized_by_the_lock(settings: Settings, write: Any) -> None:
+    layout = Layout(settings.data_dir)
+    with locked(layout), pytest.raises(StoreError, match="holds"), Store(settings.data_dir).transaction(lock_timeout=0.3):
+        pass
+    assert ingest([logs(write)], settings).rows_added == 30  # free again
+
+
+def test_open_on_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no dataset"):
+        tierlens.open(tmp_path / "nothing")
