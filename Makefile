@@ -1,5 +1,5 @@
 # Two entry points, both from a fresh machine with Python 3.11, pip and make:
-#   make demo   set up, ingest sample_logs/ and print the spend summary
+#   make demo   set up, ingest sample_logs/, print the weekly report and write report.html
 #   make test   set up, then ruff, mypy and the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -19,7 +19,8 @@ setup: $(BIN)/tierlens
 demo: setup
 	rm -rf $(DATA)
 	$(BIN)/tierlens ingest sample_logs/ --data $(DATA)
-	$(BIN)/tierlens summary --data $(DATA)
+	$(BIN)/tierlens report --data $(DATA) --format table
+	$(BIN)/tierlens report --data $(DATA) -o report.html
 
 lint: setup
 	$(BIN)/ruff check

@@ -1,10 +1,10 @@
 -- name: spend_by_model
--- description: Spend and requests by ISO week and normalized model id, with the share billed at batch and priority tiers.
+-- description: Spend and requests by period (day, ISO week or month) and normalized model id, with the spend billed at batch and priority tiers.
 -- dialect: duckdb
--- params: since DATE = 1970-01-01, until DATE = 9999-12-31
--- grain: week x model_id
+-- params: since DATE = 1970-01-01, until DATE = 9999-12-31, grain STRING(day|week|month) = week
+-- grain: period x model_id
 SELECT
-  CAST(DATE_TRUNC('week', date) AS DATE) AS week,
+  CAST(DATE_TRUNC(:grain, date) AS DATE) AS period,
   model_id,
   SUM(requests) AS requests,
   SUM(cost_usd) AS cost_usd,
@@ -14,4 +14,4 @@ SELECT
 FROM requests
 WHERE date BETWEEN :since AND :until
 GROUP BY 1, 2
-ORDER BY week, cost_usd DESC, model_id
+ORDER BY period, cost_usd DESC, model_id

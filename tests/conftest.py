@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tierlens.config import Settings, load_settings
+from tierlens.ingest import IngestResult, ingest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LOGS = REPO / "sample_logs"
@@ -23,6 +24,18 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     work.mkdir()
     monkeypatch.chdir(work)
     yield
+
+
+@pytest.fixture(scope="session")
+def sample_ingest(tmp_path_factory: pytest.TempPathFactory) -> tuple[IngestResult, Path]:
+    """sample_logs/ ingested once per test session (tests must not write to it)."""
+    data = tmp_path_factory.mktemp("sample") / "data"
+    return ingest([SAMPLE_LOGS], load_settings(data_dir=data)), data
+
+
+@pytest.fixture(scope="session")
+def sample_data(sample_ingest: tuple[IngestResult, Path]) -> Path:
+    return sample_ingest[1]
 
 
 @pytest.fixture

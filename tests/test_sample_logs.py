@@ -14,14 +14,12 @@ import pytest
 
 import tierlens
 from tests.conftest import SAMPLE_LOGS
-from tierlens.config import load_settings
-from tierlens.ingest import IngestResult, ingest
+from tierlens.ingest import IngestResult
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[IngestResult, Path]:
-    data = tmp_path_factory.mktemp("sample") / "data"
-    return ingest([SAMPLE_LOGS], load_settings(data_dir=data)), data
+@pytest.fixture
+def sample(sample_ingest: tuple[IngestResult, Path]) -> tuple[IngestResult, Path]:
+    return sample_ingest
 
 
 def reference_costs() -> dict[str, float]:

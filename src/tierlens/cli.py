@@ -301,6 +301,221 @@ def _summary_text(s: Any) -> str:
     return "\n".join(out)
 
 
+BY_CHOICES = ("feature", "tier", "model", "user", "project", "key", "workspace")
+
+
+@main.command()
+@data_option
+@period_options
+@click.option(
+    "--period",
+    "grain",
+    type=click.Choice(["day", "week", "month"]),
+    default="week",
+    show_default=True,
+    help="Report the last complete day, week (ISO, from Monday) or month.",
+)
+@click.option(
+    "--by",
+    "by",
+    default="feature,tier",
+    show_default=True,
+    help=f"Breakdown dimensions, comma-separated: {', '.join(BY_CHOICES)}.",
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Report as if today were this day (default: today, or the day after the newest data).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "html", "json", "csv"]),
+    default=None,
+    help="Output format [default: table on a terminal, else markdown].",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to this file instead of stdout (format inferred from .html/.md/.json/.csv).",
+)
+@click.option(
+    "--charts",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also write each chart to this directory (see --chart-format).",
+)
+@click.option("--chart-format", type=click.Choice(["svg", "png"]), default="svg", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["polars", "duckdb", "spark"]),
+    default="polars",
+    show_default=True,
+    help="Engine that runs the report's SQL from queries/.",
+)
+@click.pass_obj
+@handle_errors
+def report(
+    state: State,
+    data_dir: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    grain: str,
+    by: str,
+    as_of: datetime | None,
+    fmt: str | None,
+    output: Path | None,
+    charts: Path | None,
+    chart_format: str,
+    engine: str,
+) -> None:
+    """The spend report: last complete period vs the ones before, by feature, tier and model.
+
+    Shows total spend and change, the feature x tier matrix, top movers, spend by model, unit
+    costs, what caching and batch saved and would save, unpriced and unattributed shares, and
+    findings. Every number is re-derivable from the dataset.
+
+    \b
+    Examples:
+      tierlens report
+      tierlens report -o report.html
+      tierlens report --period month --by feature,model --format markdown
+      tierlens report --since 2026-10-01 --until 2026-10-31 --format json
+    """
+    from tierlens.pricing import PriceTable
+    from tierlens.report import build_report
+    from tierlens.report import render as rr
+
+    settings = state.settings(data_dir=data_dir)
+    dims = [d.strip() for d in by.split(",") if d.strip()]
+    bad = [d for d in dims if d not in BY_CHOICES]
+    if bad:
+        raise click.BadParameter(
+            f"unknown dimension(s) {', '.join(bad)}; choose from {', '.join(BY_CHOICES)}", param_hint="--by"
+        )
+    rep = build_report(
+        settings.data_dir,
+        grain=grain,
+        since=_day(since),
+        until=_day(until),
+        by=dims,
+        as_of=_day(as_of),
+        table=PriceTable.load(settings.pricing),
+        engine=engine,
+    )
+    if fmt is None:
+        suffix = output.suffix.lower() if output else ""
+        fmt = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json", ".csv": "csv"}.get(suffix)
+        fmt = fmt or (
+            "table" if output is None and sys.stdout.isatty() else "markdown" if output is None else "table"
+        )
+    if fmt == "html":
+        from tierlens.report.html import to_html
+
+        text = to_html(rep)
+    else:
+        text = {"table": rr.to_text, "markdown": rr.to_markdown, "json": rr.to_json, "csv": rr.to_csv}[fmt](
+            rep
+        )
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {fmt} report to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if charts:
+        from tierlens.report.charts import save_images
+
+        for path in save_images(rep, charts, chart_format):
+            click.echo(f"Wrote {path}", err=True)
+
+
+@main.command()
+@click.argument("name", required=False)
+@data_option
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Query parameter (repeatable).")
+@click.option(
+    "--dialect",
+    type=click.Choice(["duckdb", "spark", "bigquery", "snowflake", "trino", "postgres"]),
+    default=None,
+    help="With --print: the SQL dialect to transpile to.",
+)
+@click.option(
+    "--print", "print_sql", is_flag=True, help="Print the bound SQL (in --dialect) instead of running it."
+)
+@click.option(
+    "--engine", type=click.Choice(["polars", "duckdb", "spark"]), default="polars", show_default=True
+)
+@format_option("table", "csv", "json")
+@click.pass_obj
+@handle_errors
+def query(
+    state: State,
+    name: str | None,
+    data_dir: Path | None,
+    params: tuple[str, ...],
+    dialect: str | None,
+    print_sql: bool,
+    engine: str,
+    fmt: str,
+) -> None:
+    """Run a report query from queries/ on the dataset, or print it for another engine.
+
+    Without NAME, lists the queries. Parameters are bound as SQL literals by sqlglot.
+
+    \b
+    Examples:
+      tierlens query
+      tierlens query spend_by_period --param since=2026-10-01 --param grain=month
+      tierlens query feature_unit_costs --engine duckdb --format csv
+      tierlens query spend_by_period --dialect bigquery --print
+    """
+    from tierlens.queries import load_queries, run_query
+    from tierlens.render import frame_table
+    from tierlens.render import table as text_table
+
+    queries = load_queries()
+    if name is None:
+        click.echo(
+            text_table(
+                [
+                    [q.name, q.grain, ", ".join(p.name for p in q.params), q.description]
+                    for q in queries.values()
+                ],
+                ["query", "grain", "params", "description"],
+            )
+        )
+        return
+    from tierlens.errors import QueryError
+
+    if name not in queries:
+        raise QueryError(f"no query named {name!r}; known: {', '.join(sorted(queries))}")
+    values = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
+        values[key.strip()] = value.strip()
+    q = queries[name]
+    if print_sql or dialect:
+        click.echo(q.render(dialect or q.dialect, values))
+        return
+    settings = state.settings(data_dir=data_dir)
+    df = run_query(q, settings.data_dir, values, engine)
+    if fmt == "csv":
+        click.echo(df.write_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(df.to_dicts(), indent=2, default=str))
+    else:
+        money_cols = [c for c in df.columns if c.endswith("_usd") or c.startswith("cost_per")]
+        count_cols = [
+            c for c in df.columns if c == "requests" or c.endswith("_tokens") or c.endswith("_requests")
+        ]
+        click.echo(frame_table(df, money_cols, count_cols))
+
+
 @main.command()
 @data_option
 @click.option("--limit", default=50, show_default=True, help="Rows to show (most recent ingest first).")

@@ -33,14 +33,17 @@ from tierlens.schema import PARTITION_COLUMN
 ENGINES = ("polars", "duckdb", "spark")
 DIALECTS = ("duckdb", "spark", "bigquery", "snowflake", "trino", "postgres")
 _HEADER = re.compile(r"^--\s*(name|description|dialect|params|grain):\s*(.*)$")
-_PARAM = re.compile(r"^(\w+)\s+(DATE|STRING|INT|FLOAT)(?:\s*=\s*(.+))?$", re.IGNORECASE)
+_PARAM = re.compile(r"^(\w+)\s+(DATE|STRING|INT|FLOAT)(?:\(([^)]*)\))?(?:\s*=\s*(.+))?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Param:
+    """`name TYPE[(a|b|c)] [= default]` from a query header."""
+
     name: str
     type: str
     default: str | None = None
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class Query:
 
 def _literal(p: Param, raw: Any) -> exp.Expression:
     kind = p.type.upper()
+    if p.choices and str(raw) not in p.choices:
+        raise QueryError(f"parameter '{p.name}' must be one of {', '.join(p.choices)}, got {raw!r}")
     try:
         if kind == "DATE":
             value = raw if isinstance(raw, date) else date.fromisoformat(str(raw))
@@ -137,7 +142,10 @@ def parse_query(text: str, path: Path | None = None) -> Query:
         m = _PARAM.match(item)
         if not m:
             raise QueryError(f"{label}: cannot read parameter {item!r} (expected 'name TYPE [= default]')")
-        params.append(Param(m.group(1), m.group(2).upper(), m.group(3).strip() if m.group(3) else None))
+        choices = tuple(c.strip() for c in m.group(3).split("|")) if m.group(3) else ()
+        params.append(
+            Param(m.group(1), m.group(2).upper(), m.group(4).strip() if m.group(4) else None, choices)
+        )
     return Query(
         name=header["name"],
         description=header["description"],

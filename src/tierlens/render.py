@@ -16,9 +16,11 @@ def money(value: float | None, unpriced: bool = False) -> str:
     """`$1,234.56`; small amounts keep 4 decimals; None is shown as unpriced, never $0."""
     if value is None:
         return "unpriced" if unpriced else "-"
-    if abs(value) < 1 and value != 0:
-        return f"${value:,.4f}"
-    return f"${value:,.2f}"
+    sign = "-" if value < 0 else ""
+    amount = abs(value)
+    if amount < 1 and amount != 0:
+        return f"{sign}${amount:,.4f}"
+    return f"{sign}${amount:,.2f}"
 
 
 def count(value: int | float | None) -> str:

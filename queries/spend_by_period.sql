@@ -1,10 +1,10 @@
--- name: weekly_spend
--- description: Spend, requests and tokens by ISO week (Monday), feature and tier.
+-- name: spend_by_period
+-- description: Spend, requests and tokens by period (day, ISO week from Monday, or month), feature and tier.
 -- dialect: duckdb
--- params: since DATE = 1970-01-01, until DATE = 9999-12-31
--- grain: week x feature x tier
+-- params: since DATE = 1970-01-01, until DATE = 9999-12-31, grain STRING(day|week|month) = week
+-- grain: period x feature x tier
 SELECT
-  CAST(DATE_TRUNC('week', date) AS DATE) AS week,
+  CAST(DATE_TRUNC(:grain, date) AS DATE) AS period,
   COALESCE(feature, '(unattributed)') AS feature,
   COALESCE(tier, '(other)') AS tier,
   SUM(requests) AS requests,
@@ -17,4 +17,4 @@ SELECT
 FROM requests
 WHERE date BETWEEN :since AND :until
 GROUP BY 1, 2, 3
-ORDER BY week, cost_usd DESC, feature, tier
+ORDER BY period, cost_usd DESC, feature, tier

@@ -1,0 +1,88 @@
+"""The HTML report: one self-contained file that works offline.
+
+Vega, Vega-Lite and vega-embed are inlined from vl-convert's bundle (no CDN, no network), the
+chart specs come from `charts.py`, the tables and findings from the same sections as the text
+formats. Each chart's container records `data-rendered="true"` once Vega has drawn it, which is
+what the browser test checks.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from tierlens.report import charts
+from tierlens.report.model import Report
+from tierlens.report.render import _finding_lines, _headline, _sections
+
+_CSS = """
+body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 1040px; color: #222; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+ul.headline { padding-left: 1.2rem; } .finding-warning { color: #a33; } .finding-critical { color: #a00; font-weight: 600; }
+table { border-collapse: collapse; margin: .5rem 0; } td, th { padding: .2rem .7rem; border-bottom: 1px solid #eee; }
+th { text-align: left; background: #f7f7f7; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.chart { margin: 1rem 0; min-height: 300px; } footer { color: #777; margin-top: 2rem; font-size: .85rem; }
+"""
+
+
+def _cell(value: Any) -> str:
+    text = html.escape(str(value))
+    numeric = text[:1] in "$+-0123456789" and any(ch.isdigit() for ch in text)
+    return f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>"
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    if not rows:
+        return "<p><em>none</em></p>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _script_json(value: Any) -> str:
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def to_html(r: Report) -> str:
+    """The whole report as one offline HTML document."""
+    import vl_convert as vlc
+
+    specs = charts.specs(r)
+    bundle = vlc.javascript_bundle()  # type: ignore[call-arg]  # the stub omits the default
+    title = f"LLM spend report: {r.period.label(r.grain)}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style>",
+        f"<script>{bundle}</script>",
+        "</head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        '<ul class="headline">' + "".join(f"<li>{html.escape(x)}</li>" for x in _headline(r)) + "</ul>",
+        "<h2>Findings</h2><ul>",
+    ]
+    for f, line in zip(r.findings, _finding_lines(r), strict=False):
+        parts.append(f'<li class="finding-{html.escape(str(f["severity"]))}">{html.escape(line)}</li>')
+    if not r.findings:
+        parts.append(f"<li>{html.escape(_finding_lines(r)[0])}</li>")
+    parts.append("</ul><h2>Trends</h2>")
+    for name in specs:
+        parts.append(f'<div class="chart" id="chart-{name}" data-chart="{name}"></div>')
+    for title_, headers, rows in _sections(r):
+        parts.append(f"<h2>{html.escape(title_)}</h2>{_table(headers, rows)}")
+    parts.append(
+        f"<footer>Generated {html.escape(r.generated_at.isoformat())} by tierlens from "
+        f"<code>{html.escape(r.data_dir)}</code> ({html.escape(r.engine)} engine).</footer>"
+    )
+    parts.append(
+        "<script>const specs = " + _script_json(specs) + ";\n"
+        "for (const [name, spec] of Object.entries(specs)) {\n"
+        "  const el = document.getElementById('chart-' + name);\n"
+        "  vegaEmbed(el, spec, {renderer: 'svg', actions: false})\n"
+        "    .then(res => { el.dataset.rendered = 'true';\n"
+        "                   el.dataset.points = String(res.view.data('data_0') ? res.view.data('data_0').length : 0); })\n"
+        "    .catch(err => { el.dataset.error = String(err); });\n"
+        "}</script>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

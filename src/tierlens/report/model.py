@@ -1,0 +1,558 @@
+"""The weekly (or daily, monthly) spend report as data: every number a renderer shows.
+
+The Monday question is "what did we spend last week, on what, and what changed?". `build_report`
+answers it for one period against the periods before it. Its aggregates come from the portable
+SQL in `queries/` (run on the embedded polars engine, or DuckDB/Spark), plus polars for the
+`--by` breakdown and the caching/batch counterfactuals, which re-price the same rows with the
+pricing engine. Renderers only format what is here; they compute nothing.
+
+Defaults: the period is the last *complete* one before `as_of`, and `as_of` is the earlier of
+today and the day after the newest row, so a dataset that ends mid-week reports the week before.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tierlens.errors import ConfigError
+from tierlens.pricing import PriceTable, price_requests
+from tierlens.queries import get_query, run_query
+from tierlens.store import scan
+from tierlens.summary import UNATTRIBUTED, UNKNOWN_TIER
+
+GRAINS = ("day", "week", "month")
+BY_COLUMNS = {
+    "feature": "feature",
+    "tier": "tier",
+    "model": "model_id",
+    "user": "user_id",
+    "project": "project",
+    "key": "api_key_id",
+    "workspace": "workspace_id",
+}
+SCHEMA_VERSION = "tierlens.report/1"
+
+
+@dataclass(frozen=True)
+class Window:
+    """An inclusive range of days."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def label(self, grain: str) -> str:
+        if grain == "week" and self.days == 7 and self.start.weekday() == 0:
+            iso = self.start.isocalendar()
+            return f"{iso.year}-W{iso.week:02d} ({self.start} .. {self.end})"
+        if grain == "month" and self.start.day == 1 and self.end.month == self.start.month:
+            return self.start.strftime("%Y-%m")
+        if self.days == 1:
+            return str(self.start)
+        return f"{self.start} .. {self.end}"
+
+
+@dataclass
+class Report:
+    """Everything the report shows. Frames are small (one row per feature, model, period...)."""
+
+    grain: str
+    by: list[str]
+    period: Window
+    previous: list[Window]
+    as_of: date
+    data_dir: str
+    generated_at: datetime
+    totals: dict[str, Any]
+    matrix: pl.DataFrame  # feature x tier cost, current period
+    by_model: pl.DataFrame
+    breakdown: pl.DataFrame  # by the --by dimensions: current vs previous
+    movers: pl.DataFrame
+    unit_costs: pl.DataFrame
+    savings: dict[str, Any]
+    potential: pl.DataFrame
+    coverage: dict[str, Any]
+    series: pl.DataFrame  # period x feature x tier over the history (charts)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    engine: str = "polars"
+
+
+# --- periods -------------------------------------------------------------------------------------
+
+
+def _period_of(day: date, grain: str) -> Window:
+    if grain == "day":
+        return Window(day, day)
+    if grain == "week":
+        start = day - timedelta(days=day.weekday())
+        return Window(start, start + timedelta(days=6))
+    last = calendar.monthrange(day.year, day.month)[1]
+    return Window(day.replace(day=1), day.replace(day=last))
+
+
+def windows(
+    grain: str, as_of: date, since: date | None = None, until: date | None = None, history: int = 4
+) -> tuple[Window, list[Window]]:
+    """The report window and the `history` windows before it (most recent first)."""
+    if grain not in GRAINS:
+        raise ConfigError(f"--period must be one of {', '.join(GRAINS)}, got {grain!r}")
+    if since or until:
+        if not (since and until):
+            raise ConfigError("give both --since and --until, or neither")
+        if until < since:
+            raise ConfigError("--until is before --since")
+        current = Window(since, until)
+        prev, w = [], current
+        for _ in range(history):
+            w = Window(w.start - timedelta(days=current.days), w.start - timedelta(days=1))
+            prev.append(w)
+        return current, prev
+    current = _period_of(_period_of(as_of, grain).start - timedelta(days=1), grain)
+    prev, w = [], current
+    for _ in range(history):
+        w = _period_of(w.start - timedelta(days=1), grain)
+        prev.append(w)
+    return current, prev
+
+
+# --- building ------------------------------------------------------------------------------------
+
+
+def build_report(
+    data_dir: str | Path,
+    *,
+    grain: str = "week",
+    since: date | None = None,
+    until: date | None = None,
+    by: list[str] | None = None,
+    as_of: date | None = None,
+    table: PriceTable | None = None,
+    engine: str = "polars",
+    history: int = 4,
+    chart_periods: int = 12,
+    top: int = 5,
+) -> Report:
+    """Build the report for the last complete period (or [since, until]) against the ones before."""
+    by = by or ["feature", "tier"]
+    unknown = [b for b in by if b not in BY_COLUMNS]
+    if unknown:
+        raise ConfigError(f"--by accepts {', '.join(BY_COLUMNS)}; got {', '.join(unknown)}")
+    lf = scan(data_dir)
+    newest = lf.select(pl.col("date").max()).collect().item()
+    today = datetime.now(UTC).date()
+    as_of = as_of or (min(today, newest + timedelta(days=1)) if newest else today)
+    current, previous = windows(grain, as_of, since, until, max(history, chart_periods))
+    shown = previous  # chart and caching history
+    previous = previous[:history]  # the comparison baseline
+    first = shown[-1].start if shown else current.start
+    table = table or PriceTable.load()
+
+    params = {"since": first, "until": current.end}
+    series = run_query(get_query("spend_by_period"), data_dir, {**params, "grain": grain}, engine)
+    if since:  # custom windows do not follow calendar periods: label rows by window start
+        series = _rebucket(lf, current, shown)
+    series = series.with_columns(pl.col("period").cast(pl.Date))
+    prev1 = previous[0] if previous else None
+    cur = series.filter(pl.col("period") == current.start)
+    before = series.filter(pl.col("period") == prev1.start) if prev1 else series.clear()
+
+    rows = lf.filter(pl.col("date").is_between(first, current.end)).collect()
+    in_cur = rows.filter(pl.col("date").is_between(current.start, current.end))
+    in_prev = rows.filter(pl.col("date").is_between(prev1.start, prev1.end)) if prev1 else rows.clear()
+
+    totals = _totals(cur, before, series, current, previous)
+    by_model = _by_model(data_dir, current, prev1, engine)
+    breakdown = _breakdown(in_cur, in_prev, by)
+    movers = (
+        breakdown.filter(pl.col("change_usd").is_not_null() & (pl.col("change_usd") != 0))
+        .sort(pl.col("change_usd").abs(), descending=True)
+        .head(top)
+    )
+    unit_costs = _unit_costs(data_dir, current, prev1, engine)
+    savings, potential = _savings(in_cur, series, current, shown, table)
+    coverage = _coverage(in_cur)
+    report = Report(
+        grain=grain,
+        by=by,
+        period=current,
+        previous=previous,
+        as_of=as_of,
+        data_dir=str(data_dir),
+        generated_at=datetime.now(UTC).replace(microsecond=0),
+        totals=totals,
+        matrix=_matrix(cur),
+        by_model=by_model,
+        breakdown=breakdown,
+        movers=movers,
+        unit_costs=unit_costs,
+        savings=savings,
+        potential=potential,
+        coverage=coverage,
+        series=series,
+        engine=engine,
+    )
+    report.findings = basic_findings(report, min_usd=max(1.0, 0.02 * totals["cost_usd"]))
+    return report
+
+
+def _rebucket(lf: pl.LazyFrame, current: Window, previous: list[Window]) -> pl.DataFrame:
+    """Series for custom windows: each row labelled with the start of its window."""
+    frames = []
+    for w in [current, *previous]:
+        part = (
+            lf.filter(pl.col("date").is_between(w.start, w.end))
+            .group_by(
+                feature=pl.col("feature").fill_null(UNATTRIBUTED), tier=pl.col("tier").fill_null(UNKNOWN_TIER)
+            )
+            .agg(
+                requests=pl.col("requests").sum(),
+                cost_usd=pl.col("cost_usd").sum(),
+                unpriced_requests=pl.col("requests").filter(~pl.col("priced")).sum(),
+                input_tokens=pl.col("input_tokens").sum(),
+                cache_read_tokens=pl.col("cache_read_tokens").sum(),
+                cache_write_tokens=(pl.col("cache_write_5m_tokens") + pl.col("cache_write_1h_tokens")).sum(),
+                output_tokens=pl.col("output_tokens").sum(),
+            )
+            .with_columns(period=pl.lit(w.start))
+            .collect()
+        )
+        frames.append(part)
+    return pl.concat(frames).select("period", pl.exclude("period"))
+
+
+def _pct(now: float | None, then: float | None) -> float | None:
+    if now is None or then is None or then == 0:
+        return None
+    return 100.0 * (now - then) / then
+
+
+def _totals(
+    cur: pl.DataFrame, before: pl.DataFrame, series: pl.DataFrame, current: Window, previous: list[Window]
+) -> dict[str, Any]:
+    cost = float(cur["cost_usd"].sum() or 0.0)
+    requests = int(cur["requests"].sum() or 0)
+    prev_cost = float(before["cost_usd"].sum() or 0.0) if before.height else None
+    prev_requests = int(before["requests"].sum() or 0) if before.height else None
+    hist = series.filter(pl.col("period").is_in([w.start for w in previous]))
+    per_period = hist.group_by("period").agg(pl.col("cost_usd").sum())
+    # average over the periods the data covers: weeks before the first log are not $0 weeks
+    baseline = float(per_period["cost_usd"].sum()) / per_period.height if per_period.height else None
+    return {
+        "cost_usd": cost,
+        "requests": requests,
+        "cost_per_request": cost / requests if requests else None,
+        "previous_cost_usd": prev_cost,
+        "previous_requests": prev_requests,
+        "change_usd": cost - prev_cost if prev_cost is not None else None,
+        "change_pct": _pct(cost, prev_cost),
+        "requests_change_pct": _pct(requests, prev_requests),
+        "baseline_cost_usd": baseline,
+        "baseline_periods": per_period.height,
+        "vs_baseline_pct": _pct(cost, baseline),
+    }
+
+
+def _matrix(cur: pl.DataFrame) -> pl.DataFrame:
+    if cur.is_empty():
+        return pl.DataFrame({"feature": []}, schema={"feature": pl.String})
+    # one row per (feature, tier) in a period: "first" keeps an unpriced cell null, never $0
+    wide = cur.pivot(on="tier", index="feature", values="cost_usd", aggregate_function="first")
+    tiers = sorted(c for c in wide.columns if c != "feature")
+    order = [t for t in ("haiku", "sonnet", "opus") if t in tiers] + [
+        t for t in tiers if t not in ("haiku", "sonnet", "opus")
+    ]
+    return (
+        wide.select("feature", *order)
+        .with_columns(
+            total=pl.when(pl.any_horizontal([pl.col(t).is_not_null() for t in order])).then(
+                pl.sum_horizontal(order)
+            )
+        )
+        .sort("total", "feature", descending=[True, False], nulls_last=True)
+    )
+
+
+def _compare(cur: pl.DataFrame, prev: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    joined = cur.join(prev, on=keys, how="full", coalesce=True, suffix="_prev")
+    return joined.with_columns(
+        change_usd=pl.col("cost_usd").fill_null(0) - pl.col("cost_usd_prev").fill_null(0),
+        change_pct=pl.when(pl.col("cost_usd_prev") > 0).then(
+            100 * (pl.col("cost_usd").fill_null(0) - pl.col("cost_usd_prev")) / pl.col("cost_usd_prev")
+        ),
+    ).rename({"cost_usd_prev": "previous_cost_usd", "requests_prev": "previous_requests"})
+
+
+def _by_model(data_dir: str | Path, current: Window, prev: Window | None, engine: str) -> pl.DataFrame:
+    q = get_query("spend_by_model")
+
+    def one(w: Window) -> pl.DataFrame:
+        df = run_query(q, data_dir, {"since": w.start, "until": w.end, "grain": "day"}, engine)
+        return df.group_by("model_id").agg(
+            pl.col("requests").sum(), _sum_or_null("cost_usd"), pl.col("batch_cost_usd").sum()
+        )
+
+    cur = one(current)
+    before = one(prev).drop("batch_cost_usd") if prev else cur.clear().drop("batch_cost_usd")
+    return _compare(cur, before, ["model_id"]).sort(
+        "cost_usd", "model_id", descending=[True, False], nulls_last=True
+    )
+
+
+def _sum_or_null(column: str) -> pl.Expr:
+    """A sum that stays null when every value is null (unpriced), instead of becoming $0."""
+    return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum()).alias(column)
+
+
+def _breakdown(cur: pl.DataFrame, prev: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    cols = [BY_COLUMNS[b] for b in by]
+
+    def agg(df: pl.DataFrame) -> pl.DataFrame:
+        return (
+            df.with_columns([pl.col(c).fill_null(_unknown(c)) for c in cols])
+            .group_by(cols)
+            .agg(pl.col("requests").sum(), _sum_or_null("cost_usd"))
+        )
+
+    out = _compare(agg(cur), agg(prev), cols)
+    return out.sort("cost_usd", *cols, descending=[True] + [False] * len(cols), nulls_last=True)
+
+
+def _unknown(column: str) -> str:
+    return UNATTRIBUTED if column == "feature" else UNKNOWN_TIER if column == "tier" else "(none)"
+
+
+def _unit_costs(data_dir: str | Path, current: Window, prev: Window | None, engine: str) -> pl.DataFrame:
+    q = get_query("feature_unit_costs")
+    cur = run_query(q, data_dir, {"since": current.start, "until": current.end}, engine)
+    if prev is None:
+        return cur
+    before = run_query(q, data_dir, {"since": prev.start, "until": prev.end}, engine).select(
+        "feature", previous_cost_per_request=pl.col("cost_per_request")
+    )
+    return cur.join(before, on="feature", how="left").with_columns(
+        cost_per_request_change_pct=100
+        * (pl.col("cost_per_request") - pl.col("previous_cost_per_request"))
+        / pl.col("previous_cost_per_request")
+    )
+
+
+def _reprice_total(rows: pl.DataFrame, table: PriceTable, **changes: pl.Expr) -> pl.Series:
+    repriced = price_requests(rows.with_columns(**changes), table)
+    return repriced["cost_usd"]
+
+
+def _savings(
+    cur: pl.DataFrame, series: pl.DataFrame, current: Window, history: list[Window], table: PriceTable
+) -> tuple[dict[str, Any], pl.DataFrame]:
+    """What caching and batch saved against list price, and what they would save where unused."""
+    priced = cur.filter(pl.col("priced"))
+    prompt = (
+        pl.col("input_tokens")
+        + pl.col("cache_read_tokens")
+        + pl.col("cache_write_5m_tokens")
+        + pl.col("cache_write_1h_tokens")
+    )
+    zero = pl.lit(0, pl.Int64)
+    no_cache = _reprice_total(
+        priced,
+        table,
+        input_tokens=prompt,
+        cache_read_tokens=zero,
+        cache_write_5m_tokens=zero,
+        cache_write_1h_tokens=zero,
+    )
+    standard = _reprice_total(priced, table, service_tier=pl.lit("standard"))
+    actual = priced["cost_usd"]
+    caching_saved = float((no_cache - actual).sum() or 0.0) if priced.height else 0.0
+    is_batch = (priced["service_tier"] == "batch") if priced.height else pl.Series([], dtype=pl.Boolean)
+    batch_saved = float((standard - actual).filter(is_batch).sum() or 0.0) if priced.height else 0.0
+    list_cost = float(no_cache.sum() or 0.0) if priced.height else 0.0
+    # batch upper bound: standard-tier token cost (web search is not discounted), by feature
+    frame = priced.with_columns(
+        feature=pl.col("feature").fill_null(UNATTRIBUTED),
+        _standard=standard,
+        _night=pl.col("ts").dt.hour() < 6,
+    )
+    batch = (
+        frame.filter(pl.col("service_tier") != "batch")
+        .group_by("feature")
+        .agg(
+            standard_cost_usd=pl.col("cost_usd").sum(),
+            batch_upper_bound_usd=((pl.col("cost_usd") - pl.col("cost_web_search_usd")) * 0.5).sum(),
+            night_share=pl.col("_night").mean(),
+            requests=pl.col("requests").sum(),
+        )
+    )
+    lost = _lost_caching(priced, series, history, table)
+    potential = batch.join(lost, on="feature", how="full", coalesce=True).sort(
+        pl.max_horizontal(
+            pl.col("batch_upper_bound_usd").fill_null(0), pl.col("lost_caching_usd").fill_null(0)
+        ),
+        descending=True,
+    )
+    return (
+        {
+            "list_cost_usd": list_cost,
+            "caching_saved_usd": caching_saved,
+            "batch_saved_usd": batch_saved,
+            "actual_cost_usd": float(actual.sum() or 0.0) if priced.height else 0.0,
+        },
+        potential,
+    )
+
+
+def _lost_caching(
+    cur: pl.DataFrame, series: pl.DataFrame, history: list[Window], table: PriceTable, min_best: float = 0.2
+) -> pl.DataFrame:
+    """Features whose cache-read share of the prompt fell below half its best over the history.
+
+    The estimate re-prices this period as if the feature still read its best share from the
+    cache: what the lost caching costs now. Small dips (prompt growth, noise) do not qualify.
+    """
+    empty = pl.DataFrame(
+        schema={
+            "feature": pl.String,
+            "cache_read_share": pl.Float64,
+            "best_recent_share": pl.Float64,
+            "lost_caching_usd": pl.Float64,
+        }
+    )
+    past = series.filter(pl.col("period").is_in([w.start for w in history]))
+    if past.is_empty() or cur.is_empty():
+        return empty
+    shares = past.group_by("period", "feature").agg(
+        share=pl.col("cache_read_tokens").sum()
+        / (pl.col("input_tokens") + pl.col("cache_read_tokens") + pl.col("cache_write_tokens")).sum()
+    )
+    best = dict(shares.group_by("feature").agg(pl.col("share").max()).drop_nulls().iter_rows())
+    prompt = (
+        pl.col("input_tokens")
+        + pl.col("cache_read_tokens")
+        + pl.col("cache_write_5m_tokens")
+        + pl.col("cache_write_1h_tokens")
+    )
+    labelled = cur.with_columns(feature=pl.col("feature").fill_null(UNATTRIBUTED))
+    now = labelled.group_by("feature").agg(cache_read_share=pl.col("cache_read_tokens").sum() / prompt.sum())
+    lost = {
+        f: best[f]
+        for f, share in now.iter_rows()
+        if f in best and best[f] >= min_best and (share or 0) < best[f] / 2
+    }
+    if not lost:
+        return empty
+    rows = labelled.filter(pl.col("feature").is_in(list(lost)))
+    share = pl.col("feature").replace_strict(lost, default=0.0, return_dtype=pl.Float64)
+    wanted = (prompt.cast(pl.Float64) * share).floor().cast(pl.Int64)
+    movable = pl.min_horizontal(
+        pl.max_horizontal(wanted - pl.col("cache_read_tokens"), pl.lit(0)), pl.col("input_tokens")
+    )
+    better = _reprice_total(
+        rows,
+        table,
+        input_tokens=pl.col("input_tokens") - movable,
+        cache_read_tokens=pl.col("cache_read_tokens") + movable,
+    )
+    gains = (
+        rows.with_columns(_better=better)
+        .group_by("feature")
+        .agg(
+            cache_read_share=pl.col("cache_read_tokens").sum() / prompt.sum(),
+            lost_caching_usd=(pl.col("cost_usd") - pl.col("_better")).sum(),
+        )
+    )
+    return gains.with_columns(
+        best_recent_share=pl.col("feature").replace_strict(lost, default=None, return_dtype=pl.Float64)
+    ).select("feature", "cache_read_share", "best_recent_share", "lost_caching_usd")
+
+
+def _coverage(cur: pl.DataFrame) -> dict[str, Any]:
+    requests = int(cur["requests"].sum() or 0)
+    unpriced = cur.filter(~pl.col("priced"))
+    unattributed = cur.filter(pl.col("feature").is_null())
+    cost = float(cur["cost_usd"].sum() or 0.0)
+    models = dict(unpriced.group_by("model").agg(pl.col("requests").sum()).sort("model").iter_rows())
+    return {
+        "requests": requests,
+        "unpriced_requests": int(unpriced["requests"].sum() or 0),
+        "unpriced_share": (int(unpriced["requests"].sum() or 0) / requests) if requests else 0.0,
+        "unpriced_models": {str(k): int(v) for k, v in models.items()},
+        "unattributed_requests": int(unattributed["requests"].sum() or 0),
+        "unattributed_cost_usd": float(unattributed["cost_usd"].sum() or 0.0),
+        "unattributed_share": (float(unattributed["cost_usd"].sum() or 0.0) / cost) if cost else 0.0,
+    }
+
+
+def basic_findings(report: Report, min_usd: float = 1.0, min_pct: float = 25.0) -> list[dict[str, Any]]:
+    """Plain findings derived from the report itself (the signals module adds its own)."""
+    out: list[dict[str, Any]] = []
+    for row in report.movers.iter_rows(named=True):
+        pct, usd = row.get("change_pct"), row.get("change_usd") or 0.0
+        if usd >= min_usd and pct is not None and pct >= min_pct:
+            who = " / ".join(str(row[BY_COLUMNS[b]]) for b in report.by)
+            out.append(
+                {
+                    "kind": "cost_growth",
+                    "severity": "warning" if pct >= 50 else "info",
+                    "subject": who,
+                    "title": f"{who}: spend up {pct:.0f}% (+${usd:,.2f}) on the previous period",
+                    "usd": usd,
+                }
+            )
+    for row in report.unit_costs.iter_rows(named=True):
+        ch = row.get("cost_per_request_change_pct")
+        if ch is not None and ch >= min_pct and (row.get("cost_usd") or 0) >= min_usd:
+            out.append(
+                {
+                    "kind": "cost_per_request",
+                    "severity": "warning" if ch >= 50 else "info",
+                    "subject": row["feature"],
+                    "title": f"{row['feature']}: cost per request up {ch:.0f}% (${row['previous_cost_per_request']:.4f} -> ${row['cost_per_request']:.4f})",
+                    "usd": None,
+                }
+            )
+    if report.potential.height and "lost_caching_usd" in report.potential.columns:
+        for row in report.potential.filter(pl.col("lost_caching_usd") >= min_usd).iter_rows(named=True):
+            out.append(
+                {
+                    "kind": "lost_caching",
+                    "severity": "warning",
+                    "subject": row["feature"],
+                    "title": (
+                        f"{row['feature']}: cache reads fell to {100 * (row['cache_read_share'] or 0):.0f}% of the prompt "
+                        f"(best recent {100 * row['best_recent_share']:.0f}%); ${row['lost_caching_usd']:,.2f} lost this period"
+                    ),
+                    "usd": row["lost_caching_usd"],
+                }
+            )
+    cov = report.coverage
+    if cov["unpriced_requests"]:
+        models = ", ".join(cov["unpriced_models"])
+        out.append(
+            {
+                "kind": "unpriced",
+                "severity": "info",
+                "subject": models,
+                "title": f"{cov['unpriced_requests']:,} requests could not be priced ({models}); add a price in tierlens.toml",
+                "usd": None,
+            }
+        )
+    if cov["unattributed_share"] > 0.05:
+        out.append(
+            {
+                "kind": "unattributed",
+                "severity": "info",
+                "subject": UNATTRIBUTED,
+                "title": f"{100 * cov['unattributed_share']:.0f}% of spend has no feature; see the attribution settings",
+                "usd": cov["unattributed_cost_usd"],
+            }
+        )
+    return out

@@ -1,0 +1,219 @@
+"""Report renderers: terminal table, Markdown, JSON (a stable, versioned schema) and CSV.
+
+They format a `Report`; they never aggregate. The JSON document is the contract other tools
+consume (`schema: tierlens.report/1`): keys are only ever added within a schema version.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+
+from tierlens.render import count, money, pct, table
+from tierlens.report.model import BY_COLUMNS, SCHEMA_VERSION, Report
+
+
+def _frame(df: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _plain(v) for k, v in row.items()} for row in df.iter_rows(named=True)]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (date, datetime)):
+        return v.isoformat()
+    if isinstance(v, float):
+        return round(v, 10)
+    return v
+
+
+def to_dict(r: Report) -> dict[str, Any]:
+    """The report as a JSON-ready document (schema `tierlens.report/1`)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "generated_at": r.generated_at.isoformat(),
+        "data_dir": r.data_dir,
+        "engine": r.engine,
+        "grain": r.grain,
+        "by": r.by,
+        "as_of": r.as_of.isoformat(),
+        "period": {
+            "start": r.period.start.isoformat(),
+            "end": r.period.end.isoformat(),
+            "label": r.period.label(r.grain),
+        },
+        "previous_periods": [{"start": w.start.isoformat(), "end": w.end.isoformat()} for w in r.previous],
+        "totals": {k: _plain(v) for k, v in r.totals.items()},
+        "coverage": {k: _plain(v) for k, v in r.coverage.items()},
+        "savings": {k: _plain(v) for k, v in r.savings.items()},
+        "findings": [{k: _plain(v) for k, v in f.items()} for f in r.findings],
+        "feature_tier_matrix": _frame(r.matrix),
+        "by_model": _frame(r.by_model),
+        "breakdown": _frame(r.breakdown),
+        "top_movers": _frame(r.movers),
+        "unit_costs": _frame(r.unit_costs),
+        "potential_savings": _frame(r.potential),
+        "series": _frame(r.series),
+    }
+
+
+def to_json(r: Report) -> str:
+    return json.dumps(to_dict(r), indent=2, sort_keys=False) + "\n"
+
+
+def to_csv(r: Report) -> str:
+    """The `--by` breakdown for the period: one row per group, current vs previous."""
+    out = r.breakdown.with_columns(
+        period_start=pl.lit(r.period.start), period_end=pl.lit(r.period.end)
+    ).select("period_start", "period_end", pl.exclude("period_start", "period_end"))
+    return out.write_csv(float_precision=6)
+
+
+def _dims(r: Report, row: dict[str, Any]) -> list[str]:
+    return [str(row[BY_COLUMNS[b]]) for b in r.by]
+
+
+def _headline(r: Report) -> list[str]:
+    t, c = r.totals, r.coverage
+    lines = [
+        f"Spend {r.period.label(r.grain)}: {money(t['cost_usd'])} over {count(t['requests'])} requests"
+        + (
+            f" ({pct(t['change_pct'])} on the previous {r.grain}, requests {pct(t['requests_change_pct'])})"
+            if t["change_pct"] is not None
+            else ""
+        ),
+    ]
+    if t["baseline_cost_usd"] is not None:
+        lines.append(
+            f"Average of the {t['baseline_periods']} {r.grain}s before: {money(t['baseline_cost_usd'])} ({pct(t['vs_baseline_pct'])})"
+        )
+    s = r.savings
+    lines.append(
+        f"Prompt caching saved {money(s['caching_saved_usd'])} and batch saved {money(s['batch_saved_usd'])} "
+        f"against list price ({money(s['list_cost_usd'] + s['batch_saved_usd'])})"
+    )
+    unpriced = f"{count(c['unpriced_requests'])} unpriced requests ({100 * c['unpriced_share']:.1f}%)"
+    if c["unpriced_models"]:
+        unpriced += " - " + ", ".join(c["unpriced_models"])
+    lines.append(
+        f"{unpriced}; unattributed spend {money(c['unattributed_cost_usd'])} ({100 * c['unattributed_share']:.1f}%)"
+    )
+    return lines
+
+
+def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """(title, headers, rows) for every table the text formats show."""
+    tiers = [c for c in r.matrix.columns if c not in ("feature", "total")]
+    matrix = [
+        [
+            row["feature"],
+            *[money(row[t]) if row[t] is not None else "" for t in tiers],
+            money(row["total"], unpriced=True),
+        ]
+        for row in r.matrix.iter_rows(named=True)
+    ]
+    movers = [
+        [
+            *_dims(r, row),
+            money(row["previous_cost_usd"]),
+            money(row["cost_usd"]),
+            money(row["change_usd"]),
+            pct(row["change_pct"]),
+        ]
+        for row in r.movers.iter_rows(named=True)
+    ]
+    models = [
+        [
+            row["model_id"],
+            count(row["requests"]),
+            money(row["cost_usd"], unpriced=True),
+            money(row["previous_cost_usd"]),
+            pct(row["change_pct"]),
+        ]
+        for row in r.by_model.iter_rows(named=True)
+    ]
+    units = [
+        [
+            row["feature"],
+            count(row["requests"]),
+            money(row["cost_per_request"]),
+            pct(row.get("cost_per_request_change_pct")),
+            money(row["cost_per_1k_output"]),
+            f"{100 * (row['cache_read_share'] or 0):.0f}%",
+        ]
+        for row in r.unit_costs.iter_rows(named=True)
+    ]
+    potential = []
+    for row in r.potential.iter_rows(named=True):
+        if row.get("lost_caching_usd"):
+            potential.append(
+                [
+                    row["feature"],
+                    "restore prompt caching",
+                    f"cache reads {100 * (row['cache_read_share'] or 0):.0f}% of prompt, best recent {100 * row['best_recent_share']:.0f}%",
+                    money(row["lost_caching_usd"]),
+                ]
+            )
+        if row.get("batch_upper_bound_usd") and (row.get("night_share") or 0) >= 0.5:
+            potential.append(
+                [
+                    row["feature"],
+                    "move to the Batches API",
+                    f"{100 * row['night_share']:.0f}% of requests at night (00-06 UTC)",
+                    money(row["batch_upper_bound_usd"]),
+                ]
+            )
+    by_title = " x ".join(r.by)
+    out = [
+        (f"Spend by feature and tier, {r.period.label(r.grain)}", ["feature", *tiers, "total"], matrix),
+        (
+            f"Top movers by {by_title} (vs the previous {r.grain})",
+            [*r.by, "previous", "now", "change", "%"],
+            movers,
+        ),
+        ("Spend by model", ["model", "requests", "cost", "previous", "%"], models),
+        (
+            "Unit costs by feature",
+            ["feature", "requests", "per request", "% vs prev", "per 1K output", "cache read"],
+            units,
+        ),
+        ("Savings not taken (this period)", ["feature", "action", "evidence", "could save"], potential),
+    ]
+    return out
+
+
+def _finding_lines(r: Report) -> list[str]:
+    if not r.findings:
+        return ["No findings above the thresholds."]
+    return [f"[{f['severity']}] {f['title']}" for f in r.findings]
+
+
+def to_text(r: Report) -> str:
+    """The terminal report."""
+    lines = _headline(r)
+    lines += ["", "Findings", *[f"  {x}" for x in _finding_lines(r)]]
+    for title, headers, rows in _sections(r):
+        lines += ["", title]
+        lines.append(table(rows, headers) if rows else "  (none)")
+    return "\n".join(lines) + "\n"
+
+
+def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
+    if not rows:
+        return "_none_"
+    esc = [[str(c).replace("|", "\\|") for c in row] for row in rows]
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in esc]
+    return "\n".join(out)
+
+
+def to_markdown(r: Report) -> str:
+    """The report as Markdown (for a wiki page, a PR comment or a chat message)."""
+    lines = [f"# LLM spend report: {r.period.label(r.grain)}", ""]
+    lines += [f"- {x}" for x in _headline(r)]
+    lines += ["", "## Findings", ""] + [f"- {x}" for x in _finding_lines(r)]
+    for title, headers, rows in _sections(r):
+        lines += ["", f"## {title}", "", _md_table(headers, rows)]
+    lines += ["", f"_Generated {r.generated_at.isoformat()} from `{r.data_dir}` ({r.engine} engine)._"]
+    return "\n".join(lines) + "\n"
