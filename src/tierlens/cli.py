@@ -609,6 +609,15 @@ def formats() -> None:
         click.echo(f"{name:20}  {make_reader(name, Settings()).description}")
 
 
+# --- issue 5 commands (flags, alert) go here -------------------------------------------------------
+
+
+# --- issue 3 commands (reconcile, attribute) go here -----------------------------------------------
+
+
+# --- issue 6 commands (replay) go here --------------------------------------------------------------
+
+
 def _day(value: datetime | None) -> date | None:
     return value.date() if value else None
 
