@@ -106,6 +106,12 @@ def test_schema_doc_is_generated_from_the_code() -> None:
     assert (REPO / "docs" / "schema.md").read_text() == markdown()
 
 
+def test_signals_doc_is_generated_from_the_code() -> None:
+    from tierlens.signals import signals_markdown
+
+    assert (REPO / "docs" / "signals.md").read_text() == signals_markdown()
+
+
 def test_import_tierlens_stays_light() -> None:
     code = (
         "import sys, tierlens; lf = tierlens.open; "

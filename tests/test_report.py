@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import subprocess
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,14 +97,19 @@ def test_every_number_is_re_derivable(sample: Path) -> None:
     assert r.coverage["unpriced_requests"] == week.filter(~pl.col("priced")).height
 
 
-def test_report_finds_the_lost_caching_and_the_growth(sample: Path) -> None:
-    r = build_report(sample)
-    kinds = {(x["kind"], x["subject"]) for x in r.findings}
-    assert ("lost_caching", "email-drafter") in kinds
-    assert any(k == "cost_growth" and s.startswith("doc-summarizer") for k, s in kinds)
+def test_report_findings_are_the_top_flags(sample_data: Path) -> None:
+    from tierlens.signals import find_flags
+
+    r = build_report(sample_data)
+    flags = find_flags(sample_data, as_of=r.period.end + timedelta(days=1))
+    kinds = [(x["kind"], x["subject"]) for x in r.findings]
+    assert kinds[: len(flags.findings)] == [(x.kind, x.feature) for x in flags.findings]
     assert ("unpriced", "claude-nimbus-preview") in kinds
-    nights = {row["feature"]: row["night_share"] for row in r.potential.iter_rows(named=True) if row["night_share"] is not None}
-    assert nights["catalog-enrichment"] == 1.0
+    potential = {row["kind"]: row for row in r.potential.iter_rows(named=True)}
+    assert set(potential) == {"lost_caching", "batch_candidate", "top_tier_structured"}
+    batch = next(x for x in flags.findings if x.kind == "batch_candidate")
+    assert potential["batch_candidate"]["feature"] == "catalog-enrichment"
+    assert potential["batch_candidate"]["monthly_usd"] == pytest.approx(batch.monthly_usd, rel=1e-12)
 
 
 def test_engines_give_the_same_report(sample: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from tierlens.errors import TierlensError
+from tierlens.errors import ExitCode, TierlensError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -142,6 +142,7 @@ def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
     help="Timestamp for Message Batches results (UTC); else the sidecar batch object, config, or file mtime.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the ingest summary as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing unless lines were rejected (for cron).")
 @click.pass_obj
 @handle_errors
 def ingest(
@@ -152,6 +153,7 @@ def ingest(
     strict: bool,
     batch_ended_at: datetime | None,
     as_json: bool,
+    quiet: bool,
 ) -> None:
     """Ingest usage logs into the priced, deduplicated Parquet dataset.
 
@@ -165,18 +167,14 @@ def ingest(
       tierlens ingest 'logs/2026-11-*.jsonl.gz' --data /srv/tierlens --strict
       zcat gateway.log.gz | tierlens ingest - --format anthropic_messages
     """
-    from tierlens.errors import StrictModeError
     from tierlens.ingest import ingest as run
 
     settings = state.settings(data_dir=data_dir)
     ended = batch_ended_at.replace(tzinfo=None) if batch_ended_at else None
-    try:
-        result = run(list(paths), settings, format=fmt, strict=strict, batch_ended_at=ended)
-    except StrictModeError:
-        raise
+    result = run(list(paths), settings, format=fmt, strict=strict, batch_ended_at=ended)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
+    elif not quiet or result.rejected_total:
         click.echo(_ingest_text(result))
 
 
@@ -610,6 +608,197 @@ def formats() -> None:
 
 
 # --- issue 5 commands (flags, alert) go here -------------------------------------------------------
+
+
+@main.command()
+@data_option
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Evaluate as if today were this day (default: the day after the newest data, or today).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["info", "warning", "critical"]),
+    default=None,
+    help="Exit 1 when a finding has at least this severity (for CI and scripts).",
+)
+@click.pass_obj
+@handle_errors
+def flags(state: State, data_dir: Path | None, as_of: datetime | None, fmt: str, fail_on: str | None) -> None:
+    """Over-provisioning flags: where the team pays for more than its work needs.
+
+    Signals: cost growing faster than usage, short structured calls on the top tier, lost or
+    missing prompt caching, batch candidates, under-provisioned lower tiers, spend anomalies,
+    and budget forecasts. Each finding has evidence, an estimated monthly waste with a low/high
+    range, a confidence and its basis (exact, modelled, speculative). Thresholds: [signals] in
+    tierlens.toml (docs/signals.md says why each default is what it is).
+
+    \b
+    Examples:
+      tierlens flags
+      tierlens flags --format json | jq '.findings[] | select(.kind == "lost_caching")'
+      tierlens flags --fail-on warning
+    """
+    from tierlens.pricing import PriceTable
+    from tierlens.signals import SEVERITIES, find_flags
+
+    settings = state.settings(data_dir=data_dir)
+    result = find_flags(
+        settings.data_dir, settings.signals, settings.budgets, PriceTable.load(settings.pricing), _day(as_of)
+    )
+    if fmt == "json":
+        payload = {
+            "as_of": str(result.as_of),
+            "window": [str(result.window_start), str(result.window_end)],
+            "findings": [f.to_dict() for f in result.findings],
+            "forecasts": result.forecasts,
+            "thresholds": result.thresholds.model_dump(),
+        }
+        click.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        click.echo(_flags_text(result, markdown=fmt == "markdown"))
+    if fail_on and any(SEVERITIES.index(f.severity) >= SEVERITIES.index(fail_on) for f in result.findings):
+        sys.exit(int(ExitCode.FINDING))
+
+
+def _flags_text(result: Any, markdown: bool = False) -> str:
+    from tierlens.render import money
+
+    head = f"Flags for {result.window_start} .. {result.window_end} (as of {result.as_of})"
+    lines = [f"# {head}" if markdown else head, ""]
+    if not result.findings:
+        lines.append("No findings above the thresholds.")
+    for i, f in enumerate(result.findings, 1):
+        rng = ""
+        if f.kind == "anomaly":
+            rng = f"{money(f.data['excess_usd'])} above the expected spend that day (one-off)"
+        elif f.monthly_usd is not None:
+            rng = f"~{money(f.monthly_usd)}/month (range {money(f.low_usd)}-{money(f.high_usd)})"
+        elif f.high_usd is not None:
+            rng = f"fixing it would cost ~{money(f.high_usd)}/month"
+        where = f.feature + (f" ({f.model})" if f.model else "") if f.feature else (f.model or "")
+        title = f"{i}. [{f.severity}] {f.kind}: {f.title}"
+        lines.append(f"## {title}" if markdown else title)
+        for label, text in (
+            ("where", where),
+            ("evidence", f.evidence),
+            ("impact", rng),
+            ("confidence", f"{f.confidence} ({f.basis})"),
+        ):
+            if text:
+                lines.append(f"{'- ' if markdown else '   '}{label}: {text}")
+        lines.append("")
+    fc = [x for x in result.forecasts if x.get("projected_usd") is not None]
+    if fc:
+        lines.append("## Forecast" if markdown else "Forecast")
+        for x in fc:
+            budget = f" of budget {money(x['amount'])} ({x['projected_pct']:.0f}%)" if x.get("amount") else ""
+            lines.append(
+                f"{'- ' if markdown else '   '}{x['name']} ({x['period']} {x['period_start']}..{x['period_end']}): "
+                f"projected {money(x['projected_usd'])}{budget}, range {money(x['low_usd'])}-{money(x['high_usd'])}; {x['evidence']}"
+            )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+class _MonitoringCommand(click.Command):
+    """A command whose every failure, usage errors included, exits 3 (UNKNOWN) as monitoring expects."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.Exit:
+            raise
+        except click.UsageError as exc:
+            click.echo(f"UNKNOWN: {exc.format_message()}", err=True)
+            sys.exit(3)
+
+
+@main.command(cls=_MonitoringCommand)
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Alert rules (TOML): [[rule]] kinds budget, growth, anomaly, signal, sql; [[sink]] stdout, file, webhook.",
+)
+@data_option
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="State file [default: <data>/_meta/alert_state.json].",
+)
+@click.option("--renotify", is_flag=True, help="Notify again alerts already sent this period.")
+@click.option(
+    "--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Evaluate as if today were this day."
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also print a status line (on stderr) when nothing fired."
+)
+@click.pass_obj
+def alert(
+    state: State,
+    rules_path: Path,
+    data_dir: Path | None,
+    state_path: Path | None,
+    renotify: bool,
+    as_of: datetime | None,
+    fmt: str,
+    verbose: bool,
+) -> None:
+    """Evaluate alert rules for cron; one line per alert, each sent once per threshold and period.
+
+    Exit codes follow the monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+    (bad rules or config, unreadable data, undeliverable alerts: a message, never a traceback).
+    The exit code is the current worst state; the state file only keeps sinks from hearing the
+    same alert twice in a period.
+
+    \b
+    Examples:
+      tierlens alert --rules alerts.toml
+      15 7 * * *  cd /srv/tierlens && tierlens ingest /var/log/llm/ -q && tierlens alert --rules alerts.toml
+    """
+    from tierlens.alerts import STATUS, run_alerts
+
+    try:
+        settings = state.settings(data_dir=data_dir)
+        outcome = run_alerts(
+            rules_path,
+            settings,
+            state_path=state_path,
+            renotify=renotify,
+            as_of=_day(as_of),
+            fmt=fmt,
+            echo=click.echo,
+        )
+    except TierlensError as exc:
+        if state.debug:
+            raise
+        click.echo(f"UNKNOWN: {exc}", err=True)
+        sys.exit(3)
+    except Exception as exc:  # never a traceback for cron
+        if state.debug:
+            raise
+        click.echo(f"UNKNOWN: internal error {type(exc).__name__}: {exc}", err=True)
+        sys.exit(3)
+    for err in outcome.errors:
+        click.echo(f"UNKNOWN: {err}", err=True)
+    if verbose or outcome.suppressed:
+        click.echo(
+            f"{STATUS[outcome.status]}: {outcome.rules} rule(s), {len(outcome.alerts)} alert(s), "
+            f"{len(outcome.fired)} sent, {outcome.suppressed} already sent this period (--renotify to repeat)",
+            err=True,
+        )
+    sys.exit(outcome.status)
 
 
 # --- issue 3 commands (reconcile, attribute) go here -----------------------------------------------

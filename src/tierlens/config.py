@@ -113,6 +113,68 @@ class PricingConfig(_Strict):
         return v
 
 
+class SignalsConfig(_Strict):
+    """Thresholds of `tierlens flags`. Each default says why it is what it is (docs/signals.md)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    min_monthly_usd: float = 2.0
+    """Below this estimated monthly waste a finding costs more attention than it saves; raise it for big bills."""
+    lookback_days: int = Field(default=28, ge=7)
+    """Window the request-level signals look at: four full weeks, so every weekday counts four times."""
+    growth_weeks: int = Field(default=8, ge=4)
+    """Growth compares the first two with the last two of this many weeks: long enough to beat weekly noise."""
+    growth_min_ratio: float = 1.5
+    """Cost per request must rise by half: week-to-week mix noise on real traffic stays well under that."""
+    structured_max_prompt: int = 2_000
+    """A short call: at most this many prompt tokens (input + cache), the size of a classification prompt."""
+    structured_max_output: int = 100
+    """...and at most this many output tokens: a label or a small JSON object, not prose."""
+    structured_min_share: float = 0.5
+    """Flag a feature when at least half of its top-tier calls are short and structured."""
+    cache_min_best_share: float = 0.2
+    """Lost caching: the feature once read at least 20% of its prompt from cache..."""
+    cache_drop_factor: float = 0.5
+    """...and now reads less than half of that share."""
+    missing_cache_min_prefix: int = 4_096
+    """Missing caching: even the smallest 10% of prompts are this large, so a shared prefix is likely."""
+    missing_cache_min_requests: int = 1_000
+    """...over at least this many requests a month (a cache pays back only on reuse)."""
+    night_hours: tuple[int, int] = (0, 6)
+    """Batch candidates: UTC hours [start, end) taken as nobody-is-waiting time."""
+    batch_min_night_share: float = 0.8
+    """A feature whose requests run at night at least this often does not need an answer within seconds."""
+    max_tokens_rate: float = 0.05
+    """Under-provisioning: more than 5% of answers cut at max_tokens on a lower tier."""
+    error_rate: float = 0.01
+    """...or more than 1% error responses (when the dataset keeps error rows)."""
+    anomaly_z: float = 4.0
+    """Anomaly: spend this many robust deviations above the same-weekday median..."""
+    anomaly_min_usd: float = 5.0
+    """...and at least this many dollars above it (small absolute spikes are noise)..."""
+    anomaly_min_pct: float = 50.0
+    """...and at least this many percent above it."""
+    anomaly_weeks: int = Field(default=4, ge=3)
+    """Same-weekday history the baseline needs (a new feature or model has no anomalies until then)."""
+
+
+class BudgetConfig(_Strict):
+    """A spending budget: the forecast says where the period will end."""
+
+    name: str
+    amount: float = Field(gt=0)
+    period: str = "month"
+    feature: str | None = None
+    model_id: str | None = None
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, v: str) -> str:
+        if v not in ("day", "week", "month"):
+            raise ValueError("period must be day, week or month")
+        return v
+
+
 _CONFIG_PATH: ContextVar[Path | None] = ContextVar("tierlens_config_path", default=None)
 
 
@@ -128,6 +190,8 @@ class Settings(BaseSettings):
     """Bytes of input parsed per chunk: bounds memory during ingest."""
     sources: SourcesConfig = SourcesConfig()
     pricing: PricingConfig = PricingConfig()
+    signals: SignalsConfig = SignalsConfig()
+    budgets: list[BudgetConfig] = []
 
     @classmethod
     def settings_customise_sources(

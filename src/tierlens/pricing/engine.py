@@ -127,6 +127,19 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
     )
 
 
+def reprice(rows: pl.DataFrame, table: PriceTable, **changes: pl.Expr | str) -> pl.Series:
+    """Total cost of canonical rows after changing some columns (a counterfactual), by the same rules.
+
+    Example: `reprice(rows, table, service_tier="batch")` or `reprice(rows, table, model_id="claude-haiku-4-5")`.
+    Changing `model_id` keeps the logged `model` for the record but prices the new id.
+    """
+    exprs = {k: (pl.lit(v) if isinstance(v, str) else v) for k, v in changes.items()}
+    changed = rows.with_columns(**exprs)
+    if "model_id" in changes:
+        changed = changed.with_columns(model=pl.col("model_id"))
+    return price_requests(changed, table)["cost_usd"]
+
+
 def _discount_expr(table: PriceTable) -> pl.Expr:
     default = table.discounts.get("*", 1.0)
     specific = {k.lower(): v for k, v in table.discounts.items() if k != "*"}

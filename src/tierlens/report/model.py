@@ -20,9 +20,11 @@ from typing import Any
 
 import polars as pl
 
+from tierlens.config import SignalsConfig
 from tierlens.errors import ConfigError
-from tierlens.pricing import PriceTable, price_requests
+from tierlens.pricing import PriceTable, reprice
 from tierlens.queries import get_query, run_query
+from tierlens.signals import Finding, find_flags
 from tierlens.store import scan
 from tierlens.summary import UNATTRIBUTED, UNKNOWN_TIER
 
@@ -140,6 +142,7 @@ def build_report(
     history: int = 4,
     chart_periods: int = 12,
     top: int = 5,
+    signals: SignalsConfig | None = None,
 ) -> Report:
     """Build the report for the last complete period (or [since, until]) against the ones before."""
     by = by or ["feature", "tier"]
@@ -178,7 +181,9 @@ def build_report(
         .head(top)
     )
     unit_costs = _unit_costs(data_dir, current, prev1, engine)
-    savings, potential = _savings(in_cur, series, current, shown, table)
+    savings = _savings(in_cur, table)
+    flags = find_flags(data_dir, signals, None, table, as_of=current.end + timedelta(days=1))
+    potential = _potential(flags.findings)
     coverage = _coverage(in_cur)
     report = Report(
         grain=grain,
@@ -200,7 +205,8 @@ def build_report(
         series=series,
         engine=engine,
     )
-    report.findings = basic_findings(report, min_usd=max(1.0, 0.02 * totals["cost_usd"]))
+    report.findings = [_as_report_finding(f) for f in flags.findings if f.kind != "budget"][: top * 2]
+    report.findings += basic_findings(report, min_usd=max(1.0, 0.02 * totals["cost_usd"]))
     return report
 
 
@@ -345,16 +351,16 @@ def _unit_costs(data_dir: str | Path, current: Window, prev: Window | None, engi
     )
 
 
-def _reprice_total(rows: pl.DataFrame, table: PriceTable, **changes: pl.Expr) -> pl.Series:
-    repriced = price_requests(rows.with_columns(**changes), table)
-    return repriced["cost_usd"]
-
-
-def _savings(
-    cur: pl.DataFrame, series: pl.DataFrame, current: Window, history: list[Window], table: PriceTable
-) -> tuple[dict[str, Any], pl.DataFrame]:
-    """What caching and batch saved against list price, and what they would save where unused."""
+def _savings(cur: pl.DataFrame, table: PriceTable) -> dict[str, Any]:
+    """What prompt caching and batch saved against list price in the period (same rows, re-priced)."""
     priced = cur.filter(pl.col("priced"))
+    if priced.is_empty():
+        return {
+            "list_cost_usd": 0.0,
+            "caching_saved_usd": 0.0,
+            "batch_saved_usd": 0.0,
+            "actual_cost_usd": 0.0,
+        }
     prompt = (
         pl.col("input_tokens")
         + pl.col("cache_read_tokens")
@@ -362,7 +368,7 @@ def _savings(
         + pl.col("cache_write_1h_tokens")
     )
     zero = pl.lit(0, pl.Int64)
-    no_cache = _reprice_total(
+    no_cache = reprice(
         priced,
         table,
         input_tokens=prompt,
@@ -370,108 +376,61 @@ def _savings(
         cache_write_5m_tokens=zero,
         cache_write_1h_tokens=zero,
     )
-    standard = _reprice_total(priced, table, service_tier=pl.lit("standard"))
+    standard = reprice(priced, table, service_tier="standard")
     actual = priced["cost_usd"]
-    caching_saved = float((no_cache - actual).sum() or 0.0) if priced.height else 0.0
-    is_batch = (priced["service_tier"] == "batch") if priced.height else pl.Series([], dtype=pl.Boolean)
-    batch_saved = float((standard - actual).filter(is_batch).sum() or 0.0) if priced.height else 0.0
-    list_cost = float(no_cache.sum() or 0.0) if priced.height else 0.0
-    # batch upper bound: standard-tier token cost (web search is not discounted), by feature
-    frame = priced.with_columns(
-        feature=pl.col("feature").fill_null(UNATTRIBUTED),
-        _standard=standard,
-        _night=pl.col("ts").dt.hour() < 6,
-    )
-    batch = (
-        frame.filter(pl.col("service_tier") != "batch")
-        .group_by("feature")
-        .agg(
-            standard_cost_usd=pl.col("cost_usd").sum(),
-            batch_upper_bound_usd=((pl.col("cost_usd") - pl.col("cost_web_search_usd")) * 0.5).sum(),
-            night_share=pl.col("_night").mean(),
-            requests=pl.col("requests").sum(),
-        )
-    )
-    lost = _lost_caching(priced, series, history, table)
-    potential = batch.join(lost, on="feature", how="full", coalesce=True).sort(
-        pl.max_horizontal(
-            pl.col("batch_upper_bound_usd").fill_null(0), pl.col("lost_caching_usd").fill_null(0)
-        ),
-        descending=True,
-    )
-    return (
-        {
-            "list_cost_usd": list_cost,
-            "caching_saved_usd": caching_saved,
-            "batch_saved_usd": batch_saved,
-            "actual_cost_usd": float(actual.sum() or 0.0) if priced.height else 0.0,
-        },
-        potential,
-    )
-
-
-def _lost_caching(
-    cur: pl.DataFrame, series: pl.DataFrame, history: list[Window], table: PriceTable, min_best: float = 0.2
-) -> pl.DataFrame:
-    """Features whose cache-read share of the prompt fell below half its best over the history.
-
-    The estimate re-prices this period as if the feature still read its best share from the
-    cache: what the lost caching costs now. Small dips (prompt growth, noise) do not qualify.
-    """
-    empty = pl.DataFrame(
-        schema={
-            "feature": pl.String,
-            "cache_read_share": pl.Float64,
-            "best_recent_share": pl.Float64,
-            "lost_caching_usd": pl.Float64,
-        }
-    )
-    past = series.filter(pl.col("period").is_in([w.start for w in history]))
-    if past.is_empty() or cur.is_empty():
-        return empty
-    shares = past.group_by("period", "feature").agg(
-        share=pl.col("cache_read_tokens").sum()
-        / (pl.col("input_tokens") + pl.col("cache_read_tokens") + pl.col("cache_write_tokens")).sum()
-    )
-    best = dict(shares.group_by("feature").agg(pl.col("share").max()).drop_nulls().iter_rows())
-    prompt = (
-        pl.col("input_tokens")
-        + pl.col("cache_read_tokens")
-        + pl.col("cache_write_5m_tokens")
-        + pl.col("cache_write_1h_tokens")
-    )
-    labelled = cur.with_columns(feature=pl.col("feature").fill_null(UNATTRIBUTED))
-    now = labelled.group_by("feature").agg(cache_read_share=pl.col("cache_read_tokens").sum() / prompt.sum())
-    lost = {
-        f: best[f]
-        for f, share in now.iter_rows()
-        if f in best and best[f] >= min_best and (share or 0) < best[f] / 2
+    return {
+        "list_cost_usd": float(no_cache.sum()),
+        "caching_saved_usd": float((no_cache - actual).sum()),
+        "batch_saved_usd": float((standard - actual).filter(priced["service_tier"] == "batch").sum()),
+        "actual_cost_usd": float(actual.sum()),
     }
-    if not lost:
-        return empty
-    rows = labelled.filter(pl.col("feature").is_in(list(lost)))
-    share = pl.col("feature").replace_strict(lost, default=0.0, return_dtype=pl.Float64)
-    wanted = (prompt.cast(pl.Float64) * share).floor().cast(pl.Int64)
-    movable = pl.min_horizontal(
-        pl.max_horizontal(wanted - pl.col("cache_read_tokens"), pl.lit(0)), pl.col("input_tokens")
-    )
-    better = _reprice_total(
-        rows,
-        table,
-        input_tokens=pl.col("input_tokens") - movable,
-        cache_read_tokens=pl.col("cache_read_tokens") + movable,
-    )
-    gains = (
-        rows.with_columns(_better=better)
-        .group_by("feature")
-        .agg(
-            cache_read_share=pl.col("cache_read_tokens").sum() / prompt.sum(),
-            lost_caching_usd=(pl.col("cost_usd") - pl.col("_better")).sum(),
-        )
-    )
-    return gains.with_columns(
-        best_recent_share=pl.col("feature").replace_strict(lost, default=None, return_dtype=pl.Float64)
-    ).select("feature", "cache_read_share", "best_recent_share", "lost_caching_usd")
+
+
+_ACTIONS = {
+    "lost_caching": "restore prompt caching",
+    "missing_caching": "cache the shared prompt prefix",
+    "batch_candidate": "move to the Batches API",
+    "top_tier_structured": "route to a smaller model",
+}
+
+
+def _potential(findings: list[Finding]) -> pl.DataFrame:
+    """Savings not taken: the flags that carry a monthly saving, as report rows."""
+    rows = [
+        {
+            "feature": f.feature,
+            "kind": f.kind,
+            "action": _ACTIONS[f.kind],
+            "evidence": f.evidence,
+            "monthly_usd": f.monthly_usd,
+            "low_usd": f.low_usd,
+            "high_usd": f.high_usd,
+            "basis": f.basis,
+        }
+        for f in findings
+        if f.kind in _ACTIONS
+    ]
+    schema = {
+        "feature": pl.String,
+        "kind": pl.String,
+        "action": pl.String,
+        "evidence": pl.String,
+        "monthly_usd": pl.Float64,
+        "low_usd": pl.Float64,
+        "high_usd": pl.Float64,
+        "basis": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _as_report_finding(f: Finding) -> dict[str, Any]:
+    return {
+        "kind": f.kind,
+        "severity": f.severity,
+        "subject": f.feature or f.model or "",
+        "title": f.title,
+        "usd": f.monthly_usd,
+    }
 
 
 def _coverage(cur: pl.DataFrame) -> dict[str, Any]:
@@ -517,20 +476,6 @@ def basic_findings(report: Report, min_usd: float = 1.0, min_pct: float = 25.0) 
                     "subject": row["feature"],
                     "title": f"{row['feature']}: cost per request up {ch:.0f}% (${row['previous_cost_per_request']:.4f} -> ${row['cost_per_request']:.4f})",
                     "usd": None,
-                }
-            )
-    if report.potential.height and "lost_caching_usd" in report.potential.columns:
-        for row in report.potential.filter(pl.col("lost_caching_usd") >= min_usd).iter_rows(named=True):
-            out.append(
-                {
-                    "kind": "lost_caching",
-                    "severity": "warning",
-                    "subject": row["feature"],
-                    "title": (
-                        f"{row['feature']}: cache reads fell to {100 * (row['cache_read_share'] or 0):.0f}% of the prompt "
-                        f"(best recent {100 * row['best_recent_share']:.0f}%); ${row['lost_caching_usd']:,.2f} lost this period"
-                    ),
-                    "usd": row["lost_caching_usd"],
                 }
             )
     cov = report.coverage

@@ -144,26 +144,16 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         ]
         for row in r.unit_costs.iter_rows(named=True)
     ]
-    potential = []
-    for row in r.potential.iter_rows(named=True):
-        if row.get("lost_caching_usd"):
-            potential.append(
-                [
-                    row["feature"],
-                    "restore prompt caching",
-                    f"cache reads {100 * (row['cache_read_share'] or 0):.0f}% of prompt, best recent {100 * row['best_recent_share']:.0f}%",
-                    money(row["lost_caching_usd"]),
-                ]
-            )
-        if row.get("batch_upper_bound_usd") and (row.get("night_share") or 0) >= 0.5:
-            potential.append(
-                [
-                    row["feature"],
-                    "move to the Batches API",
-                    f"{100 * row['night_share']:.0f}% of requests at night (00-06 UTC)",
-                    money(row["batch_upper_bound_usd"]),
-                ]
-            )
+    potential = [
+        [
+            row["feature"],
+            row["action"],
+            money(row["monthly_usd"]),
+            f"{money(row['low_usd'])}-{money(row['high_usd'])}",
+            row["basis"],
+        ]
+        for row in r.potential.iter_rows(named=True)
+    ]
     by_title = " x ".join(r.by)
     out = [
         (f"Spend by feature and tier, {r.period.label(r.grain)}", ["feature", *tiers, "total"], matrix),
@@ -178,7 +168,11 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
             ["feature", "requests", "per request", "% vs prev", "per 1K output", "cache read"],
             units,
         ),
-        ("Savings not taken (this period)", ["feature", "action", "evidence", "could save"], potential),
+        (
+            "Savings not taken (per month, from `tierlens flags`)",
+            ["feature", "action", "could save", "range", "basis"],
+            potential,
+        ),
     ]
     return out
 

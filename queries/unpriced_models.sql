@@ -1,0 +1,15 @@
+-- name: unpriced_models
+-- description: Models with requests tierlens could not price in the window (an alert rule: every row is a violation).
+-- dialect: duckdb
+-- params: since DATE = 1970-01-01, until DATE = 9999-12-31
+-- grain: model
+SELECT
+  model,
+  COALESCE(feature, '(unattributed)') AS feature,
+  SUM(requests) AS requests,
+  MIN(date) AS first_seen,
+  MAX(date) AS last_seen
+FROM requests
+WHERE date BETWEEN :since AND :until AND NOT priced
+GROUP BY 1, 2
+ORDER BY requests DESC, model, feature

@@ -1,0 +1,400 @@
+"""Alerts for cron: rules in TOML, evaluated over the dataset, delivered once per threshold per period.
+
+Rule kinds: `budget` (actual or projected spend of a period against an amount, warn/critical %),
+`growth` (a period's spend against the one before, per feature or in total), `anomaly` and
+`signal` (findings of `tierlens.signals`), and `sql` (a query from queries/ whose rows are the
+violations). Exit codes follow the monitoring-plugin convention (0 OK, 1 WARNING, 2 CRITICAL,
+3 UNKNOWN) and reflect the *current* worst state; the state file only stops a sink from hearing
+about the same alert twice in one period (`--renotify` repeats). Secrets (webhook URLs) come
+from the environment and are never printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tierlens.config import BudgetConfig, Settings
+from tierlens.errors import ConfigError, TierlensError
+from tierlens.pricing import PriceTable
+from tierlens.queries import get_query, run_query
+from tierlens.signals import find_flags, forecast
+from tierlens.store import scan
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATUS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+_LEVEL = {"warning": WARNING, "critical": CRITICAL}
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+
+
+class BudgetRule(_Rule):
+    kind: Literal["budget"]
+    amount: float = Field(gt=0)
+    period: Literal["day", "week", "month"] = "month"
+    warn_pct: float = 80.0
+    critical_pct: float = 100.0
+    use_forecast: bool = True
+    feature: str | None = None
+    model_id: str | None = None
+
+
+class GrowthRule(_Rule):
+    kind: Literal["growth"]
+    period: Literal["day", "week", "month"] = "week"
+    warn_pct: float = 25.0
+    critical_pct: float = 50.0
+    min_usd: float = 10.0
+    by: Literal["total", "feature"] = "feature"
+
+
+class AnomalyRule(_Rule):
+    kind: Literal["anomaly"]
+    severity: Literal["warning", "critical"] = "warning"
+    days: int = Field(default=2, ge=1)
+    """Only anomalies on the last N days alert (older ones were already actionable before)."""
+
+
+class SignalRule(_Rule):
+    kind: Literal["signal"]
+    signals: list[str] = []
+    """Signal kinds (e.g. top_tier_structured, lost_caching); empty = every over-provisioning signal."""
+    min_monthly_usd: float = 0.0
+    severity: Literal["warning", "critical"] = "warning"
+
+
+class SqlRule(_Rule):
+    kind: Literal["sql"]
+    query: str
+    params: dict[str, str] = {}
+    """Values may be relative days: "-7d" is seven days before the evaluation day."""
+    severity: Literal["warning", "critical"] = "warning"
+
+
+Rule = Annotated[BudgetRule | GrowthRule | AnomalyRule | SignalRule | SqlRule, Field(discriminator="kind")]
+
+
+class Sink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["stdout", "file", "webhook"]
+    path: Path | None = None
+    url_env: str | None = None
+    """Environment variable holding the webhook URL (the URL is a secret: it never goes in the file)."""
+    timeout: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+
+
+class Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: list[Rule] = []
+    sink: list[Sink] = [Sink(kind="stdout")]
+
+
+@dataclass(frozen=True)
+class Alert:
+    rule: str
+    kind: str
+    severity: str  # warning | critical
+    subject: str
+    period: str
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule}|{self.subject}|{self.severity}|{self.period}"
+
+    def line(self) -> str:
+        return f"{self.severity.upper()} {self.rule}: {self.message}"
+
+
+@dataclass
+class Outcome:
+    status: int
+    alerts: list[Alert]
+    fired: list[Alert]
+    suppressed: int
+    rules: int
+    errors: list[str]
+
+
+def load_rules(path: Path) -> Rules:
+    """Parse and validate an alerts TOML file (errors name the rule and field)."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read rules {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        rules = Rules.model_validate(raw)
+    except ValidationError as exc:
+        msgs = []
+        for e in exc.errors():
+            loc = ".".join(str(x) for x in e["loc"])
+            msgs.append(f"{loc}: {e['msg']}")
+        raise ConfigError(f"{path}: " + "; ".join(msgs)) from None
+    names = [r.name for r in rules.rule]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConfigError(f"{path}: rule names must be unique ({', '.join(sorted(dup))})")
+    return rules
+
+
+def _relative(value: str, as_of: date) -> str:
+    m = re.fullmatch(r"-(\d+)d", value.strip())
+    return (as_of - timedelta(days=int(m.group(1)))).isoformat() if m else value
+
+
+def evaluate(rules: Rules, settings: Settings, as_of: date | None = None) -> list[Alert]:
+    """Every alert whose condition holds now (before de-duplication)."""
+    lf = scan(settings.data_dir)
+    newest: date | None = lf.select(pl.col("date").max()).collect().item()
+    if newest is None:
+        raise TierlensError(f"the dataset at {settings.data_dir} is empty")
+    as_of = as_of or min(datetime.now(UTC).date(), newest + timedelta(days=1))
+    table = PriceTable.load(settings.pricing)
+    out: list[Alert] = []
+    flags = None
+    for rule in rules.rule:
+        if isinstance(rule, BudgetRule):
+            out += _budget(rule, lf, as_of, newest)
+        elif isinstance(rule, GrowthRule):
+            out += _growth(rule, lf, as_of)
+        elif isinstance(rule, (AnomalyRule, SignalRule)):
+            flags = flags or find_flags(settings.data_dir, settings.signals, settings.budgets, table, as_of)
+            out += _from_flags(rule, flags.findings, as_of)
+        elif isinstance(rule, SqlRule):
+            params = {k: _relative(v, as_of) for k, v in rule.params.items()}
+            rows = run_query(get_query(rule.query), settings.data_dir, params)
+            for row in rows.iter_rows(named=True):
+                subject = ", ".join(f"{k}={v}" for k, v in row.items() if not isinstance(v, float))[:200]
+                out.append(
+                    Alert(
+                        rule.name,
+                        "sql",
+                        rule.severity,
+                        subject,
+                        as_of.isoformat(),
+                        f"{rule.query}: {subject}",
+                    )
+                )
+    return out
+
+
+def _budget(rule: BudgetRule, lf: pl.LazyFrame, as_of: date, newest: date) -> list[Alert]:
+    rows = lf.filter(pl.col("date") >= as_of - timedelta(days=70)).collect()
+    b = BudgetConfig(
+        name=rule.name, amount=rule.amount, period=rule.period, feature=rule.feature, model_id=rule.model_id
+    )
+    fc = forecast(rows, as_of, [b], newest)[0]
+    value = fc["projected_usd"] if rule.use_forecast else fc["spent_usd"]
+    pct = 100 * value / rule.amount
+    level = "critical" if pct >= rule.critical_pct else "warning" if pct >= rule.warn_pct else None
+    if level is None:
+        return []
+    what = "projected" if rule.use_forecast else "spent"
+    scope = rule.feature or rule.model_id or "all spend"
+    msg = (
+        f"{what} ${value:,.2f} of ${rule.amount:,.2f} ({pct:.0f}%) for {rule.period} {fc['period_start']}..{fc['period_end']} "
+        f"({scope}; ${fc['spent_usd']:,.2f} spent, data until {fc['data_until']})"
+    )
+    threshold = rule.critical_pct if level == "critical" else rule.warn_pct
+    return [Alert(rule.name, "budget", level, scope, fc["period_start"], msg, value, threshold)]
+
+
+def _growth(rule: GrowthRule, lf: pl.LazyFrame, as_of: date) -> list[Alert]:
+    from tierlens.report.model import windows
+
+    current, previous = windows(rule.period, as_of, history=1)
+    before = previous[0]
+    keys = ["feature"] if rule.by == "feature" else []
+
+    def spend(lo: date, hi: date) -> pl.DataFrame:
+        part = lf.filter(pl.col("date").is_between(lo, hi)).with_columns(
+            pl.col("feature").fill_null("(unattributed)")
+        )
+        if keys:
+            return part.group_by(keys).agg(pl.col("cost_usd").sum()).collect()
+        return part.select(pl.col("cost_usd").sum()).collect().with_columns(feature=pl.lit("all spend"))
+
+    both = spend(current.start, current.end).join(
+        spend(before.start, before.end), on="feature", suffix="_before"
+    )
+    out = []
+    for feat, now, then in both.select("feature", "cost_usd", "cost_usd_before").iter_rows():
+        if not then or now is None or now - then < rule.min_usd:
+            continue
+        pct = 100 * (now - then) / then
+        level = "critical" if pct >= rule.critical_pct else "warning" if pct >= rule.warn_pct else None
+        if level:
+            msg = f"{feat}: ${now:,.2f} in {current.start}..{current.end}, {pct:+.0f}% on ${then:,.2f} the {rule.period} before"
+            out.append(
+                Alert(
+                    rule.name,
+                    "growth",
+                    level,
+                    str(feat),
+                    current.start.isoformat(),
+                    msg,
+                    pct,
+                    rule.critical_pct if level == "critical" else rule.warn_pct,
+                )
+            )
+    return out
+
+
+def _from_flags(rule: AnomalyRule | SignalRule, findings: list[Any], as_of: date) -> list[Alert]:
+    out = []
+    iso = as_of.isocalendar()
+    week = f"{iso.year}-W{iso.week:02d}"
+    for f in findings:
+        if isinstance(rule, AnomalyRule):
+            if f.kind != "anomaly" or date.fromisoformat(f.data["date"]) < as_of - timedelta(days=rule.days):
+                continue
+            out.append(
+                Alert(
+                    rule.name,
+                    "anomaly",
+                    rule.severity,
+                    f"{f.feature}/{f.model}",
+                    f.data["date"],
+                    f.title,
+                    f.monthly_usd,
+                )
+            )
+        else:
+            if f.kind in ("anomaly", "budget", "under_provisioned"):
+                continue
+            if rule.signals and f.kind not in rule.signals:
+                continue
+            if (f.monthly_usd or 0.0) < rule.min_monthly_usd:
+                continue
+            msg = f"{f.title} (~${f.monthly_usd:,.2f}/month, {f.confidence} confidence)"
+            out.append(
+                Alert(rule.name, f.kind, rule.severity, f"{f.kind}:{f.feature}", week, msg, f.monthly_usd)
+            )
+    return out
+
+
+# --- state and delivery ------------------------------------------------------------------------------
+
+
+def _load_state(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in data.get("notified", {}).items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise TierlensError(f"unreadable alert state {path}: {exc}") from None
+
+
+def _save_state(path: Path, notified: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"notified": notified}, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def post_webhook(url: str, payload: dict[str, Any], timeout: float, retries: int) -> None:
+    """POST JSON with a timeout, retrying with backoff; errors never include the URL."""
+    body = json.dumps(payload).encode("utf-8")
+    last = ""
+    for attempt in range(retries + 1):
+        req = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                if 200 <= resp.status < 300:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+            if 400 <= exc.code < 500 and exc.code != 429:
+                break  # a client error will not succeed on retry
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            last = type(reason).__name__ if not isinstance(reason, str) else "connection failed"
+        if attempt < retries:
+            time.sleep(min(0.5 * 2**attempt, 4.0))
+    raise TierlensError(f"webhook delivery failed after {retries + 1} attempt(s): {last}")
+
+
+def deliver(alerts: list[Alert], sinks: list[Sink], fmt: str, echo: Any) -> list[str]:
+    """Send alerts to every sink; returns errors (a failed sink does not stop the others)."""
+    errors = []
+    for sink in sinks:
+        try:
+            if sink.kind == "stdout":
+                if fmt == "json":
+                    echo(json.dumps([asdict(a) for a in alerts], indent=2))
+                else:
+                    for a in alerts:
+                        echo(a.line())
+            elif sink.kind == "file":
+                if sink.path is None:
+                    raise ConfigError("a file sink needs a path")
+                sink.path.parent.mkdir(parents=True, exist_ok=True)
+                with sink.path.open("a", encoding="utf-8") as fh:
+                    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+                    for a in alerts:
+                        fh.write(json.dumps({"at": stamp, **asdict(a)}) + "\n")
+            elif sink.kind == "webhook":
+                url = os.environ.get(sink.url_env or "", "")
+                if not url:
+                    raise ConfigError(f"webhook sink: environment variable {sink.url_env!r} is not set")
+                text = "\n".join(a.line() for a in alerts)
+                post_webhook(
+                    url, {"text": text, "alerts": [asdict(a) for a in alerts]}, sink.timeout, sink.retries
+                )
+        except TierlensError as exc:
+            errors.append(f"{sink.kind} sink: {exc}")
+    return errors
+
+
+def run_alerts(
+    rules_path: Path,
+    settings: Settings,
+    *,
+    state_path: Path | None = None,
+    renotify: bool = False,
+    as_of: date | None = None,
+    fmt: str = "text",
+    echo: Any = print,
+) -> Outcome:
+    """Evaluate, de-duplicate against the state file, deliver, and return the monitoring status."""
+    rules = load_rules(rules_path)
+    alerts = evaluate(rules, settings, as_of)
+    state_path = state_path or Path(settings.data_dir) / "_meta" / "alert_state.json"
+    notified = _load_state(state_path)
+    fresh = [a for a in alerts if renotify or a.key not in notified]
+    errors = deliver(fresh, rules.sink, fmt, echo) if fresh else []
+    if not errors:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        for a in fresh:
+            notified[a.key] = stamp
+        with contextlib.suppress(OSError):
+            _save_state(state_path, notified)
+    status = max([_LEVEL[a.severity] for a in alerts], default=OK)
+    if errors and status == OK:
+        status = UNKNOWN  # nothing is wrong with spend, but we could not tell anyone about it
+    return Outcome(status, alerts, fresh, len(alerts) - len(fresh), len(rules.rule), errors)

@@ -1,0 +1,749 @@
+"""Over-provisioning signals, anomalies and forecasts: is a team paying for more than its work needs?
+
+Each signal reads the dataset, applies documented thresholds (`SignalsConfig`, docs/signals.md)
+and returns `Finding`s that name the feature (and model), the evidence, an estimated monthly
+waste with a low/high range, a confidence, and how the dollar figure was obtained:
+- `exact`: the same requests re-priced by the pricing engine under a rule that only changes price
+  (batch tier), or spend that really happened (anomalies);
+- `modelled`: a model switch or a restored cache, priced by the engine under stated assumptions;
+- `speculative`: a heuristic guess (a cache nobody has tried yet).
+All counterfactuals call `tierlens.pricing.reprice`; nothing here knows a price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tierlens.config import BudgetConfig, SignalsConfig
+from tierlens.pricing import PriceTable, reprice
+from tierlens.store import scan
+from tierlens.summary import UNATTRIBUTED
+
+SEVERITIES = ("info", "warning", "critical")
+TOP_TIER = "opus"
+CHEAPER = {"opus": ("claude-sonnet-4-6", "claude-haiku-4-5"), "sonnet": ("claude-haiku-4-5",)}
+UPGRADE = {"haiku": "claude-sonnet-4-6", "sonnet": "claude-opus-4-6"}
+_PROMPT = (
+    pl.col("input_tokens")
+    + pl.col("cache_read_tokens")
+    + pl.col("cache_write_5m_tokens")
+    + pl.col("cache_write_1h_tokens")
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One flag: what, where, why we think so, and what it costs a month."""
+
+    kind: str
+    severity: str
+    feature: str | None
+    model: str | None
+    title: str
+    evidence: str
+    monthly_usd: float | None
+    low_usd: float | None
+    high_usd: float | None
+    confidence: str
+    basis: str  # exact | modelled | speculative
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Flags:
+    """The outcome of `find_flags`."""
+
+    as_of: date
+    window_start: date
+    window_end: date
+    findings: list[Finding]
+    forecasts: list[dict[str, Any]]
+    thresholds: SignalsConfig
+
+
+def find_flags(
+    data_dir: str | Path,
+    signals: SignalsConfig | None = None,
+    budgets: list[BudgetConfig] | None = None,
+    table: PriceTable | None = None,
+    as_of: date | None = None,
+) -> Flags:
+    """Run every signal over the dataset; `as_of` defaults to the day after the newest data."""
+    cfg = signals or SignalsConfig()
+    table = table or PriceTable.load()
+    lf = scan(data_dir)
+    newest: date | None = lf.select(pl.col("date").max()).collect().item()
+    if newest is None:
+        return Flags(as_of or date.today(), date.today(), date.today(), [], [], cfg)
+    as_of = as_of or min(datetime.now(UTC).date(), newest + timedelta(days=1))
+    end = as_of - timedelta(days=1)
+    start = as_of - timedelta(days=cfg.lookback_days)
+    history_start = min(
+        start - timedelta(days=7 * cfg.anomaly_weeks), as_of - timedelta(weeks=cfg.growth_weeks)
+    )
+    rows = (
+        lf.filter(pl.col("date").is_between(history_start, end))
+        .with_columns(feature=pl.col("feature").fill_null(UNATTRIBUTED))
+        .collect()
+    )
+    window = rows.filter(pl.col("date") >= start)
+    scale = 30.0 / cfg.lookback_days
+    found: list[Finding] = []
+    found += lost_caching(rows, window, start, cfg, table, scale)
+    explained = {f.feature for f in found if f.feature}
+    found += growth(rows, as_of, cfg, explained)
+    found += short_structured_on_top_tier(window, cfg, table, scale)
+    found += missing_caching(window.filter(~pl.col("feature").is_in(list(explained))), cfg, table, scale)
+    found += batch_candidates(window, cfg, table, scale)
+    found += under_provisioned(window, cfg, table, scale)
+    found += anomalies(rows, start, end, cfg)
+    forecasts = forecast(rows, as_of, budgets or [], newest)
+    for fc in forecasts:
+        if fc.get("severity") in ("warning", "critical"):
+            found.append(
+                Finding(
+                    kind="budget",
+                    severity=fc["severity"],
+                    feature=fc.get("feature"),
+                    model=fc.get("model_id"),
+                    title=f"budget {fc['name']}: projected {_usd(fc['projected_usd'])} of {_usd(fc['amount'])} "
+                    f"({fc['projected_pct']:.0f}%) by {fc['period_end']}",
+                    evidence=fc["evidence"],
+                    monthly_usd=None,
+                    low_usd=fc["low_usd"],
+                    high_usd=fc["high_usd"],
+                    confidence="medium",
+                    basis="modelled",
+                    data=fc,
+                )
+            )
+    rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+    found.sort(key=lambda f: (rank[f.severity], -(f.monthly_usd or 0.0), f.kind, f.feature or ""))
+    return Flags(
+        as_of=as_of, window_start=start, window_end=end, findings=found, forecasts=forecasts, thresholds=cfg
+    )
+
+
+def _num(value: Any) -> float:
+    """A polars scalar (sum, mean, median...) as a float; null counts as 0."""
+    return float(value) if value is not None else 0.0
+
+
+def _usd(v: float | None) -> str:
+    if v is None:
+        return "unpriced"
+    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:,.4f}"
+
+
+def _confidence(n: int) -> str:
+    return "high" if n >= 500 else "medium" if n >= 100 else "low"
+
+
+def _severity(monthly: float, cfg: SignalsConfig) -> str:
+    return "critical" if monthly >= 100 * cfg.min_monthly_usd else "warning"
+
+
+# --- cost growing faster than usage -------------------------------------------------------------------
+
+
+def growth(rows: pl.DataFrame, as_of: date, cfg: SignalsConfig, explained: set[str]) -> list[Finding]:
+    """Cost per request rising: the first two of `growth_weeks` complete weeks against the last two."""
+    last_monday = as_of - timedelta(days=as_of.weekday())
+    first = last_monday - timedelta(weeks=cfg.growth_weeks)
+    early = (first, first + timedelta(days=13))
+    late = (last_monday - timedelta(days=14), last_monday - timedelta(days=1))
+    priced = rows.filter(pl.col("priced"))
+
+    def part(lo: date, hi: date) -> pl.DataFrame:
+        return (
+            priced.filter(pl.col("date").is_between(lo, hi))
+            .group_by("feature")
+            .agg(
+                n=pl.col("requests").sum(), cost=pl.col("cost_usd").sum(), users=pl.col("user_id").n_unique()
+            )
+        )
+
+    both = part(*early).join(part(*late), on="feature", suffix="_late")
+    out = []
+    for r in both.iter_rows(named=True):
+        if not r["n"] or not r["n_late"] or not r["cost"] or r["feature"] in explained:
+            continue
+        cpr0, cpr1 = r["cost"] / r["n"], r["cost_late"] / r["n_late"]
+        ratio = cpr1 / cpr0
+        if ratio < cfg.growth_min_ratio:
+            continue
+        monthly_requests = r["n_late"] / 14 * 30
+        excess = (cpr1 - cpr0) * monthly_requests
+        if excess < cfg.min_monthly_usd:
+            continue
+        users = f", active users x{r['users_late'] / r['users']:.2f}" if r["users"] else ""
+        out.append(
+            Finding(
+                kind="cost_growth",
+                severity=_severity(excess, cfg),
+                feature=r["feature"],
+                model=None,
+                title=f"{r['feature']}: cost per request x{ratio:.1f} in {cfg.growth_weeks} weeks while requests x{r['n_late'] / r['n']:.2f}",
+                evidence=(
+                    f"{early[0]}..{early[1]}: {r['n']:,} requests, {_usd(r['cost'])} ({_usd(cpr0)}/request); "
+                    f"{late[0]}..{late[1]}: {r['n_late']:,} requests, {_usd(r['cost_late'])} ({_usd(cpr1)}/request)"
+                    f"; cost x{r['cost_late'] / r['cost']:.2f}{users}"
+                ),
+                monthly_usd=excess,
+                low_usd=0.5 * excess,
+                high_usd=excess,
+                confidence=_confidence(min(r["n"], r["n_late"])),
+                basis="modelled",
+                data={"cost_per_request_before": cpr0, "cost_per_request_now": cpr1, "ratio": ratio},
+            )
+        )
+    return out
+
+
+# --- short structured queries on the top tier ----------------------------------------------------
+
+
+def short_structured_on_top_tier(
+    window: pl.DataFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+) -> list[Finding]:
+    """Opus calls that look like classification: short prompt, short structured answer."""
+    top = window.filter((pl.col("tier") == TOP_TIER) & pl.col("priced"))
+    if top.is_empty():
+        return []
+    short = (
+        pl.col("structured_output")
+        & (cfg.structured_max_prompt >= _PROMPT)
+        & (pl.col("output_tokens") <= cfg.structured_max_output)
+    )
+    top = top.with_columns(_short=short)
+    out = []
+    for (feature,), part in top.partition_by("feature", as_dict=True).items():
+        hits = part.filter(pl.col("_short"))
+        share = hits.height / part.height
+        if hits.is_empty() or share < cfg.structured_min_share:
+            continue
+        cost = float(hits["cost_usd"].sum())
+        zero = pl.lit(0, pl.Int64)
+        alternatives = {}
+        for target in CHEAPER[TOP_TIER]:
+            kept = float(reprice(hits, table, model_id=target).sum())
+            cold = float(
+                reprice(
+                    hits,
+                    table,
+                    model_id=target,
+                    input_tokens=_PROMPT,
+                    cache_read_tokens=zero,
+                    cache_write_5m_tokens=zero,
+                    cache_write_1h_tokens=zero,
+                ).sum()
+            )
+            alternatives[target] = (kept, cold)
+        best = min(alternatives, key=lambda t: max(alternatives[t]))
+        kept, cold = alternatives[best]
+        high, low = (cost - min(kept, cold)) * scale, (cost - max(kept, cold)) * scale
+        if high < cfg.min_monthly_usd:
+            continue
+        others = "; ".join(
+            f"on {t}: {_usd(a[0] * scale)}-{_usd(a[1] * scale)}/month" for t, a in alternatives.items()
+        )
+        out.append(
+            Finding(
+                kind="top_tier_structured",
+                severity=_severity(high, cfg),
+                feature=str(feature),
+                model=", ".join(sorted(set(hits["model_id"].to_list()))),
+                title=f"{feature}: {100 * share:.0f}% of its {TOP_TIER} calls are short structured answers; {best} would do",
+                evidence=(
+                    f"{hits.height:,} of {part.height:,} calls in the window: prompt <= {cfg.structured_max_prompt:,} "
+                    f"tokens (median {int(hits.select(_PROMPT.median()).item()):,}), output <= {cfg.structured_max_output} "
+                    f"(median {int(_num(hits['output_tokens'].median()))}), tool use or JSON; now {_usd(cost * scale)}/month; {others}"
+                ),
+                monthly_usd=high,
+                low_usd=max(low, 0.0),
+                high_usd=high,
+                confidence="medium",
+                basis="modelled",
+                data={"share": share, "requests": hits.height, "target": best},
+            )
+        )
+    return out
+
+
+# --- prompt caching ------------------------------------------------------------------------------------
+
+
+def _shares(df: pl.DataFrame) -> dict[str, float]:
+    agg = df.group_by("feature").agg(share=pl.col("cache_read_tokens").sum() / _PROMPT.sum())
+    return {f: float(s) for f, s in agg.drop_nulls().iter_rows()}
+
+
+def _with_share(rows: pl.DataFrame, share: float, table: PriceTable) -> float:
+    """Cost of `rows` if `share` of each prompt had been read from the cache."""
+    wanted = (_PROMPT.cast(pl.Float64) * share).floor().cast(pl.Int64)
+    movable = pl.min_horizontal(
+        pl.max_horizontal(wanted - pl.col("cache_read_tokens"), pl.lit(0)), pl.col("input_tokens")
+    )
+    return float(
+        reprice(
+            rows,
+            table,
+            input_tokens=pl.col("input_tokens") - movable,
+            cache_read_tokens=pl.col("cache_read_tokens") + movable,
+        ).sum()
+    )
+
+
+def lost_caching(
+    rows: pl.DataFrame, window: pl.DataFrame, start: date, cfg: SignalsConfig, table: PriceTable, scale: float
+) -> list[Finding]:
+    """A feature whose cache-read share fell well below what it used to read."""
+    before = rows.filter((pl.col("date") < start) & pl.col("priced"))
+    weekly = before.with_columns(week=pl.col("date").dt.truncate("1w"))
+    best: dict[str, tuple[float, date]] = {}
+    for (week,), part in weekly.partition_by("week", as_dict=True).items():
+        for feat, share in _shares(part).items():
+            if share > best.get(feat, (0.0, week))[0]:
+                best[feat] = (share, week)
+    now = _shares(window.filter(pl.col("priced")))
+    out = []
+    for feat, (share, week) in sorted(best.items()):
+        current = now.get(feat)
+        if current is None or share < cfg.cache_min_best_share or current >= share * cfg.cache_drop_factor:
+            continue
+        part = window.filter((pl.col("feature") == feat) & pl.col("priced"))
+        cost = float(part["cost_usd"].sum())
+        high = (cost - _with_share(part, share, table)) * scale
+        low = (cost - _with_share(part, share / 2, table)) * scale
+        if high < cfg.min_monthly_usd:
+            continue
+        fell = _first_low_day(rows, feat, share * cfg.cache_drop_factor)
+        out.append(
+            Finding(
+                kind="lost_caching",
+                severity=_severity(high, cfg),
+                feature=feat,
+                model=None,
+                title=f"{feat}: prompt caching stopped working (cache reads {100 * share:.0f}% of the prompt -> {100 * current:.0f}%)",
+                evidence=(
+                    f"best week {week}: {100 * share:.0f}% of prompt tokens read from cache; last {cfg.lookback_days} days: "
+                    f"{100 * current:.0f}%"
+                    + (f"; the drop starts on {fell}" if fell else "")
+                    + f"; the window cost {_usd(cost)} over {part.height:,} requests"
+                ),
+                monthly_usd=high,
+                low_usd=max(low, 0.0),
+                high_usd=high,
+                confidence=_confidence(part.height),
+                basis="modelled",
+                data={"best_share": share, "current_share": current, "since": str(fell) if fell else None},
+            )
+        )
+    return out
+
+
+def _first_low_day(rows: pl.DataFrame, feature: str, below: float) -> date | None:
+    daily = (
+        rows.filter(pl.col("feature") == feature)
+        .group_by("date")
+        .agg(share=pl.col("cache_read_tokens").sum() / _PROMPT.sum())
+        .sort("date")
+    )
+    high = daily.filter(pl.col("share") >= below)
+    if high.is_empty():
+        return None
+    after = daily.filter((pl.col("date") > high["date"].max()) & (pl.col("share") < below))
+    return after["date"].min() if after.height else None  # type: ignore[return-value]
+
+
+def missing_caching(
+    window: pl.DataFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+) -> list[Finding]:
+    """Large prompts, never cached: if even the smallest prompts share a prefix, caching it would pay."""
+    stats = (
+        window.filter(pl.col("priced"))
+        .group_by("feature")
+        .agg(
+            n=pl.col("requests").sum(),
+            cached=(
+                pl.col("cache_read_tokens")
+                + pl.col("cache_write_5m_tokens")
+                + pl.col("cache_write_1h_tokens")
+            ).sum(),
+            p10=_PROMPT.quantile(0.1),
+        )
+        .filter(
+            (pl.col("cached") == 0)
+            & (pl.col("p10") >= cfg.missing_cache_min_prefix)
+            & (pl.col("n") * scale >= cfg.missing_cache_min_requests)
+        )
+    )
+    out = []
+    for r in stats.iter_rows(named=True):
+        part = window.filter((pl.col("feature") == r["feature"]) & pl.col("priced"))
+        prefix = int(r["p10"])
+        cost = float(part["cost_usd"].sum())
+
+        def saved(tokens: int, part: pl.DataFrame = part, cost: float = cost) -> float:
+            move = pl.min_horizontal(pl.lit(tokens), pl.col("input_tokens"))
+            return cost - float(
+                reprice(
+                    part,
+                    table,
+                    input_tokens=pl.col("input_tokens") - move,
+                    cache_read_tokens=pl.col("cache_read_tokens") + move,
+                ).sum()
+            )
+
+        high, low = saved(prefix) * scale, saved(prefix // 2) * scale
+        if high < cfg.min_monthly_usd:
+            continue
+        out.append(
+            Finding(
+                kind="missing_caching",
+                severity="warning",
+                feature=r["feature"],
+                model=None,
+                title=f"{r['feature']}: large prompts are never cached",
+                evidence=f"{r['n']:,} requests without any cache read or write; 90% of prompts exceed {prefix:,} tokens",
+                monthly_usd=high,
+                low_usd=low,
+                high_usd=high,
+                confidence="low",
+                basis="speculative",
+                data={"prefix_tokens": prefix},
+            )
+        )
+    return out
+
+
+# --- batch candidates ------------------------------------------------------------------------------
+
+
+def batch_candidates(
+    window: pl.DataFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+) -> list[Finding]:
+    """Standard-tier features that run when nobody waits (night hours): the Batches API halves them."""
+    lo, hi = cfg.night_hours
+    std = window.filter((pl.col("service_tier") != "batch") & pl.col("priced")).with_columns(
+        _night=pl.col("ts").dt.hour().is_between(lo, hi - 1)
+    )
+    out = []
+    for (feature,), part in std.partition_by("feature", as_dict=True).items():
+        night = _num(part["_night"].mean())
+        if night < cfg.batch_min_night_share:
+            continue
+        cost = float(part["cost_usd"].sum())
+        saving = (cost - float(reprice(part, table, service_tier="batch").sum())) * scale
+        if saving < cfg.min_monthly_usd:
+            continue
+        latency = part["latency_ms"].median()
+        latency = _num(latency) if latency is not None else None
+        out.append(
+            Finding(
+                kind="batch_candidate",
+                severity=_severity(saving, cfg),
+                feature=str(feature),
+                model=", ".join(sorted(set(part["model_id"].to_list()))),
+                title=f"{feature}: runs at night at standard prices; the Batches API would halve it",
+                evidence=(
+                    f"{100 * night:.0f}% of {part.height:,} standard-tier requests between {lo:02d}:00 and {hi:02d}:00 UTC"
+                    + (f", median latency {latency / 1000:.1f}s" if latency is not None else "")
+                    + f"; {_usd(cost * scale)}/month now"
+                ),
+                monthly_usd=saving,
+                low_usd=saving * night,
+                high_usd=saving,
+                confidence="high" if night >= 0.95 else "medium",
+                basis="exact",
+                data={"night_share": night},
+            )
+        )
+    return out
+
+
+# --- under-provisioning ------------------------------------------------------------------------------
+
+
+def under_provisioned(
+    window: pl.DataFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+) -> list[Finding]:
+    """Lower tiers that cut answers at max_tokens or fail often: candidates for an upgrade."""
+    lower = window.filter(pl.col("tier").is_in(list(UPGRADE)))
+    stats = lower.group_by("feature", "model_id", "tier").agg(
+        n=pl.len(),
+        cut=(pl.col("stop_reason") == "max_tokens").sum(),
+        errors=(pl.col("status") == "error").sum(),
+    )
+    out = []
+    for r in stats.filter(pl.col("n") >= 100).iter_rows(named=True):
+        cut_rate, err_rate = r["cut"] / r["n"], r["errors"] / r["n"]
+        if cut_rate < cfg.max_tokens_rate and err_rate < cfg.error_rate:
+            continue
+        failing = lower.filter(
+            (pl.col("feature") == r["feature"])
+            & (pl.col("model_id") == r["model_id"])
+            & ((pl.col("stop_reason") == "max_tokens") | (pl.col("status") == "error"))
+        )
+        target = UPGRADE[r["tier"]]
+        extra = (
+            float(reprice(failing, table, model_id=target).sum()) - float(failing["cost_usd"].sum())
+        ) * scale
+        why = []
+        if cut_rate >= cfg.max_tokens_rate:
+            why.append(f"{100 * cut_rate:.1f}% of answers cut at max_tokens")
+        if err_rate >= cfg.error_rate:
+            why.append(f"{100 * err_rate:.1f}% errors")
+        out.append(
+            Finding(
+                kind="under_provisioned",
+                severity="info",
+                feature=r["feature"],
+                model=r["model_id"],
+                title=f"{r['feature']} on {r['model_id']}: {' and '.join(why)}; consider {target} or a larger max_tokens",
+                evidence=f"{r['n']:,} requests in the window; {r['cut']:,} hit max_tokens, {r['errors']:,} errors",
+                monthly_usd=None,
+                low_usd=None,
+                high_usd=extra,
+                confidence=_confidence(r["n"]),
+                basis="modelled",
+                data={
+                    "max_tokens_rate": cut_rate,
+                    "error_rate": err_rate,
+                    "upgrade_to": target,
+                    "upgrade_monthly_usd": extra,
+                },
+            )
+        )
+    return out
+
+
+# --- anomalies -------------------------------------------------------------------------------------------
+
+
+def daily_baseline(rows: pl.DataFrame, keys: list[str], weeks: int) -> pl.DataFrame:
+    """Daily cost per series on a full calendar, with a level-adjusted same-weekday baseline.
+
+    baseline = median of the same weekday over the previous `weeks` weeks, times the series' level:
+    the last 7 days' spend over the average week before them (clipped to [0.5, 2]). The level
+    follows steady growth, so a trend is not an anomaly, while a one-day spike does not move it.
+    `mad` is the median absolute deviation of those same-weekday values, scaled the same way.
+    """
+    daily = (
+        rows.filter(pl.col("priced"))
+        .group_by(*keys, "date")
+        .agg(cost=pl.col("cost_usd").sum(), n=pl.col("requests").sum())
+    )
+    if daily.is_empty():
+        return daily
+    days = pl.DataFrame({"date": pl.date_range(daily["date"].min(), daily["date"].max(), "1d", eager=True)})  # type: ignore[arg-type]
+    grid = daily.select(keys).unique().join(days, how="cross")
+    full = (
+        grid.join(daily, on=[*keys, "date"], how="left")
+        .with_columns(pl.col("cost", "n").fill_null(0))
+        .sort(*keys, "date")
+    )
+    lags = [pl.col("cost").shift(7 * k).over(keys) for k in range(1, weeks + 1)]
+    hist = pl.concat_list(lags)
+    full = full.with_columns(_hist=hist, _seen=pl.col("n").shift(7).over(keys).is_not_null())
+    last_week = pl.col("cost").rolling_sum(7).shift(1).over(keys)
+    weeks_before = pl.col("cost").rolling_sum(7 * weeks).shift(8).over(keys) / weeks
+    level = (last_week / weeks_before).fill_nan(1.0).fill_null(1.0).clip(0.5, 2.0)
+    full = full.with_columns(_level=pl.when(weeks_before > 0).then(level).otherwise(1.0))
+    return full.with_columns(
+        baseline=pl.col("_hist").list.median() * pl.col("_level"),
+        mad=pl.col("_hist").list.eval((pl.element() - pl.element().median()).abs()).list.median()
+        * pl.col("_level"),
+        history=pl.col("_hist").list.eval(pl.element().filter(pl.element() > 0)).list.len(),
+    ).drop("_hist", "_seen", "_level")
+
+
+def anomalies(rows: pl.DataFrame, start: date, end: date, cfg: SignalsConfig) -> list[Finding]:
+    """Daily spend per feature and model far above its same-weekday median, in $ and in %."""
+    keys = ["feature", "model_id"]
+    full = daily_baseline(rows, keys, cfg.anomaly_weeks)
+    if full.is_empty():
+        return []
+    spread = pl.max_horizontal(1.4826 * pl.col("mad"), 0.1 * pl.col("baseline"), pl.lit(0.01))
+    hits = full.filter(
+        pl.col("date").is_between(start, end)
+        & (pl.col("history") >= cfg.anomaly_weeks)
+        & (pl.col("baseline") > 0)
+        & (pl.col("cost") - pl.col("baseline") >= cfg.anomaly_z * spread)
+        & (pl.col("cost") - pl.col("baseline") >= cfg.anomaly_min_usd)
+        & (100 * (pl.col("cost") - pl.col("baseline")) / pl.col("baseline") >= cfg.anomaly_min_pct)
+    )
+    out = []
+    for r in hits.sort("date").iter_rows(named=True):
+        excess = r["cost"] - r["baseline"]
+        day = r["date"]
+        out.append(
+            Finding(
+                kind="anomaly",
+                severity="warning",
+                feature=r["feature"],
+                model=r["model_id"],
+                title=f"{r['feature']} on {r['model_id']}: {_usd(r['cost'])} on {day} ({day:%a}), x{r['cost'] / r['baseline']:.1f} the usual {_usd(r['baseline'])}",
+                evidence=(
+                    f"{r['n']:,} requests that day; expected {_usd(r['baseline'])} (median of the previous {cfg.anomaly_weeks} {day:%A}s, level-adjusted), "
+                    f"robust spread {_usd(1.4826 * r['mad'])}; excess {_usd(excess)}"
+                ),
+                monthly_usd=None,
+                low_usd=excess,
+                high_usd=excess,
+                confidence="high",
+                basis="exact",
+                data={"date": str(day), "cost": r["cost"], "baseline": r["baseline"], "excess_usd": excess},
+            )
+        )
+    return out
+
+
+# --- forecasts -----------------------------------------------------------------------------------------
+
+
+def _period_bounds(day: date, period: str) -> tuple[date, date]:
+    if period == "day":
+        return day, day
+    if period == "week":
+        s = day - timedelta(days=day.weekday())
+        return s, s + timedelta(days=6)
+    s = day.replace(day=1)
+    nxt = (s + timedelta(days=32)).replace(day=1)
+    return s, nxt - timedelta(days=1)
+
+
+def forecast(
+    rows: pl.DataFrame, as_of: date, budgets: list[BudgetConfig], newest: date
+) -> list[dict[str, Any]]:
+    """Where each budget's current period will end: spend so far + the same-weekday median for each day left.
+
+    The period is the one containing the last full day before `as_of`; it resets at its start.
+    Days after the newest data and before `as_of` are projected too (and said so).
+    """
+    wanted = budgets or [BudgetConfig(name="total", amount=1e18, period="month")]
+    out = []
+    for b in wanted:
+        scoped = rows
+        if b.feature:
+            scoped = scoped.filter(pl.col("feature") == b.feature)
+        if b.model_id:
+            scoped = scoped.filter(pl.col("model_id") == b.model_id)
+        last_day = as_of - timedelta(days=1)
+        p_start, p_end = _period_bounds(last_day, b.period)
+        spent = float(
+            scoped.filter(pl.col("date").is_between(p_start, min(newest, p_end)))["cost_usd"].sum() or 0.0
+        )
+        daily = daily_baseline(scoped.with_columns(_all=pl.lit("all")), ["_all"], 4)
+        per_weekday: dict[int, tuple[float, float, float]] = {}
+        if not daily.is_empty():
+            recent = daily.filter(pl.col("date") > newest - timedelta(days=28))
+            for wd in range(7):
+                vals = recent.filter(pl.col("date").dt.weekday() == wd + 1)["cost"]
+                if vals.len():
+                    per_weekday[wd] = (
+                        _num(vals.median()),
+                        _num(vals.min()),
+                        _num(vals.max()),
+                    )
+        left = (
+            [newest + timedelta(days=i) for i in range(1, (p_end - newest).days + 1)]
+            if newest < p_end
+            else []
+        )
+        mid = sum(per_weekday.get(d.weekday(), (0, 0, 0))[0] for d in left)
+        low = sum(per_weekday.get(d.weekday(), (0, 0, 0))[1] for d in left)
+        high = sum(per_weekday.get(d.weekday(), (0, 0, 0))[2] for d in left)
+        projected = spent + mid
+        real = budgets != []
+        pct = 100 * projected / b.amount if real else None
+        severity = None
+        if real and pct is not None:
+            severity = (
+                "critical"
+                if spent >= b.amount
+                else "warning"
+                if pct >= 100
+                else "info"
+                if pct >= 80
+                else None
+            )
+        out.append(
+            {
+                "name": b.name,
+                "period": b.period,
+                "period_start": str(p_start),
+                "period_end": str(p_end),
+                "feature": b.feature,
+                "model_id": b.model_id,
+                "amount": b.amount if real else None,
+                "spent_usd": spent,
+                "projected_usd": projected,
+                "low_usd": spent + low,
+                "high_usd": spent + high,
+                "projected_pct": pct,
+                "days_left": len(left),
+                "data_until": str(newest),
+                "severity": severity,
+                "evidence": (
+                    f"{_usd(spent)} spent {p_start}..{min(newest, p_end)}; {len(left)} day(s) projected from the median of the "
+                    f"same weekday over the last 4 weeks (range {_usd(spent + low)}..{_usd(spent + high)})"
+                    + (f"; no data after {newest}" if newest < last_day else "")
+                ),
+            }
+        )
+    return out
+
+
+SIGNAL_DOCS = {
+    "cost_growth": "Cost per request of a feature rose by `growth_min_ratio` or more between the first and last two "
+    "of `growth_weeks` weeks, more than its requests and active users explain. Waste: the extra cost per request "
+    "times this month's requests (low: half of it, since some growth may be wanted).",
+    "top_tier_structured": "Most of a feature's Opus calls are short (`structured_max_prompt`, "
+    "`structured_max_output`) tool-use or JSON answers: classification that a smaller model does. Waste: the same "
+    "calls re-priced on Sonnet and Haiku, with the cache kept (high) and cold (low): a cached Opus token can cost "
+    "less than an uncached Haiku one.",
+    "lost_caching": "A feature once read `cache_min_best_share` or more of its prompt from the cache and now reads "
+    "less than `cache_drop_factor` of that. Waste: this window re-priced with the old share (high) or half of it (low).",
+    "missing_caching": "Large prompts (the smallest 10% above `missing_cache_min_prefix` tokens) on a busy feature, "
+    "never cached. Speculative: we cannot see the prompt text, only that a shared prefix is likely.",
+    "batch_candidate": "A standard-tier feature whose requests run at night (`night_hours`) at least "
+    "`batch_min_night_share` of the time: nobody waits for it. Saving: the same requests at batch prices (exact).",
+    "under_provisioned": "A Haiku or Sonnet feature whose answers hit max_tokens (`max_tokens_rate`) or fail "
+    "(`error_rate`): an upgrade candidate; the figure is what the upgrade would add.",
+    "anomaly": "Daily spend per feature and model above the same-weekday median of the previous `anomaly_weeks` "
+    "weeks (scaled by the recent level, so steady growth is not an anomaly) by `anomaly_z` robust deviations, "
+    "`anomaly_min_usd` dollars and `anomaly_min_pct` percent, all three.",
+    "budget": "The current period of each `[[budgets]]` entry projected to its end from the same-weekday medians of "
+    "the last four weeks; warning at 100% projected, critical once spent.",
+}
+
+
+def signals_markdown() -> str:
+    """docs/signals.md: what each signal means and every threshold with its default and reason."""
+    lines = [
+        "# Signals and their thresholds",
+        "",
+        "Generated from `src/tierlens/signals.py` and `SignalsConfig` by `python -m tierlens.signals`; do not edit.",
+        "Set any threshold under `[signals]` in tierlens.toml (or `TIERLENS_SIGNALS__<NAME>`).",
+        "",
+        "## Signals",
+        "",
+    ]
+    lines += [f"- **{kind}**: {text}" for kind, text in SIGNAL_DOCS.items()]
+    lines += ["", "## Thresholds", "", "| setting | default | why |", "|---|---|---|"]
+    for name, info in SignalsConfig.model_fields.items():
+        lines.append(f"| `{name}` | `{info.default}` | {(info.description or '').strip()} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(signals_markdown(), end="")

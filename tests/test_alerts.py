@@ -1,0 +1,171 @@
+"""Alerts for cron: exit codes 0/1/2/3, fire once per period, sinks (file, webhook on loopback)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from click.testing import CliRunner
+
+from tierlens.alerts import post_webhook
+from tierlens.cli import main
+from tierlens.errors import TierlensError
+
+
+def alert(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(main, ["alert", *args], env=env, catch_exceptions=False)
+
+
+def rules(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "alerts.toml"
+    path.write_text(body)
+    return str(path)
+
+
+BUDGET = """
+[[rule]]
+name = "month"
+kind = "budget"
+amount = {amount}
+"""
+
+
+@pytest.mark.parametrize(("amount", "code", "word"), [(5000.0, 0, None), (700.0, 1, "WARNING"), (500.0, 2, "CRITICAL")])
+def test_budget_exit_codes(amount: float, code: int, word: str | None, sample_data: Path, tmp_path: Path) -> None:
+    # November 2026 projects to ~$635 on the sample data
+    res = alert("--rules", rules(tmp_path, BUDGET.format(amount=amount)), "--data", str(sample_data),
+                "--state", str(tmp_path / "state.json"))
+    assert res.exit_code == code, res.output
+    if word:
+        assert res.output.startswith(f"{word} month: projected $")
+    else:
+        assert res.output == ""
+
+
+def test_fires_once_per_period_unless_renotify(sample_data: Path, tmp_path: Path) -> None:
+    args = ["--rules", rules(tmp_path, BUDGET.format(amount=500.0)), "--data", str(sample_data), "--state", str(tmp_path / "s.json")]
+    first, second = alert(*args), alert(*args)
+    assert first.output.count("CRITICAL month") == 1
+    assert "CRITICAL month" not in second.stdout
+    assert second.exit_code == 2  # the state is still critical; only the notification is not repeated
+    assert "1 already sent this period" in second.stderr
+    assert alert(*args, "--renotify").output.count("CRITICAL month") == 1
+
+
+def test_every_rule_kind_and_the_file_sink(sample_data: Path, tmp_path: Path) -> None:
+    body = """
+[[rule]]
+name = "growth"
+kind = "growth"
+warn_pct = 25
+min_usd = 10
+
+[[rule]]
+name = "anomalies"
+kind = "anomaly"
+days = 30
+
+[[rule]]
+name = "waste"
+kind = "signal"
+signals = ["lost_caching"]
+
+[[rule]]
+name = "unpriced"
+kind = "sql"
+query = "unpriced_models"
+params = { since = "-7d" }
+severity = "critical"
+
+[[sink]]
+kind = "file"
+path = "%s"
+""" % (tmp_path / "alerts.jsonl")
+    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json"))
+    assert res.exit_code == 2
+    sent = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    got = {(a["rule"], a["severity"]) for a in sent}
+    assert got == {("growth", "warning"), ("anomalies", "warning"), ("waste", "warning"), ("unpriced", "critical")}
+    growth = next(a for a in sent if a["rule"] == "growth")
+    assert growth["subject"] == "doc-summarizer" and growth["value"] == pytest.approx(36.7176, rel=1e-4)
+    assert next(a for a in sent if a["rule"] == "unpriced")["subject"].startswith("model=claude-nimbus-preview")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[[rule]]\nname = 'x'\nkind = 'budget'\n", "amount"),
+        ("[[rule]]\nname = 'x'\nkind = 'weather'\n", "kind"),
+        ("[[rule]\n", "Expected"),
+        ("[[rule]]\nname = 'x'\nkind = 'budget'\namount = 1\n[[rule]]\nname = 'x'\nkind = 'anomaly'\n", "unique"),
+    ],
+)
+def test_bad_rules_are_unknown_not_a_traceback(body: str, message: str, sample_data: Path, tmp_path: Path) -> None:
+    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data))
+    assert res.exit_code == 3 and res.stderr.startswith("UNKNOWN: ") and message in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_unreadable_data_and_usage_errors_are_unknown(tmp_path: Path) -> None:
+    res = alert("--rules", rules(tmp_path, BUDGET.format(amount=1)), "--data", str(tmp_path / "missing"))
+    assert res.exit_code == 3 and "no dataset" in res.stderr
+    assert alert("--no-such-flag").exit_code == 3
+
+
+# --- the webhook sink against a local HTTP server ----------------------------------------------------------
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+    fail_first = 0
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if _Hook.fail_first > 0:
+            _Hook.fail_first -= 1
+            self.send_response(503)
+        else:
+            _Hook.received.append(body)
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hook() -> Iterator[str]:
+    _Hook.received, _Hook.fail_first = [], 0
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/secret-token"
+    server.shutdown()
+
+
+def test_webhook_posts_slack_json_and_retries(hook: str, sample_data: Path, tmp_path: Path) -> None:
+    _Hook.fail_first = 1
+    body = BUDGET.format(amount=500.0) + '\n[[sink]]\nkind = "webhook"\nurl_env = "HOOK_URL"\nretries = 2\ntimeout = 5\n'
+    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json"),
+                env={"HOOK_URL": hook})
+    assert res.exit_code == 2
+    assert len(_Hook.received) == 1 and _Hook.received[0]["text"].startswith("CRITICAL month: projected")
+    assert _Hook.received[0]["alerts"][0]["rule"] == "month"
+
+
+def test_webhook_failure_never_prints_the_secret_url(hook: str, sample_data: Path, tmp_path: Path) -> None:
+    _Hook.fail_first = 10
+    body = BUDGET.format(amount=500.0) + '\n[[sink]]\nkind = "webhook"\nurl_env = "HOOK_URL"\nretries = 1\n'
+    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json"),
+                env={"HOOK_URL": hook})
+    assert "webhook delivery failed after 2 attempt(s): HTTP 503" in res.stderr
+    assert "secret-token" not in res.output and "127.0.0.1" not in res.output
+    # not recorded as sent: the next run tries again
+    assert not (tmp_path / "s.json").exists()
+    with pytest.raises(TierlensError, match=r"connection failed|URLError|ConnectionRefusedError"):
+        post_webhook("http://127.0.0.1:9/secret-token", {"text": "x"}, timeout=1, retries=0)
