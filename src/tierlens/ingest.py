@@ -4,11 +4,20 @@ This is the library function behind `tierlens ingest`; a notebook or a cron job 
 same way. It resolves inputs (files, directories, globs, `-`), picks a reader per file, streams
 each file in chunks through the reader and the pricer into the store, and returns an
 `IngestResult` that says what happened to every line.
+
+Two steps sit between the pricer and the store: aggregate rows (usage reports) are priced with
+the long-context tier their report states, not the one their summed tokens would suggest, and
+every fresh row is attributed to a feature (`tierlens.attribution`; a split request becomes one
+row per feature). A directory walk skips what a `.tierlensignore` in that directory lists.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import glob
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -17,20 +26,54 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+import polars as pl
+
+from tierlens.attribution import Attribution
 from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError, StrictModeError
 from tierlens.pricing import PriceTable, price_requests
-from tierlens.sources import Context, detect_format, make_reader, parse_chunk
-from tierlens.sources.base import iter_chunks, open_input
+from tierlens.sources import (
+    Batch,
+    Context,
+    Parsed,
+    Reader,
+    detect_reader,
+    make_reader,
+    match_path,
+    parse_batch,
+)
+from tierlens.sources.base import open_input, read_input
+from tierlens.sources.costs import CostReportInput
 from tierlens.store import Store
 
-LOG_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".log.gz", ".gz")
+LOG_SUFFIXES = (
+    ".jsonl",
+    ".ndjson",
+    ".json",
+    ".log",
+    ".csv",
+    ".tsv",
+    ".jsonl.gz",
+    ".ndjson.gz",
+    ".json.gz",
+    ".log.gz",
+    ".csv.gz",
+    ".tsv.gz",
+    ".gz",
+)
+IGNORE_FILE = ".tierlensignore"
+"""In a directory given to ingest: glob patterns (one a line, `#` comments, `dir/` for a directory)
+of files the walk skips, like `.gitignore` without negation."""
 SIDECAR_SUFFIXES = (".batch.json",)
 
 
 @dataclass
 class IngestResult:
-    """What one ingest did. Every line read is added, a duplicate, skipped or rejected."""
+    """What one ingest did. Every record read is added, a duplicate, skipped or rejected.
+
+    A record is a line of JSON lines, a value (or array element) of a JSON document, or a CSV row;
+    a record holding several rows (an API page, an OTLP export) counts each row.
+    """
 
     ingest_id: str
     data_dir: str
@@ -47,6 +90,11 @@ class IngestResult:
     timestamps: list[str] = field(default_factory=list)
     files_skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    records_read: int = 0
+    split_rows: int = 0
+    """Extra rows from requests whose cost attribution split across features."""
+    logged_cost: dict[str, float | int] = field(default_factory=dict)
+    """Rows whose log states a cost (LiteLLM spend, Claude Code costUSD): that total beside ours."""
 
     @property
     def rejected_total(self) -> int:
@@ -58,8 +106,12 @@ class IngestResult:
         return d
 
 
-def resolve_inputs(paths: Sequence[str | Path]) -> list[str]:
-    """Expand directories (recursively, log files only) and globs; keep `-`; error on a missing path."""
+def resolve_inputs(paths: Sequence[str | Path], ignored: list[str] | None = None) -> list[str]:
+    """Expand directories (recursively, log files only) and globs; keep `-`; error on a missing path.
+
+    In a directory, files a `.tierlensignore` lists are left out (one note per directory is
+    appended to `ignored`).
+    """
     out: list[str] = []
     for p in paths:
         s = str(p)
@@ -76,6 +128,12 @@ def resolve_inputs(paths: Sequence[str | Path]) -> list[str]:
                 and not f.name.endswith(SIDECAR_SUFFIXES)
                 and not any(part.startswith(".") for part in f.relative_to(path).parts)
             ]
+            patterns = _ignore_patterns(path)
+            if patterns:
+                kept = [f for f in found if not _ignored(f.relative_to(path), patterns)]
+                if ignored is not None and len(kept) < len(found):
+                    ignored.append(f"{s}: {len(found) - len(kept)} file(s) listed in {path / IGNORE_FILE}")
+                found = kept
             out.extend(str(f) for f in found)
         elif path.is_file():
             out.append(s)
@@ -87,6 +145,26 @@ def resolve_inputs(paths: Sequence[str | Path]) -> list[str]:
         else:
             raise SourceError(f"no such file or directory: {s}")
     return list(dict.fromkeys(out))
+
+
+def _ignore_patterns(directory: Path) -> list[str]:
+    f = directory / IGNORE_FILE
+    if not f.is_file():
+        return []
+    lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [x.strip() for x in lines if x.strip() and not x.strip().startswith("#")]
+
+
+def _ignored(rel: Path, patterns: Sequence[str]) -> bool:
+    text = rel.as_posix()
+    for p in patterns:
+        p = p.lstrip("/")
+        if p.endswith("/"):
+            if any(fnmatch.fnmatch(d, p.rstrip("/")) for d in rel.parent.parts) or text.startswith(p):
+                return True
+        elif fnmatch.fnmatch(text, p) or fnmatch.fnmatch(rel.name, p):
+            return True
+    return False
 
 
 def ingest(
@@ -105,40 +183,73 @@ def ingest(
     rows) when `strict` and some lines were rejected.
     """
     settings = settings or load_settings()
-    files = resolve_inputs(paths)
+    ignored: list[str] = []
+    files = resolve_inputs(paths, ignored)
     if not files:
         raise SourceError("no log files found in " + ", ".join(str(p) for p in paths))
     table = PriceTable.load(settings.pricing)
+    standard = _without_long_context(table)
+    attribution = Attribution(settings.attribution)
     store = Store(settings.data_dir)
     started = time.perf_counter()
     skipped: Counter[str] = Counter()
     with store.transaction() as txn:
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
+        result.files_skipped += ignored
         options = {"batch_ended_at": batch_ended_at}
         for name in files:
             path = None if name == "-" else Path(name)
             ctx = Context(source_file=name, path=path, ingest_id=txn.ingest_id, options=options)
-            chunks = _chunks(name, settings.chunk_bytes, stdin)
-            first = next(chunks, None)
-            if first is None:
-                result.files_skipped.append(f"{name}: empty")
-                continue
+            forced = make_reader(format, settings) if format else match_path(path, settings)
+            stream = open_input(name, stdin)
             try:
-                reader = make_reader(format, settings) if format else detect_format(first[1], settings, name)
-            except SourceError:
-                if len(files) > 1 and format is None and path is not None:
-                    result.files_skipped.append(f"{name}: unrecognised format")
+                inp = read_input(
+                    stream,
+                    settings.chunk_bytes,
+                    shape=forced.shape if forced else None,
+                    delimiter=forced.delimiter if forced else None,
+                )
+                if inp is None:
+                    result.files_skipped.append(f"{name}: empty")
                     continue
-                raise
-            result.files += 1
-            result.formats[reader.name] = result.formats.get(reader.name, 0) + 1
-            for first_line, chunk in _chain(first, chunks):
-                parsed = parse_chunk(reader, chunk, first_line, ctx, force_exact=force_exact)
-                result.lines_read += parsed.lines
-                skipped.update(parsed.skipped)
-                txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
-                txn.add(price_requests(parsed.rows, table))
+                try:
+                    reader = forced or detect_reader(inp.samples, settings, name)
+                except CostReportInput as exc:
+                    if len(files) == 1:
+                        raise
+                    result.files_skipped.append(str(exc))
+                    continue
+                except SourceError:
+                    if len(files) > 1 and format is None and path is not None:
+                        result.files_skipped.append(f"{name}: unrecognised format")
+                        continue
+                    raise
+                result.files += 1
+                result.formats[reader.name] = result.formats.get(reader.name, 0) + 1
+                lenient = inp.shape == "csv"
+                for parsed in _parsed_ahead(reader, inp.batches, ctx, force_exact, lenient):
+                    result.lines_read += parsed.lines
+                    result.records_read += parsed.records
+                    skipped.update(parsed.skipped)
+                    txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
+                    rows = (
+                        _price(parsed.rows, table, standard)
+                        if reader.aggregate
+                        else price_requests(parsed.rows, table)
+                    )
+                    txn.add(rows, expand=attribution.apply)
+            finally:
+                if name != "-":
+                    stream.close()
         result.rows_added = txn.stats.rows_added
+        result.split_rows = txn.stats.split_rows
+        if txn.stats.logged_rows:
+            result.logged_cost = {
+                "rows": txn.stats.logged_rows,
+                "logged_usd": txn.stats.logged_usd,
+                "our_usd": txn.stats.logged_ours_usd,
+                "rows_differing": txn.stats.logged_differing,
+            }
         result.duplicates_skipped = txn.stats.duplicates
         result.total_cost_usd = txn.stats.cost_usd
         result.skipped = dict(skipped.most_common())
@@ -156,18 +267,66 @@ def ingest(
     return result
 
 
-def _chunks(name: str, size: int, stdin: IO[bytes] | None) -> Iterator[tuple[int, bytes]]:
-    stream = open_input(name, stdin)
+def _parsed_ahead(
+    reader: Reader, batches: Iterator[Batch], ctx: Context, force_exact: bool, lenient: bool = False
+) -> Iterator[Parsed]:
+    """Read and parse batches on a worker thread while the caller prices and stores the previous one.
+
+    DuckDB, polars, pyarrow and file reads release the GIL, so the stages use both cores; the
+    queue holds one parsed batch, so at most three are in memory at once.
+    """
+    done = object()
+    results: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                results.put(parse_batch(reader, batch, ctx, lenient=lenient, force_exact=force_exact))
+            results.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            results.put(exc)
+
+    worker = threading.Thread(target=produce, name="tierlens-parse", daemon=True)
+    worker.start()
     try:
-        yield from iter_chunks(stream, size)
+        while True:
+            item = results.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
-        if name != "-":
-            stream.close()
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            results.get_nowait()  # unblock a producer waiting on a full queue
+        worker.join()
 
 
-def _chain(first: tuple[int, bytes], rest: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
-    yield first
-    yield from rest
+def _price(rows: pl.DataFrame, table: PriceTable, standard: PriceTable) -> pl.DataFrame:
+    """Price aggregate rows (usage-report buckets): a bucket's summed tokens say nothing about its
+    requests' prompt sizes, so the long-context tier is the one the reader took from the report
+    (`long_context`, e.g. Anthropic's `context_window = "200k-1M"`): long buckets are priced with
+    the full table (their sum is above the threshold, as each request's prompt was), the others
+    with a table without long-context rates."""
+    if rows.is_empty():
+        return price_requests(rows, table)
+    long = rows["long_context"].fill_null(False)
+    return pl.concat(
+        [
+            price_requests(rows.filter(long), table).with_columns(long_context=pl.lit(True)),
+            price_requests(rows.filter(~long), standard).with_columns(long_context=pl.lit(False)),
+        ]
+    )
+
+
+def _without_long_context(table: PriceTable) -> PriceTable:
+    lc = [c for c in table.rows.columns if c.startswith("lc_")]
+    rows = table.rows.with_columns([pl.lit(None, table.rows.schema[c]).alias(c) for c in lc])
+    return PriceTable(rows=rows, version=table.version, aliases=table.aliases, discounts=table.discounts)
 
 
 def _timestamp_notes(sources: Counter[tuple[str, str]]) -> list[str]:
@@ -178,6 +337,7 @@ def _timestamp_notes(sources: Counter[tuple[str, str]]) -> list[str]:
         files.setdefault(how, set()).add(name)
         rows[how] += n
     words = {
+        "bucket_start": "the start of their usage-report bucket (aggregate rows)",
         "batch_ended_at": "the batch's ended_at (sidecar batch object)",
         "option": "--batch-ended-at",
         "config": "sources.anthropic_batch.ended_at in the config",

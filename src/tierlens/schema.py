@@ -2,7 +2,8 @@
 
 Every reader in `sources/` yields exactly these columns (in this order, with these dtypes), the
 pricer fills the cost columns, the store writes them, and every analysis reads them. One row is
-one billed API request (or, for aggregate sources, one bucket of requests: see `requests`).
+one billed API request (or, for aggregate sources, one bucket of requests: see `requests`; or one
+feature's share of a request whose cost attribution splits it: see `feature_share`).
 
 Never add a column that can hold message text: the dataset keeps lengths, counts and hashes only.
 `docs/schema.md` is generated from `COLUMNS` (`python -m tierlens.schema > docs/schema.md`) and a
@@ -32,7 +33,8 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "dedupe_key",
         pl.String(),
-        "Key a row is deduplicated on across ingests (message id, else request id, else a content key).",
+        "Key a row is deduplicated on across ingests (message id, else request id, else a content key); "
+        "the rows of one request split across features share it.",
     ),
     Column(
         "request_id",
@@ -44,15 +46,19 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "ts_source",
         pl.String(),
-        "Where `ts` came from: `log`, `batch_ended_at`, `option`, `config` or `file_mtime`.",
+        "Where `ts` came from: `log`, `bucket_start` (aggregate reports), `batch_ended_at`, `option`, `config` or `file_mtime`.",
     ),
     Column(
         "source",
         pl.String(),
-        "Log format the row came from, e.g. `anthropic_messages`, `anthropic_batch`, `claude_code`.",
+        "Log format the row came from, e.g. `anthropic_messages`, `claude_code`, `openai`, `bedrock`, `litellm`, `otel`.",
     ),
     Column("source_file", pl.String(), "Input file (as given on the command line; `-` for stdin)."),
-    Column("source_line", pl.Int64(), "1-based line number in `source_file`."),
+    Column(
+        "source_line",
+        pl.Int64(),
+        "1-based line number in `source_file` (of the record's start; a document's records share its line).",
+    ),
     Column("ingest_id", pl.String(), "The ingest run that added the row."),
     # model
     Column("provider", pl.String(), "`anthropic`, `openai`, ..."),
@@ -83,7 +89,8 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "requests",
         pl.Int64(),
-        "Requests this row stands for: 1 for request logs, the bucket count for aggregate reports.",
+        "Requests this row stands for: 1 for request logs, the bucket count for aggregate reports (null when "
+        "the report has none: Anthropic usage_report); split rows carry their share, allocated in whole requests.",
     ),
     Column(
         "service_tier", pl.String(), "`standard`, `batch` or `priority` (null in the log means standard)."
@@ -99,6 +106,22 @@ COLUMNS: tuple[Column, ...] = (
         "feature",
         pl.String(),
         "Product feature the request served (from the attribution rules); null = unattributed.",
+    ),
+    Column(
+        "logged_feature",
+        pl.String(),
+        "The feature the log itself states (each source's feature fields), kept so attribution can be re-run.",
+    ),
+    Column(
+        "feature_share",
+        pl.Float64(),
+        "Share of the request this row carries: 1.0, or its weight when the request is split across "
+        "features (the split rows share `dedupe_key`; tokens, requests and costs are allocated by it).",
+    ),
+    Column(
+        "attributed_by",
+        pl.String(),
+        "Which attribution source set `feature`: `feature`, `tag:<prefix>`, `rule <n>`, a column; null = unattributed.",
     ),
     Column("user_id", pl.String(), "End user or account, when logged."),
     Column("api_key_id", pl.String(), "API key id (never the secret), when logged."),

@@ -95,15 +95,19 @@ def find_flags(
         .collect()
     )
     window = rows.filter(pl.col("date") >= start)
+    # request-level signals look at requests only: an aggregate report's row is a bucket of many
+    # requests, and re-pricing summed tokens would mis-decide per-request rules (long context)
+    requests_only = pl.col("ts_source").fill_null("log") != "bucket_start"
+    rows_r, window_r = rows.filter(requests_only), window.filter(requests_only)
     scale = 30.0 / cfg.lookback_days
     found: list[Finding] = []
-    found += lost_caching(rows, window, start, cfg, table, scale)
+    found += lost_caching(rows_r, window_r, start, cfg, table, scale)
     explained = {f.feature for f in found if f.feature}
     found += growth(rows, as_of, cfg, explained)
-    found += short_structured_on_top_tier(window, cfg, table, scale)
-    found += missing_caching(window.filter(~pl.col("feature").is_in(list(explained))), cfg, table, scale)
-    found += batch_candidates(window, cfg, table, scale)
-    found += under_provisioned(window, cfg, table, scale)
+    found += short_structured_on_top_tier(window_r, cfg, table, scale)
+    found += missing_caching(window_r.filter(~pl.col("feature").is_in(list(explained))), cfg, table, scale)
+    found += batch_candidates(window_r, cfg, table, scale)
+    found += under_provisioned(window_r, cfg, table, scale)
     found += anomalies(rows, start, end, cfg)
     forecasts = forecast(rows, as_of, budgets or [], newest)
     for fc in forecasts:
@@ -479,9 +483,9 @@ def under_provisioned(
     """Lower tiers that cut answers at max_tokens or fail often: candidates for an upgrade."""
     lower = window.filter(pl.col("tier").is_in(list(UPGRADE)))
     stats = lower.group_by("feature", "model_id", "tier").agg(
-        n=pl.len(),
-        cut=(pl.col("stop_reason") == "max_tokens").sum(),
-        errors=(pl.col("status") == "error").sum(),
+        n=pl.col("requests").sum(),
+        cut=pl.col("requests").filter(pl.col("stop_reason") == "max_tokens").sum(),
+        errors=pl.col("requests").filter(pl.col("status") == "error").sum(),
     )
     out = []
     for r in stats.filter(pl.col("n") >= 100).iter_rows(named=True):

@@ -48,13 +48,13 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
     epoch = pl.sum_horizontal([(day >= bp).cast(pl.Int32) for bp in bps]) if bps else pl.lit(0, pl.Int32)
     epochs = table.epochs().rename({"family": "_family", "tier": "_tier"})
     rates = epochs.lazy() if isinstance(frame, pl.LazyFrame) else epochs
-    exact = strip_routing(pl.col("model"))
-    # an exact table id wins over the normalized one (a dated snapshot may have its own price)
-    frame = frame.with_columns(
-        model_id=pl.when(exact.is_in(sorted(table.model_ids())) & ~pl.col("model").is_in(list(table.aliases)))
-        .then(exact)
-        .otherwise(pl.col("model_id"))
-    )
+    # an exact table id wins over the normalized one (a dated snapshot may have its own price);
+    # decided per distinct logged model, not per row
+    exact = _exact_ids(frame, table)
+    if exact:
+        frame = frame.with_columns(
+            model_id=pl.col("model").replace_strict(exact, default=pl.col("model_id"), return_dtype=pl.String)
+        )
     joined = frame.with_columns(_epoch=epoch.cast(pl.Int32)).join(
         rates, on=["provider", "model_id", "_epoch"], how="left", coalesce=True
     )
@@ -118,13 +118,30 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
             price_multiplier=pl.when(known).then(mult),
             long_context=prompt > pl.col("lc_threshold").fill_null(200_000),
             family=pl.col("_family"),
-            tier=pl.coalesce(pl.col("_tier"), tier_of(pl.col("model_id"))),
+            tier=pl.coalesce(pl.col("_tier"), _tiers(frame)),
             price_version=pl.lit(table.version),
         )
         .with_columns(*costs, cost_web_search_usd=web)
         .with_columns(cost_usd=total)
         .drop([c for c in epochs.columns if c not in ("provider", "model_id")])
     )
+
+
+def _tiers(frame: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
+    """tier_of for models the table does not know, decided per distinct model id."""
+    ids = frame.select(pl.col("model_id").unique().drop_nulls())
+    distinct = ids.collect() if isinstance(ids, pl.LazyFrame) else ids
+    tiers = dict(distinct.with_columns(t=tier_of(pl.col("model_id"))).iter_rows())
+    return pl.col("model_id").replace_strict(tiers, default=None, return_dtype=pl.String)
+
+
+def _exact_ids(frame: pl.DataFrame | pl.LazyFrame, table: PriceTable) -> dict[str, str]:
+    """Logged model -> table id, for logged ids that (without routing prefixes) are a table id."""
+    models = frame.select(pl.col("model").unique().drop_nulls())
+    distinct = models.collect() if isinstance(models, pl.LazyFrame) else models
+    stripped = distinct.with_columns(exact=strip_routing(pl.col("model")))
+    known = table.model_ids()
+    return {m: e for m, e in stripped.iter_rows() if e in known and m not in table.aliases}
 
 
 def reprice(rows: pl.DataFrame, table: PriceTable, **changes: pl.Expr | str) -> pl.Series:

@@ -70,3 +70,18 @@ def tier_of(model_id: pl.Expr) -> pl.Expr:
         .then(pl.lit("haiku"))
         .otherwise(pl.lit(None, pl.String))
     )
+
+
+def with_model_ids(
+    df: pl.DataFrame, aliases: Mapping[str, str] | None = None, column: str = "model"
+) -> pl.DataFrame:
+    """Add `model_id` and `endpoint_scope` by normalizing each distinct model once (logs repeat a few ids)."""
+    models = df.select(pl.col(column).unique().drop_nulls())
+    mid, scope = normalize_model(pl.col(column), aliases)
+    mapped = models.with_columns(mid.alias("model_id"), scope.alias("endpoint_scope"))
+    ids = dict(zip(mapped[column].to_list(), mapped["model_id"].to_list(), strict=True))
+    scopes = dict(zip(mapped[column].to_list(), mapped["endpoint_scope"].to_list(), strict=True))
+    return df.with_columns(
+        model_id=pl.col(column).replace_strict(ids, default=None, return_dtype=pl.String),
+        endpoint_scope=pl.col(column).replace_strict(scopes, default=None, return_dtype=pl.String),
+    )

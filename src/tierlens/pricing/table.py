@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from importlib import resources
 
 import polars as pl
@@ -79,7 +80,7 @@ class PriceTable:
             rows=rows, version=version, aliases=dict(pricing.aliases), discounts=dict(pricing.discounts)
         )
 
-    @property
+    @cached_property
     def breakpoints(self) -> list[date]:
         """Every date at which some price starts or stops, ascending."""
         dates = pl.concat([self.rows["effective_from"], self.rows["effective_to"]]).drop_nulls().unique()
@@ -87,6 +88,10 @@ class PriceTable:
 
     def epochs(self) -> pl.DataFrame:
         """One row per (provider, model_id, epoch) with the rates in force during that epoch."""
+        return self._epochs
+
+    @cached_property
+    def _epochs(self) -> pl.DataFrame:
         bps = self.breakpoints
         out = []
         for row in self.rows.iter_rows(named=True):
@@ -103,6 +108,10 @@ class PriceTable:
         return pl.DataFrame(out, schema=schema).drop("effective_from", "effective_to", "source")
 
     def model_ids(self) -> set[str]:
+        return self._model_ids
+
+    @cached_property
+    def _model_ids(self) -> set[str]:
         return set(self.rows["model_id"].to_list())
 
 

@@ -206,7 +206,8 @@ def build_report(
         engine=engine,
     )
     report.findings = [_as_report_finding(f) for f in flags.findings if f.kind != "budget"][: top * 2]
-    report.findings += basic_findings(report, min_usd=max(1.0, 0.02 * totals["cost_usd"]))
+    flagged = {f.feature for f in flags.findings if f.feature}
+    report.findings += basic_findings(report, min_usd=max(1.0, 0.02 * totals["cost_usd"]), skip=flagged)
     return report
 
 
@@ -352,8 +353,11 @@ def _unit_costs(data_dir: str | Path, current: Window, prev: Window | None, engi
 
 
 def _savings(cur: pl.DataFrame, table: PriceTable) -> dict[str, Any]:
-    """What prompt caching and batch saved against list price in the period (same rows, re-priced)."""
-    priced = cur.filter(pl.col("priced"))
+    """What prompt caching and batch saved against list price in the period (same rows, re-priced).
+
+    Aggregate-report buckets are left out: their summed tokens cannot be re-priced per request.
+    """
+    priced = cur.filter(pl.col("priced") & (pl.col("ts_source").fill_null("log") != "bucket_start"))
     if priced.is_empty():
         return {
             "list_cost_usd": 0.0,
@@ -450,12 +454,15 @@ def _coverage(cur: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def basic_findings(report: Report, min_usd: float = 1.0, min_pct: float = 25.0) -> list[dict[str, Any]]:
-    """Plain findings derived from the report itself (the signals module adds its own)."""
+def basic_findings(
+    report: Report, min_usd: float = 1.0, min_pct: float = 25.0, skip: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Plain findings derived from the report itself, for features the flags did not already cover."""
+    skip = skip or set()
     out: list[dict[str, Any]] = []
     for row in report.movers.iter_rows(named=True):
         pct, usd = row.get("change_pct"), row.get("change_usd") or 0.0
-        if usd >= min_usd and pct is not None and pct >= min_pct:
+        if usd >= min_usd and pct is not None and pct >= min_pct and row.get("feature") not in skip:
             who = " / ".join(str(row[BY_COLUMNS[b]]) for b in report.by)
             out.append(
                 {
@@ -468,7 +475,12 @@ def basic_findings(report: Report, min_usd: float = 1.0, min_pct: float = 25.0) 
             )
     for row in report.unit_costs.iter_rows(named=True):
         ch = row.get("cost_per_request_change_pct")
-        if ch is not None and ch >= min_pct and (row.get("cost_usd") or 0) >= min_usd:
+        if (
+            ch is not None
+            and ch >= min_pct
+            and (row.get("cost_usd") or 0) >= min_usd
+            and row["feature"] not in skip
+        ):
             out.append(
                 {
                     "kind": "cost_per_request",

@@ -4,16 +4,37 @@ Nothing here knows about reports or the store: a reader turns bytes into canonic
 skipped-line counts and rejects, and that is all.
 """
 
-from tierlens.sources.base import Context, Parsed, RawField, Reader, parse_chunk
-from tierlens.sources.detect import FORMATS, detect_format, make_reader
+from tierlens.sources.base import (
+    Batch,
+    Context,
+    Input,
+    Parsed,
+    RawField,
+    Reader,
+    Record,
+    parse_batch,
+    parse_chunk,
+    parse_records,
+    read_input,
+)
+from tierlens.sources.detect import FORMATS, detect_format, detect_reader, formats, make_reader, match_path
 
 __all__ = [
     "FORMATS",
+    "Batch",
     "Context",
+    "Input",
     "Parsed",
     "RawField",
     "Reader",
+    "Record",
     "detect_format",
+    "detect_reader",
+    "formats",
     "make_reader",
+    "match_path",
+    "parse_batch",
     "parse_chunk",
+    "parse_records",
+    "read_input",
 ]

@@ -26,8 +26,9 @@ import polars as pl
 
 from tierlens.config import BatchSource, MessagesSource
 from tierlens.errors import SourceError
-from tierlens.pricing.models import normalize_model
-from tierlens.sources.base import Context, RawField, Reader, content_key, first_of, parse_timestamp, reject_if
+from tierlens.pricing.models import normalize_model, with_model_ids
+from tierlens.schema import SCHEMA
+from tierlens.sources.base import Context, RawField, Reader, content_key, first_of, reject_if, with_timestamp
 
 STREAM_EVENTS = [
     "message_start",
@@ -63,13 +64,62 @@ def message_fields(prefix: str) -> list[RawField]:
     ]
 
 
+def present_prefixes(raw: pl.DataFrame, prefixes: Sequence[str]) -> list[str]:
+    """The prefixes under which this chunk has response objects (a uniform chunk needs one, not a coalesce)."""
+
+    def has(prefix: str) -> bool:
+        names = [
+            f"{prefix}.{n}" if prefix else n
+            for n in ("type", "model", "usage.input_tokens", "usage.output_tokens")
+        ]
+        return bool(raw.select(pl.any_horizontal([pl.col(n).is_not_null().any() for n in names])).item())
+
+    found = [p for p in prefixes if has(p)]
+    return found or list(prefixes)
+
+
+def finish(
+    out: pl.DataFrame, aliases: dict[str, str], key_prefix: str, extra: Sequence[str] = ()
+) -> pl.DataFrame:
+    """Common tail of the Anthropic readers: model ids, the dedupe key, and canonical columns only."""
+    out = with_model_ids(out, aliases)
+    key = pl.coalesce(pl.col("message_id"), pl.col("request_id"))
+    if out.select(key.is_null().any()).item():
+        # without any id, the record's content is its identity (re-ingesting it still adds nothing)
+        identity = [
+            "ts",
+            "model",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
+            "feature",
+            "user_id",
+        ]
+        key = pl.coalesce(key, content_key([c for c in identity if c in out.columns]))
+    out = out.with_columns(dedupe_key=pl.concat_str(pl.lit(key_prefix), key))
+    # canonical columns plus the framework's bookkeeping (`_line`, `_skip`, `_reject`, ...): the raw
+    # columns are dropped here so that the filters after this step move far less data
+    keep = [c for c in SCHEMA if c in out.columns] + [
+        c for c in out.columns if c.startswith("_") and c != "_ts"
+    ]
+    return out.select(keep)
+
+
 def _pick(prefixes: Sequence[str], name: str) -> pl.Expr:
     cols = [pl.col(f"{p}.{name}" if p else name) for p in prefixes]
     return pl.coalesce(cols) if len(cols) > 1 else cols[0]
 
 
-def message_columns(prefixes: Sequence[str], aliases: dict[str, str]) -> dict[str, pl.Expr]:
-    """Canonical usage/model columns from response objects at `prefixes` (first non-null wins)."""
+def message_columns(
+    prefixes: Sequence[str], aliases: dict[str, str], normalize: bool = True
+) -> dict[str, pl.Expr]:
+    """Canonical usage/model columns from response objects at `prefixes` (first non-null wins).
+
+    With `normalize=False` the caller adds `model_id`/`endpoint_scope` with `with_model_ids`,
+    once per distinct model instead of once per row.
+    """
 
     def g(name: str) -> pl.Expr:
         return _pick(prefixes, name)
@@ -79,7 +129,6 @@ def message_columns(prefixes: Sequence[str], aliases: dict[str, str]) -> dict[st
         | g("usage.cache_creation.ephemeral_1h_input_tokens").is_not_null()
     )
     model = g("model")
-    model_id, scope = normalize_model(model, aliases)
     content = g("content")
     tool_call = content.str.contains(r'"type":"tool_use"').fill_null(False)
     json_text = content.str.contains(r'"type":"text","text":"\s*[\{\[]').fill_null(False)
@@ -87,8 +136,11 @@ def message_columns(prefixes: Sequence[str], aliases: dict[str, str]) -> dict[st
         "message_id": g("id"),
         "provider": pl.lit("anthropic"),
         "model": model,
-        "model_id": model_id,
-        "endpoint_scope": scope,
+        **(
+            dict(zip(("model_id", "endpoint_scope"), normalize_model(model, aliases), strict=True))
+            if normalize
+            else {}
+        ),
         "input_tokens": g("usage.input_tokens"),
         "output_tokens": g("usage.output_tokens"),
         "cache_read_tokens": g("usage.cache_read_input_tokens").fill_null(0),
@@ -170,11 +222,11 @@ class MessagesReader(Reader):
 
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         c = self.cfg
-        prefixes = ["response", ""]
-        cols = message_columns(prefixes, self.aliases)
+        prefixes = present_prefixes(raw, ["response", ""])
+        cols = message_columns(prefixes, self.aliases, normalize=False)
         kind = _pick(prefixes, "type")
         ts_text = first_of(c.timestamp)
-        ts = parse_timestamp(ts_text)
+        raw = with_timestamp(raw, ts_text)
         tags = pl.col(c.tags)
         tag_feature = (
             tags.list.eval(pl.element().filter(pl.element().str.starts_with(c.feature_tag_prefix)))
@@ -195,15 +247,14 @@ class MessagesReader(Reader):
             ),
             *message_rejects(prefixes),
             (ts_text.is_null(), "missing timestamp"),
-            (ts.is_null(), pl.format("unparseable timestamp {}", ts_text.str.slice(0, 40))),
+            (pl.col("_ts").is_null(), pl.format("unparseable timestamp {}", ts_text.str.slice(0, 40))),
         )
         # reasons are computed on the raw columns, before canonical names (ts, model...) replace them
         checked = raw.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
-        request_id = pl.coalesce(first_of(c.request_id), cols["message_id"])
         out = checked.with_columns(
             **cols,
-            request_id=request_id,
-            ts=ts,
+            request_id=pl.coalesce(first_of(c.request_id), cols["message_id"]),
+            ts=pl.col("_ts"),
             ts_source=pl.lit("log"),
             feature=pl.coalesce(first_of(c.feature), tag_feature),
             user_id=first_of(c.user_id),
@@ -214,25 +265,7 @@ class MessagesReader(Reader):
             tags=tags,
             latency_ms=first_of(c.latency_ms),
         )
-        # without any id, the record's content is its identity (re-ingesting it still adds nothing)
-        fallback = content_key(
-            [
-                "ts",
-                "model",
-                "input_tokens",
-                "output_tokens",
-                "cache_read_tokens",
-                "cache_write_5m_tokens",
-                "cache_write_1h_tokens",
-                "feature",
-                "user_id",
-            ]
-        )
-        return out.with_columns(
-            dedupe_key=pl.concat_str(
-                pl.lit("anthropic:"), pl.coalesce(pl.col("message_id"), pl.col("request_id"), fallback)
-            ),
-        )
+        return finish(out, self.aliases, "anthropic:")
 
 
 class BatchReader(Reader):
@@ -254,7 +287,7 @@ class BatchReader(Reader):
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         ended_at, ts_source, batch_id = batch_time(ctx, self.cfg)
         prefixes = ["result.message"]
-        cols = message_columns(prefixes, self.aliases)
+        cols = message_columns(prefixes, self.aliases, normalize=False)
         rtype = pl.col("result.type")
         feature = pl.col("custom_id").str.extract(self.cfg.feature_pattern, 1)
         cols["service_tier"] = pl.lit("batch")  # a batch result is billed at batch prices, whatever it says
@@ -274,12 +307,10 @@ class BatchReader(Reader):
             (rtype != "succeeded", pl.format("unknown batch result type {}", rtype.str.slice(0, 40))),
             *message_rejects(prefixes),
         )
-        return out.with_columns(
-            dedupe_key=pl.concat_str(
-                pl.lit("anthropic:"), pl.coalesce(pl.col("message_id"), pl.col("request_id"))
-            ),
-            _skip=skip,
-            _reject=pl.when(skip.is_null()).then(reject),
+        return finish(
+            out.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject)),
+            self.aliases,
+            "anthropic:",
         )
 
 

@@ -1,4 +1,4 @@
-"""The reader machinery shared by every JSON-lines log format.
+"""The reader machinery shared by every log format: JSON lines, JSON documents and CSV.
 
 A reader declares the raw fields it needs (`RawField`: a dotted path and a kind) and how to turn
 them into canonical rows (`Reader.to_canonical`, polars expressions). This module does the rest:
@@ -14,18 +14,38 @@ parses each chunk twice at most:
 Both paths yield the same *raw frame* (one String column per field, JSON-typed leaves as JSON
 text), so type checks and the canonical mapping are written once, as polars expressions. The
 quarantine keeps file, line, reason, length and a SHA-256 of a rejected line, never its text.
+
+Inputs come in three shapes, sniffed from the first bytes (`read_input`):
+- *JSON lines* (the big request logs): chunked and parsed as above;
+- *JSON documents*: a file that is one JSON value, a JSON array, or several pretty-printed values
+  (a saved API page, a LiteLLM `/spend/logs` export). Each top-level value, or each element of a
+  top-level array, becomes a record that keeps the line it starts on;
+- *CSV* (a LiteLLM export, a custom `[sources.NAME]` mapping): read with the `csv` module so a
+  quoted multi-line cell keeps every later row's line number exact; cells are strings, coerced to
+  the kind each field asks for (`"12"` is an integer, a `{...}` cell is JSON).
+
+A record may hold many rows (an Admin API page of buckets, an OTLP export of spans): the reader's
+`explode` hook splits it before the shared field extraction, so type checks, rejects and the
+quarantine stay written once; every row of a record keeps the record's line, and a reject reason
+names the row (`data[0].results[3]: missing model`). Such readers take the exact path only.
 """
 
 from __future__ import annotations
 
+import bisect
+import csv
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
+import re
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
@@ -36,6 +56,7 @@ from tierlens.errors import SourceError
 from tierlens.schema import conform
 
 Kind = Literal["str", "int", "num", "bool", "json", "strlist"]
+Shape = Literal["jsonl", "json", "csv"]
 _DUCK_TYPES: dict[Kind, str] = {
     "str": "VARCHAR",
     "int": "JSON",
@@ -52,10 +73,16 @@ class RawField:
 
     path: str
     kind: Kind = "str"
+    label: str | None = None
+    """How reject reasons name the field when `path` is not what the log calls it (an OTel attribute)."""
 
     @property
     def parts(self) -> tuple[str, ...]:
         return tuple(self.path.split("."))
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.path
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,53 @@ class Parsed:
     rejects: list[dict[str, Any]]
     lines: int
     path_used: str = "fast"
+    records: int = -1
+    """Records accounted for: rows + skipped + rejects (a line of JSON lines is one record; a
+    document or a CSV row may differ from the physical lines). Defaults to `lines`."""
+
+    def __post_init__(self) -> None:
+        if self.records < 0:
+            self.records = self.lines
+
+
+@dataclass(frozen=True)
+class Record:
+    """One decoded input record: a JSON line, a value of a JSON document, or a CSV row."""
+
+    line: int
+    value: Any
+    text: bytes
+    """The record's bytes as read (hashed into the quarantine, never stored)."""
+    error: str | None = None
+    """Why the record could not be decoded (then `value` is None and the record is rejected)."""
+
+
+@dataclass
+class Batch:
+    """A unit of input parsed at once: a chunk of JSON lines, or decoded records."""
+
+    first_line: int
+    lines: int
+    chunk: bytes | None = None
+    records: list[Record] | None = None
+    blank: int = 0
+
+
+@dataclass
+class Input:
+    """An opened input: its shape, its batches, and the first decoded records (for detection)."""
+
+    shape: Shape
+    batches: Iterator[Batch]
+    samples: list[Any]
+
+
+class RecordError(ValueError):
+    """Raised by `Reader.explode` for a record of the wrong structure: the record is rejected with this reason."""
+
+
+class SkipRecord(Exception):
+    """Raised by `Reader.explode` for a record that holds no usage (counted under this reason)."""
 
 
 class Reader:
@@ -84,9 +158,27 @@ class Reader:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    fast_path: ClassVar[bool] = True
+    """False for readers that explode records in Python: every chunk then takes the exact path."""
+    aggregate: ClassVar[bool] = False
+    """True when a row is a bucket of many requests (usage reports): the long-context tier then comes
+    from the report (`long_context` set by the reader), not from the bucket's summed tokens."""
+    shape: Shape | None = None
+    """Input shape this reader insists on (a CSV mapping); None = sniffed from the content."""
+    delimiter: str | None = None
+    """CSV delimiter; None = sniffed from the header."""
 
     def fields(self) -> Sequence[RawField]:
         raise NotImplementedError
+
+    def explode(self, obj: dict[str, Any]) -> Iterable[tuple[str | None, dict[str, Any]]]:
+        """Split one decoded record into row objects, each with a label for reject reasons (None for
+        the record itself). Raise `RecordError` to reject the record, `SkipRecord` to skip it."""
+        return ((None, obj),)
+
+    def claims_path(self, path: Path | None) -> bool:
+        """True when this reader is configured for the file by name (checked before content)."""
+        return False
 
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         """Map a typed raw frame (plus `_line`) to canonical columns plus `_skip` and `_reject` reasons.
@@ -151,66 +243,372 @@ class _Prefixed(io.RawIOBase):
 
 
 def iter_chunks(stream: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
-    """Yield (number of the chunk's first line, bytes ending at a newline) from a stream."""
+    """Yield (number of the chunk's first line, bytes ending at a newline) from a stream.
+
+    A chunk is `size` bytes read at once plus the rest of its last line (one copy per chunk).
+    """
     line = 1
-    rest = b""
     first = True
     while True:
         try:
             block = stream.read(size)
+            if block and not block.endswith(b"\n"):
+                block += (
+                    stream.readline()
+                )  # finish the last line (a very long line just makes the chunk longer)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise SourceError(f"input ends unreadably after line {line}: {exc}") from None
         if first and block.startswith(b"\xef\xbb\xbf"):
             block = block[3:]
         first = False
         if not block:
-            if rest:
-                yield line, rest
             return
-        block = rest + block
-        cut = block.rfind(b"\n")
-        if cut < 0:
-            rest = block
+        yield line, block
+        line += block.count(b"\n")
+
+
+SAMPLE_RECORDS = 20
+"""Decoded records handed to format detection."""
+CSV_BATCH_ROWS = 50_000
+"""CSV rows parsed per batch (bounds memory like `chunk_bytes` does for JSON lines)."""
+
+
+def read_input(
+    stream: IO[bytes], size: int, *, shape: Shape | None = None, delimiter: str | None = None
+) -> Input | None:
+    """Open a stream as JSON lines, JSON documents or CSV (sniffed unless `shape` is given); None if empty.
+
+    A JSON document is read whole (API pages and exports are small); JSON lines and CSV stream in
+    batches. Content that only looks like a document (a truncated first line) is read as JSON lines.
+    """
+    chunks = iter_chunks(stream, size)
+    first = next(chunks, None)
+    if first is None:
+        return None
+    shape = shape or sniff_shape(first[1])
+    if shape == "csv":
+        return _csv_input(itertools.chain([first], chunks), delimiter)
+    if shape == "json":
+        data = first[1] + b"".join(c for _, c in chunks)
+        found = json_document_records(data)
+        if found is not None:
+            records, n_lines = found
+            samples = [r.value for r in records[:SAMPLE_RECORDS] if r.error is None]
+            return Input("json", iter([Batch(1, n_lines, records=records)]), samples)
+        chunks = iter_chunks(io.BytesIO(data), size)
+        first = next(chunks)
+    batches = (
+        Batch(line, c.count(b"\n") + (0 if c.endswith(b"\n") else 1), chunk=c)
+        for line, c in itertools.chain([first], chunks)
+    )
+    return Input("jsonl", batches, _line_samples(first[1]))
+
+
+def sample_records(head: bytes) -> list[Any]:
+    """The first decoded records of an input's first bytes, whatever its shape (for detection)."""
+    found = read_input(io.BytesIO(head), max(len(head), 1) + 1)
+    return found.samples if found is not None else []
+
+
+def sniff_shape(head: bytes) -> Shape:
+    """`json` when the first line opens a document, `csv` for a header line, else `jsonl`."""
+    for raw in head.split(b"\n"):
+        line = raw.strip()
+        if not line:
             continue
-        chunk, rest = block[: cut + 1], block[cut + 1 :]
-        yield line, chunk
-        line += chunk.count(b"\n")
+        if line.startswith(b"["):
+            return "json"
+        if line.startswith(b"{"):
+            try:
+                json.loads(line)
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                # a pretty-printer's first line (`{`, `{"data": [`) opens a document; any other bad
+                # first line is a broken JSON line, and the file is streamed as lines, not read whole
+                return "json" if line.endswith((b"{", b"[", b",")) else "jsonl"
+            return "jsonl"
+        return "csv" if _csv_delimiter(line) is not None else "jsonl"
+    return "jsonl"
+
+
+_HEADER_CELL = re.compile(r"^[A-Za-z_][\w .:/()\-]*$")
+
+
+def _csv_delimiter(line: bytes, given: str | None = None) -> str | None:
+    """The delimiter of a CSV header line (`,`, tab or `;`), or None when the line is no header."""
+    try:
+        text = line.decode("utf-8").strip().lstrip("\ufeff")
+    except UnicodeDecodeError:
+        return None
+    candidates = [given] if given else [",", "\t", ";"]
+    best = max(candidates, key=text.count)
+    if text.count(best) < 1 and not given:
+        return None
+    cells = next(csv.reader([text], delimiter=best))
+    if all(_HEADER_CELL.match(c.strip()) for c in cells) and len(set(cells)) == len(cells):
+        return best
+    return None
+
+
+def _line_samples(chunk: bytes) -> list[Any]:
+    out: list[Any] = []
+    for line in chunk.split(b"\n"):
+        if len(out) >= SAMPLE_RECORDS:
+            break
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            continue
+    return out
+
+
+def json_document_records(data: bytes) -> tuple[list[Record], int] | None:
+    """Records of a JSON document stream, each with the line it starts on; None if it is no document.
+
+    Top-level values follow one another (whitespace between); a top-level array contributes each of
+    its elements. A decoding error after the first record rejects the rest of the input as one
+    record (there is no resynchronizing inside a document).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    n_lines = len(newlines) + (0 if text.endswith("\n") or not text else 1)
+
+    def line_of(pos: int) -> int:
+        return bisect.bisect_left(newlines, pos) + 1
+
+    decoder = json.JSONDecoder(parse_constant=_no_constants)
+    out: list[Record] = []
+    n = len(text)
+
+    def skip(pos: int) -> int:
+        while pos < n and text[pos] in " \t\r\n":
+            pos += 1
+        return pos
+
+    def decode(pos: int) -> tuple[Any, int] | str:
+        try:
+            return decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            return f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        except ValueError as exc:
+            return str(exc)
+        except RecursionError:
+            return "invalid JSON: nested too deeply"
+
+    decoded = False
+
+    def fail(pos: int, why: str) -> tuple[list[Record], int] | None:
+        if not out and not decoded:
+            return None
+        out.append(Record(line_of(pos), None, text[pos:].encode(), error=why))
+        return out, n_lines
+
+    pos = skip(0)
+    while pos < n:
+        if text[pos] != "[":
+            got = decode(pos)
+            if isinstance(got, str):
+                return fail(pos, got)
+            value, end = got
+            out.append(Record(line_of(pos), value, text[pos:end].encode()))
+            pos = skip(end)
+            decoded = True
+            continue
+        pos = skip(pos + 1)
+        decoded = True
+        if pos < n and text[pos] == "]":
+            pos = skip(pos + 1)
+            continue
+        while True:
+            got = decode(pos)
+            if isinstance(got, str):
+                return fail(pos, got)
+            value, end = got
+            out.append(Record(line_of(pos), value, text[pos:end].encode()))
+            pos = skip(end)
+            if pos < n and text[pos] == ",":
+                pos = skip(pos + 1)
+                continue
+            if pos < n and text[pos] == "]":
+                pos = skip(pos + 1)
+                break
+            return fail(pos, "invalid JSON: expected ',' or ']' inside the top-level array")
+    return (out, n_lines) if decoded else None
+
+
+def _csv_input(chunks: Iterator[tuple[int, bytes]], delimiter: str | None) -> Input | None:
+    """CSV rows as records (dicts of strings by header), batched; exact line numbers via the csv module."""
+    consumed: list[bytes] = []
+    counter = {"lines": 0}
+
+    def lines() -> Iterator[str]:
+        for _, chunk in chunks:
+            start = 0
+            while start < len(chunk):
+                end = chunk.find(b"\n", start)
+                end = len(chunk) if end < 0 else end + 1
+                piece = chunk[start:end]
+                start = end
+                consumed.append(piece)
+                counter["lines"] += 1
+                yield piece.decode("utf-8", errors="surrogateescape")
+
+    source = lines()
+    header: list[str] | None = None
+    header_line = b""
+    skipped_lines = 0
+    for text in source:
+        if not text.strip():
+            skipped_lines += 1
+            consumed.clear()
+            continue
+        header_line = consumed[-1]
+        consumed.clear()
+        break
+    else:
+        return None
+    d = _csv_delimiter(header_line, delimiter) or delimiter or ","
+    header_text = header_line.decode("utf-8", errors="replace").lstrip("\ufeff")
+    header = [h.strip() for h in next(csv.reader([header_text.rstrip("\r\n")], delimiter=d))]
+    rows = csv.reader(source, delimiter=d)
+
+    def batches() -> Iterator[Batch]:
+        records: list[Record] = []
+        blank = skipped_lines  # blank lines before the header
+        done = 0  # the header line counts as read, in the first batch
+        last_line = counter["lines"]
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                text = b"".join(consumed)
+                consumed.clear()
+                records.append(Record(last_line + 1, None, text, error=f"invalid CSV: {exc}"))
+                last_line = counter["lines"]
+                continue
+            start = last_line + 1
+            last_line = counter["lines"]
+            text = b"".join(consumed)
+            consumed.clear()
+            if not row:
+                blank += 1
+            elif len(row) != len(header):
+                records.append(
+                    Record(start, None, text, error=f"expected {len(header)} CSV fields, got {len(row)}")
+                )
+            elif any(_has_surrogate(c) for c in row):
+                records.append(Record(start, None, text, error="invalid UTF-8"))
+            else:
+                records.append(Record(start, dict(zip(header, row, strict=True)), text))
+            if len(records) + blank >= CSV_BATCH_ROWS:
+                yield Batch(start, last_line - done, records=records, blank=blank)
+                done, records, blank = last_line, [], 0
+        if records or blank or last_line > done:
+            yield Batch(done + 1, last_line - done, records=records, blank=blank)
+
+    out = batches()
+    first = next(out, None)
+    if first is None:
+        return Input("csv", iter([Batch(1, counter["lines"], records=[])]), [])
+    samples = [r.value for r in (first.records or [])[:SAMPLE_RECORDS] if r.error is None]
+    return Input("csv", itertools.chain([first], out), samples)
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 # --- parsing -----------------------------------------------------------------------------------
 
 
+def parse_batch(
+    reader: Reader, batch: Batch, ctx: Context, *, lenient: bool = False, force_exact: bool = False
+) -> Parsed:
+    """Parse one batch: JSON lines through `parse_chunk`, decoded records through `parse_records`."""
+    if batch.chunk is not None:
+        return parse_chunk(reader, batch.chunk, batch.first_line, ctx, force_exact=force_exact)
+    return parse_records(
+        reader, batch.records or [], ctx, lines=batch.lines, blank=batch.blank, lenient=lenient
+    )
+
+
 def parse_chunk(
     reader: Reader, chunk: bytes, first_line: int, ctx: Context, *, force_exact: bool = False
 ) -> Parsed:
-    """Parse one chunk into canonical rows, through the fast path when it accepts the chunk."""
+    """Parse one chunk of JSON lines into canonical rows, through the fast path when it accepts the chunk."""
     fields = list(reader.fields())
     n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-    raw: pl.DataFrame | None = None
-    path_used = "fast"
-    if not force_exact:
+    if reader.fast_path and not force_exact:
         raw = _fast_raw(chunk, fields)
-        if raw is not None and raw.height != n_lines:
-            raw = None  # blank lines shift DuckDB's rows against our line numbers
+        # blank lines shift DuckDB's rows against our line numbers: then the exact path decides
+        if raw is not None and raw.height == n_lines:
+            raw = raw.with_columns(
+                _line=pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64),
+                _rec=pl.int_range(0, raw.height, dtype=pl.Int64),
+                _where=pl.lit(None, pl.String),
+            )
+            return _finish(reader, raw, fields, ctx, _line_index(chunk), {}, [], n_lines, 0, "fast")
+    records, blank = decode_lines(chunk, first_line)
+    return parse_records(reader, records, ctx, lines=n_lines, blank=blank)
+
+
+def parse_records(
+    reader: Reader,
+    records: Sequence[Record],
+    ctx: Context,
+    *,
+    lines: int,
+    blank: int = 0,
+    lenient: bool = False,
+) -> Parsed:
+    """The exact path: explode each decoded record into rows, extract and check every field.
+
+    `lenient` is for CSV cells, which are all strings: `"12"` then counts as an integer, `""` as
+    null and a cell holding JSON as that JSON.
+    """
+    fields = list(reader.fields())
+    raw, bad, skipped_records = _records_raw(reader, records, fields, lenient)
     skipped: dict[str, int] = {}
-    rejects: list[dict[str, Any]] = []
-    if raw is not None:
-        raw = raw.with_columns(_line=pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64))
-    else:
-        path_used = "exact"
-        raw, blank, bad = _exact_raw(chunk, first_line, fields)
-        if blank:
-            skipped["blank line"] = blank
-        rejects.extend({**r, "file": ctx.source_file} for r in bad)
+    if blank:
+        skipped["blank line"] = blank
+    skipped.update(skipped_records)
+    rejects = [{**r, "file": ctx.source_file} for r in bad]
+    texts = [r.text for r in records]
+    extra = blank + sum(skipped_records.values()) + len(rejects)
+    return _finish(reader, raw, fields, ctx, texts, skipped, rejects, lines, extra, "exact")
+
+
+def _finish(
+    reader: Reader,
+    raw: pl.DataFrame,
+    fields: Sequence[RawField],
+    ctx: Context,
+    texts: Sequence[bytes],
+    skipped: dict[str, int],
+    rejects: list[dict[str, Any]],
+    lines: int,
+    extra_records: int,
+    path_used: str,
+) -> Parsed:
+    """Type checks, the reader's mapping, rejects and skips: the part both paths share."""
     typed = _typed(raw, fields)
     out = reader.to_canonical(typed, ctx)
     reason = pl.coalesce(pl.col("_type_error"), pl.col("_reject"))
-    out = out.with_columns(_reject=reason)
-    bad_rows = out.filter(pl.col("_reject").is_not_null()).select("_line", "_reject")
-    if bad_rows.height:
-        lines = _line_index(chunk)
-        for ln, why in bad_rows.iter_rows():
-            rejects.append(_reject(ctx.source_file, ln, why, lines[ln - first_line]))
+    where = pl.col("_where")
+    out = out.with_columns(
+        _reject=pl.when(where.is_not_null() & reason.is_not_null())
+        .then(pl.format("{}: {}", where, reason))
+        .otherwise(reason)
+    )
+    bad_rows = out.filter(pl.col("_reject").is_not_null()).select("_line", "_rec", "_reject")
+    for ln, rec, why in bad_rows.iter_rows():
+        rejects.append(_reject(ctx.source_file, ln, why, texts[rec]))
     rest = out.filter(pl.col("_reject").is_null())
     for why, count in rest.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows():
         skipped[why] = skipped.get(why, 0) + count
@@ -226,7 +624,14 @@ def parse_chunk(
     if dropped:
         skipped["duplicate within file"] = skipped.get("duplicate within file", 0) + dropped
     rejects.sort(key=lambda r: r["line"])
-    return Parsed(rows=conform(rows), skipped=skipped, rejects=rejects, lines=n_lines, path_used=path_used)
+    return Parsed(
+        rows=conform(rows),
+        skipped=skipped,
+        rejects=rejects,
+        lines=lines,
+        path_used=path_used,
+        records=out.height + extra_records,
+    )
 
 
 def _line_index(chunk: bytes) -> list[bytes]:
@@ -273,6 +678,19 @@ def _quote(name: str) -> str:
 _SPILL_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
+_DUCK = threading.local()
+
+
+def _duck_connection() -> Any:
+    """One in-memory DuckDB connection per thread, reused across chunks (opening one costs ~0.1 s)."""
+    import duckdb
+
+    con = getattr(_DUCK, "con", None)
+    if con is None:
+        con = _DUCK.con = duckdb.connect()
+    return con
+
+
 def _fast_raw(chunk: bytes, fields: Sequence[RawField]) -> pl.DataFrame | None:
     """Parse a chunk with DuckDB; None when DuckDB refuses it (the exact path then takes over)."""
     import duckdb
@@ -286,30 +704,26 @@ def _fast_raw(chunk: bytes, fields: Sequence[RawField]) -> pl.DataFrame | None:
     with tempfile.NamedTemporaryFile(suffix=".jsonl", dir=_SPILL_DIR) as tmp:
         tmp.write(chunk)
         tmp.flush()
-        con = duckdb.connect()
+        con = _duck_connection()
         try:
             rel = con.sql(
                 f"SELECT {select} FROM read_json($path, format='newline_delimited', columns=$columns, "
                 f"maximum_object_size=$size, ignore_errors=false)",
-                params={"path": tmp.name, "columns": columns, "size": max(len(chunk), 16 * 1024 * 1024)},
+                # 16 MiB per record: larger limits slow DuckDB down by half; a longer line sends
+                # the chunk to the exact path, which has no limit
+                params={"path": tmp.name, "columns": columns, "size": 16 * 1024 * 1024},
             )
             table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
         except duckdb.Error:
             return None
-        finally:
-            con.close()
     df = pl.from_arrow(table)
     assert isinstance(df, pl.DataFrame)
     return df.cast({f.path: (pl.List(pl.String) if f.kind == "strlist" else pl.String) for f in fields})
 
 
-def _exact_raw(
-    chunk: bytes, first_line: int, fields: Sequence[RawField]
-) -> tuple[pl.DataFrame, int, list[dict[str, Any]]]:
-    """Per-line parse: (raw frame of good lines, blank lines, rejects with line and reason)."""
-    cols: dict[str, list[Any]] = {f.path: [] for f in fields}
-    line_numbers: list[int] = []
-    rejects: list[dict[str, Any]] = []
+def decode_lines(chunk: bytes, first_line: int) -> tuple[list[Record], int]:
+    """Per-line decode of JSON lines: (records, each decoded or with its error; blank lines)."""
+    records: list[Record] = []
     blank = 0
     lines = chunk.split(b"\n")
     if lines and lines[-1] == b"":
@@ -322,35 +736,78 @@ def _exact_raw(
         try:
             obj = json.loads(line, parse_constant=_no_constants)
         except UnicodeDecodeError:
-            rejects.append(_reject("", ln, "invalid UTF-8", line))
+            records.append(Record(ln, None, line, error="invalid UTF-8"))
             continue
         except (json.JSONDecodeError, ValueError) as exc:
             msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             col = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-            rejects.append(_reject("", ln, f"invalid JSON: {msg}{col}", line))
+            records.append(Record(ln, None, line, error=f"invalid JSON: {msg}{col}"))
             continue
         except RecursionError:
-            rejects.append(_reject("", ln, "invalid JSON: nested too deeply", line))
+            records.append(Record(ln, None, line, error="invalid JSON: nested too deeply"))
             continue
+        records.append(Record(ln, obj, line))
+    return records, blank
+
+
+_EXPLODE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+
+
+def _records_raw(
+    reader: Reader, records: Sequence[Record], fields: Sequence[RawField], lenient: bool
+) -> tuple[pl.DataFrame, list[dict[str, Any]], Counter[str]]:
+    """Raw frame of the rows of good records (with `_line`, `_rec`, `_where`), rejects, skipped records."""
+    cols: dict[str, list[Any]] = {f.path: [] for f in fields}
+    line_numbers: list[int] = []
+    positions: list[int] = []
+    wheres: list[str | None] = []
+    rejects: list[dict[str, Any]] = []
+    skipped: Counter[str] = Counter()
+    for i, rec in enumerate(records):
+        if rec.error is not None:
+            rejects.append(_reject("", rec.line, rec.error, rec.text))
+            continue
+        obj = rec.value
         if not isinstance(obj, dict):
-            rejects.append(_reject("", ln, f"expected a JSON object, got {_jtype(obj)}", line))
+            rejects.append(_reject("", rec.line, f"expected a JSON object, got {_jtype(obj)}", rec.text))
             continue
-        values: list[Any] = []
-        error = None
-        for f in fields:
-            value, error = _extract(obj, f)
+        try:
+            rows = list(reader.explode(obj))
+        except SkipRecord as exc:
+            skipped[str(exc)] += 1
+            continue
+        except RecordError as exc:
+            rejects.append(_reject("", rec.line, str(exc), rec.text))
+            continue
+        except _EXPLODE_ERRORS as exc:  # a structure the reader did not foresee: reject, never crash
+            rejects.append(_reject("", rec.line, f"unexpected record structure ({exc})", rec.text))
+            continue
+        if not rows:
+            skipped["record without usage rows"] += 1
+            continue
+        for where, sub in rows:
+            values: list[Any] = []
+            error = None
+            for f in fields:
+                value, error = _extract(sub, f, lenient)
+                if error:
+                    break
+                values.append(value)
             if error:
-                break
-            values.append(value)
-        if error:
-            rejects.append(_reject("", ln, error, line))
-            continue
-        for f, v in zip(fields, values, strict=True):
-            cols[f.path].append(v)
-        line_numbers.append(ln)
+                rejects.append(_reject("", rec.line, f"{where}: {error}" if where else error, rec.text))
+                continue
+            for f, v in zip(fields, values, strict=True):
+                cols[f.path].append(v)
+            line_numbers.append(rec.line)
+            positions.append(i)
+            wheres.append(where)
     schema = {f.path: (pl.List(pl.String) if f.kind == "strlist" else pl.String) for f in fields}
-    raw = pl.DataFrame(cols, schema=schema).with_columns(_line=pl.Series(line_numbers, dtype=pl.Int64))
-    return raw, blank, rejects
+    raw = pl.DataFrame(cols, schema=schema).with_columns(
+        _line=pl.Series(line_numbers, dtype=pl.Int64),
+        _rec=pl.Series(positions, dtype=pl.Int64),
+        _where=pl.Series(wheres, dtype=pl.String),
+    )
+    return raw, rejects, skipped
 
 
 def _no_constants(name: str) -> Any:
@@ -375,17 +832,31 @@ def _compact(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
-def _extract(obj: dict[str, Any], f: RawField) -> tuple[Any, str | None]:
-    """The field's raw value as the fast path would render it, or an error like DuckDB's refusal."""
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def _extract(obj: dict[str, Any], f: RawField, lenient: bool = False) -> tuple[Any, str | None]:
+    """The field's raw value as the fast path would render it, or an error like DuckDB's refusal.
+
+    `lenient` (CSV): a flat key equal to the whole dotted path wins, a string holding a JSON object
+    is descended into, and string leaves are coerced to the field's kind (`_coerce`).
+    """
     node: Any = obj
     parts = f.parts
-    for depth, part in enumerate(parts):
-        if node is None:
-            return None, None
-        if not isinstance(node, dict):
-            where = ".".join(parts[:depth])
-            return None, f"{where}: expected an object, got {_jtype(node)}"
-        node = node.get(part)
+    if lenient and f.path in obj:
+        node = obj[f.path]
+    else:
+        for depth, part in enumerate(parts):
+            if lenient and isinstance(node, str):
+                node = _json_or_none(node) if node.strip() else None
+            if node is None:
+                return None, None
+            if not isinstance(node, dict):
+                where = ".".join(parts[:depth])
+                return None, f"{where}: expected an object, got {_jtype(node)}"
+            node = node.get(part)
+    if lenient and isinstance(node, str):
+        return _coerce(node, f)
     if node is None:
         return None, None
     if f.kind == "str":
@@ -396,14 +867,42 @@ def _extract(obj: dict[str, Any], f: RawField) -> tuple[Any, str | None]:
         return _compact(node), None
     if f.kind == "strlist":
         if not isinstance(node, list):
-            return None, f"{f.path}: expected an array, got {_jtype(node)}"
+            return None, f"{f.shown}: expected an array, got {_jtype(node)}"
         out = []
         for item in node:
             if isinstance(item, (dict, list)):
-                return None, f"{f.path}: expected an array of strings, got an {_jtype(item)} inside"
+                return None, f"{f.shown}: expected an array of strings, got an {_jtype(item)} inside"
             out.append(item if isinstance(item, str) or item is None else _compact(item))
         return out, None
     return _compact(node), None
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _coerce(text: str, f: RawField) -> tuple[Any, str | None]:
+    """A CSV cell (always a string) as the JSON text a JSON log would have given for `f`."""
+    s = text.strip()
+    if not s:
+        return None, None
+    if f.kind == "str":
+        return text, None
+    if f.kind in ("int", "num"):
+        # the type check in `_typed` then accepts or rejects the number exactly as for JSON
+        return (s, None) if _NUMBER.match(s) else (_compact(text), None)
+    if f.kind == "bool":
+        low = s.lower()
+        return ("true", None) if low == "true" else ("false", None) if low == "false" else (_compact(s), None)
+    value = _json_or_none(s)
+    if f.kind == "json":
+        return _compact(value), None
+    if not isinstance(value, list):  # strlist: a JSON array in the cell
+        return None, f"{f.shown}: expected an array, got {_jtype(value)}"
+    return _extract({f.path: value}, RawField(f.path, "strlist"), lenient=True)
 
 
 _INT = r"^-?\d+$"
@@ -421,7 +920,7 @@ def _typed(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
             val = pl.when(ok).then(c.str.to_integer(strict=False))
             bad = c.is_not_null() & val.is_null()
             errors.append(
-                pl.when(bad).then(pl.format(f"{f.path}: expected an integer, got {{}}", c.str.slice(0, 40)))
+                pl.when(bad).then(pl.format(f"{f.shown}: expected an integer, got {{}}", c.str.slice(0, 40)))
             )
             casts.append(val.alias(f.path))
         elif f.kind == "num":
@@ -429,7 +928,7 @@ def _typed(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
             val = pl.when(is_num).then(c.cast(pl.Float64, strict=False))
             bad = c.is_not_null() & val.is_null()
             errors.append(
-                pl.when(bad).then(pl.format(f"{f.path}: expected a number, got {{}}", c.str.slice(0, 40)))
+                pl.when(bad).then(pl.format(f"{f.shown}: expected a number, got {{}}", c.str.slice(0, 40)))
             )
             casts.append(val.alias(f.path))
         elif f.kind == "bool":
@@ -437,7 +936,7 @@ def _typed(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
             bad = c.is_not_null() & val.is_null()
             errors.append(
                 pl.when(bad).then(
-                    pl.format(f"{f.path}: expected true or false, got {{}}", c.str.slice(0, 40))
+                    pl.format(f"{f.shown}: expected true or false, got {{}}", c.str.slice(0, 40))
                 )
             )
             casts.append(val.cast(pl.Boolean).alias(f.path))
@@ -468,6 +967,20 @@ def parse_timestamp(text: pl.Expr) -> pl.Expr:
         iso.str.to_datetime("%Y-%m-%dT%H:%M%:z", strict=False, time_unit="us", time_zone="UTC"),
     )
     return pl.when(numeric).then(from_epoch).otherwise(parsed)
+
+
+def with_timestamp(df: pl.DataFrame, text: pl.Expr, name: str = "_ts") -> pl.DataFrame:
+    """Add `name` = `parse_timestamp(text)`, trying the common `...T..:..:..(.fff)Z` form first.
+
+    The general parser costs three times the fast one; it runs only when some value needs it.
+    """
+    fast = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone(
+        "UTC"
+    )
+    out = df.with_columns(fast.alias(name))
+    if out.select((pl.col(name).is_null() & text.is_not_null()).any()).item():
+        out = out.with_columns(pl.coalesce(pl.col(name), parse_timestamp(text)).alias(name))
+    return out
 
 
 def reject_if(*rules: tuple[pl.Expr, str | pl.Expr]) -> pl.Expr:

@@ -17,8 +17,8 @@ from typing import Any
 import polars as pl
 
 from tierlens.config import ClaudeCodeSource
-from tierlens.sources.anthropic import message_columns, message_fields, message_rejects
-from tierlens.sources.base import Context, RawField, Reader, parse_timestamp, reject_if
+from tierlens.sources.anthropic import finish, message_columns, message_fields, message_rejects
+from tierlens.sources.base import Context, RawField, Reader, reject_if, with_timestamp
 
 
 def project_of(path: Path | None) -> str | None:
@@ -61,8 +61,9 @@ class ClaudeCodeReader(Reader):
 
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         prefixes = ["message"]
-        cols = message_columns(prefixes, self.aliases)
-        ts = parse_timestamp(pl.col("timestamp"))
+        cols = message_columns(prefixes, self.aliases, normalize=False)
+        raw = with_timestamp(raw, pl.col("timestamp"))
+        ts = pl.col("_ts")
         session = pl.col("sessionId")
         if ctx.path is not None:
             session = pl.coalesce(session, pl.lit(ctx.path.stem))
@@ -95,11 +96,8 @@ class ClaudeCodeReader(Reader):
             (pl.col("timestamp").is_null(), "missing timestamp"),
             (ts.is_null(), pl.format("unparseable timestamp {}", pl.col("timestamp").str.slice(0, 40))),
         )
-        return out.with_columns(
-            dedupe_key=pl.concat_str(pl.lit("anthropic:"), pl.col("message_id")),
-            _skip=skip,
-            _reject=pl.when(skip.is_null()).then(reject),
-        )
+        checked = out.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
+        return finish(checked, self.aliases, "anthropic:")
 
     def prepare(self, rows: pl.DataFrame) -> pl.DataFrame:
         """One row per message id: the non-sidechain entry, else the larger token total."""

@@ -11,6 +11,11 @@ An ingest is one transaction:
 A process killed before the journal exists leaves only staging debris (deleted on the next run);
 killed after, the next run rolls the journal forward. Either way readers see whole files only,
 and re-running the ingest adds nothing twice (rows are keyed, not counted).
+
+A rewrite (re-attribution) uses the same transaction: `replace(day, rows)` stages a partition's
+new content, and the journal lists the new file *and* the partition's old files; commit renames
+the new one in, then deletes the old ones, and recovery finishes both steps. Rows that share a
+`dedupe_key` are one request split across features (see `tierlens.attribution`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import secrets
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,14 +40,35 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tierlens.errors import StoreError
-from tierlens.schema import SCHEMA
+from tierlens.schema import SCHEMA, conform
 from tierlens.store.layout import Layout
 
 ROW_GROUP_ROWS = 256 * 1024
 """Rows buffered per partition before a row group is written."""
-MAX_BUFFERED_ROWS = 2_000_000
-"""Rows buffered across partitions before the largest buffers are flushed (bounds memory)."""
+MAX_BUFFERED_ROWS = 512 * 1024
+"""Rows buffered across partitions before the largest buffers are flushed (bounds memory: ~0.5 KB a row)."""
 _ARROW_SCHEMA = pl.DataFrame(schema=SCHEMA).to_arrow().schema
+_UNIQUE_COLUMNS = {
+    "dedupe_key",
+    "request_id",
+    "message_id",
+    "ts",
+    "source_line",
+    "latency_ms",
+    "price_multiplier",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "logged_cost_usd",
+    *(c for c in SCHEMA if c.startswith("cost_")),
+}
+_PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    # dictionaries pay off on repeated values only; ids, timestamps and amounts are nearly unique
+    "use_dictionary": [c for c in SCHEMA if c not in _UNIQUE_COLUMNS],
+    # statistics where readers filter (time, feature, model), not on every column
+    "write_statistics": ["ts", "feature", "model_id", "tier", "service_tier", "priced", "source"],
+}
 
 
 def new_ingest_id() -> str:
@@ -93,7 +120,10 @@ def recover(layout: Layout) -> list[str]:
                 if s.exists():
                     d.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(s, d)
-            _append_meta(layout, plan["summary"])
+            for old in plan.get("deletes", []):  # files a rewrite replaced (attribution)
+                with contextlib.suppress(FileNotFoundError):
+                    (layout.root / old).unlink()
+            _append_meta(layout, plan["summary"], plan.get("log", INGEST_LOG))
             journal.unlink()
             done.append(plan["summary"].get("ingest_id", journal.stem))
     if layout.staging.is_dir():
@@ -101,9 +131,13 @@ def recover(layout: Layout) -> list[str]:
     return done
 
 
-def _append_meta(layout: Layout, summary: dict[str, Any]) -> None:
+INGEST_LOG = "ingests.jsonl"
+"""`_meta/` file that gets one summary line per committed ingest (rewrites name their own log)."""
+
+
+def _append_meta(layout: Layout, summary: dict[str, Any], log: str = INGEST_LOG) -> None:
     layout.meta.mkdir(parents=True, exist_ok=True)
-    with (layout.meta / "ingests.jsonl").open("a", encoding="utf-8") as fh:
+    with (layout.meta / log).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(summary, default=str) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -130,7 +164,7 @@ def _fsync_dir(path: Path) -> None:
 
 @dataclass
 class _Partition:
-    buffers: list[pl.DataFrame] = field(default_factory=list)
+    buffers: list[pa.Table] = field(default_factory=list)
     buffered: int = 0
     writer: pq.ParquetWriter | None = None
     path: Path | None = None
@@ -146,19 +180,35 @@ class StageStats:
     cost_usd: float = 0.0
     unpriced: Counter[str] = field(default_factory=Counter)
     ts_sources: Counter[tuple[str, str]] = field(default_factory=Counter)
+    split_rows: int = 0
+    """Extra rows written because a request's cost was split across features."""
+    logged_rows: int = 0
+    """Rows added whose log states its own cost (LiteLLM spend, Claude Code costUSD)..."""
+    logged_usd: float = 0.0
+    """...that stated cost..."""
+    logged_ours_usd: float = 0.0
+    """...our price of the same rows (unpriced ones count 0)..."""
+    logged_differing: int = 0
+    """...and how many of them differ from ours by more than $0.000001."""
 
 
 class Transaction:
     """Stages deduplicated rows, then commits them atomically. Use via `Store.transaction()`."""
 
-    def __init__(self, layout: Layout, ingest_id: str) -> None:
+    def __init__(self, layout: Layout, ingest_id: str, log: str = INGEST_LOG) -> None:
         self.layout = layout
         self.ingest_id = ingest_id
+        self.log = log
+        self.deletes: list[str] = []
+        """Stored files that `replace` supersedes: deleted at commit, after the new file is in place."""
         self.dir = layout.staging / ingest_id
         self.parts: dict[str, _Partition] = {}
         self.stats = StageStats()
         self.rejects: list[dict[str, Any]] = []
         self._buffered = 0
+        # one writer thread: pyarrow releases the GIL, so writing overlaps parsing the next chunk
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierlens-write")
+        self._pending: Future[None] | None = None
 
     # -- dedupe ------------------------------------------------------------------------------------
 
@@ -180,8 +230,12 @@ class Transaction:
                 part.seen = pl.DataFrame(schema={"_k1": pl.UInt64, "_k2": pl.UInt64})
         return part.seen
 
-    def add(self, rows: pl.DataFrame) -> None:
-        """Stage canonical rows, skipping keys already stored or staged."""
+    def add(self, rows: pl.DataFrame, expand: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> None:
+        """Stage canonical rows, skipping keys already stored or staged.
+
+        `expand` runs on the fresh rows after deduplication (attribution: it may split one request
+        into rows sharing its `dedupe_key`); counts stay per request, costs are summed after it.
+        """
         if rows.is_empty():
             return
         before = rows.height
@@ -200,6 +254,17 @@ class Transaction:
             part.seen = pl.concat([seen, fresh.select("_k1", "_k2")], rechunk=False)
             data = fresh.drop("_k1", "_k2", "_day")
             self.stats.rows_added += data.height
+            logged = data.filter(pl.col("logged_cost_usd").is_not_null())
+            if logged.height:
+                diff = (logged["logged_cost_usd"] - logged["cost_usd"].fill_null(0.0)).abs()
+                self.stats.logged_rows += logged.height
+                self.stats.logged_usd += float(logged["logged_cost_usd"].sum())
+                self.stats.logged_ours_usd += float(logged["cost_usd"].sum() or 0.0)
+                self.stats.logged_differing += int((diff > 1e-6).sum())
+            if expand is not None:
+                expanded = expand(data)
+                self.stats.split_rows += expanded.height - data.height
+                data = expanded
             self.stats.cost_usd += float(data["cost_usd"].sum() or 0.0)
             unpriced = data.filter(~pl.col("priced"))
             if unpriced.height:
@@ -212,7 +277,7 @@ class Transaction:
                         for f, how, n in derived.group_by("source_file", "ts_source").len().iter_rows()
                     }
                 )
-            part.buffers.append(data)
+            part.buffers.append(data.to_arrow())
             part.buffered += data.height
             self._buffered += data.height
             if part.buffered >= ROW_GROUP_ROWS:
@@ -223,17 +288,47 @@ class Transaction:
                 if self._buffered <= MAX_BUFFERED_ROWS // 2:
                     break
 
+    def replace(self, day: str, rows: pl.DataFrame) -> None:
+        """Stage `rows` as the whole new content of partition `day` (a rewrite, e.g. re-attribution).
+
+        At commit the new file is renamed in, then the partition's current files are deleted; the
+        journal lists both, so a crash in between rolls forward to the new content. Readers see
+        whole files only; one scanning at that very moment may see the partition twice.
+        """
+        if day in self.parts:
+            raise StoreError(f"partition {day} is already staged in this transaction")
+        part = self.parts[day] = _Partition()
+        self.deletes += [str(f.relative_to(self.layout.root)) for f in self.layout.data_files(day)]
+        if rows.height:
+            part.buffers.append(conform(rows).to_arrow())
+            part.buffered = rows.height
+            self._buffered += rows.height
+            self._flush(day, part)
+
     def _flush(self, day: str, part: _Partition) -> None:
+        """Hand the partition's buffer to the writer thread (waiting for the previous write first)."""
         if not part.buffers:
             return
-        table = pl.concat(part.buffers).to_arrow().cast(_ARROW_SCHEMA)
+        tables = part.buffers
         if part.writer is None:
             part.path = self.dir / f"date={day}" / f"part-{self.ingest_id}.parquet"
             part.path.parent.mkdir(parents=True, exist_ok=True)
-            part.writer = pq.ParquetWriter(part.path, _ARROW_SCHEMA, compression="zstd")
-        part.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            part.writer = pq.ParquetWriter(part.path, _ARROW_SCHEMA, **_PARQUET_OPTIONS)
+        writer = part.writer
         self._buffered -= part.buffered
         part.buffers, part.buffered = [], 0
+        self._wait()
+
+        def write() -> None:
+            table = pa.concat_tables(tables).cast(_ARROW_SCHEMA)
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+        self._pending = self._pool.submit(write)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # re-raises a write error here, in the ingest
 
     # -- commit ------------------------------------------------------------------------------------
 
@@ -242,6 +337,9 @@ class Transaction:
         moves: list[tuple[str, str]] = []
         for day, part in sorted(self.parts.items()):
             self._flush(day, part)
+        self._wait()
+        self._pool.shutdown()
+        for day, part in sorted(self.parts.items()):
             if part.writer is not None and part.path is not None:
                 part.writer.close()
                 with part.path.open("rb") as fh:
@@ -258,7 +356,7 @@ class Transaction:
             target = self.layout.quarantine / f"{self.ingest_id}.jsonl"
             moves.append((str(q.relative_to(self.layout.root)), str(target.relative_to(self.layout.root))))
         _crash_point("before_journal")
-        plan = {"moves": moves, "summary": summary}
+        plan = {"moves": moves, "deletes": self.deletes, "summary": summary, "log": self.log}
         _write_atomic(self.layout.txn / f"{self.ingest_id}.json", json.dumps(plan, default=str).encode())
         _crash_point("after_journal")
         for i, (src, dst) in enumerate(moves):
@@ -268,13 +366,19 @@ class Transaction:
             _fsync_dir(d.parent)
             if i == 0:
                 _crash_point("mid_rename")
-        _append_meta(self.layout, summary)
+        for old in self.deletes:
+            with contextlib.suppress(FileNotFoundError):
+                (self.layout.root / old).unlink()
+        _append_meta(self.layout, summary, self.log)
         (self.layout.txn / f"{self.ingest_id}.json").unlink()
         shutil.rmtree(self.dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.layout.staging.rmdir()
 
     def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._wait()
+        self._pool.shutdown(wait=True)
         for part in self.parts.values():
             if part.writer is not None:
                 with contextlib.suppress(Exception):
@@ -289,11 +393,13 @@ class Store:
         self.layout = Layout(Path(root))
 
     @contextlib.contextmanager
-    def transaction(self, ingest_id: str | None = None, lock_timeout: float = 600.0) -> Iterator[Transaction]:
+    def transaction(
+        self, ingest_id: str | None = None, lock_timeout: float = 600.0, log: str = INGEST_LOG
+    ) -> Iterator[Transaction]:
         try:
             with locked(self.layout, lock_timeout):
                 recover(self.layout)
-                txn = Transaction(self.layout, ingest_id or new_ingest_id())
+                txn = Transaction(self.layout, ingest_id or new_ingest_id(), log)
                 try:
                     yield txn
                 except BaseException:

@@ -1,0 +1,330 @@
+"""OpenAI: chat completions and Responses logs, and the organization Usage API export.
+
+Token convention (FACTS rule 8; openai-python 2.54 types): `prompt_tokens` (chat) / `input_tokens`
+(Responses) INCLUDE `*_tokens_details.cached_tokens`, and `completion_tokens` / `output_tokens`
+include reasoning. Canonically: `input_tokens` = prompt - cached (uncached input),
+`cache_read_tokens` = cached, `output_tokens` = completion. OpenAI publishes no cache-write price,
+so `cache_write_tokens` stay in the uncached input, which is what rule 8 bills. Audio tokens are
+priced as text (the table has no audio rates). `service_tier` `default`/`auto` is `standard`;
+`flex`, `scale` and `priority` are kept as logged and priced at list price (no public rates here).
+
+- `openai`: one response per line, bare or wrapped under `response` by a gateway (the same
+  attribution paths as the Anthropic gateway logs), also a streaming `response.completed` event
+  or a final `chat.completion.chunk` carrying usage. Error responses and usage-less stream events
+  are skipped and counted.
+- `openai_usage`: `GET /v1/organization/usage/completions` pages (`{object: "page", data:
+  [{start_time, end_time, results: [...]}]}`), one page per line or a saved document, or the
+  dashboard's CSV export (one result per row with `start_time`). One row per bucket x group:
+  `requests` = `num_model_requests`, `batch: true` is the batch tier (x0.5), `ts` = bucket start.
+  The dedupe key is the bucket plus its group values, so re-ingesting a page adds nothing; do not
+  ingest the same period under two different `group_by`s (their rows would both count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+
+from tierlens.config import OpenAISource
+from tierlens.pricing.models import normalize_model
+from tierlens.sources.base import (
+    Context,
+    RawField,
+    Reader,
+    RecordError,
+    content_key,
+    first_of,
+    parse_timestamp,
+    reject_if,
+)
+from tierlens.sources.common import negative, standard_tier
+
+_PREFIXES = ("response", "")
+_RESPONSE_OBJECTS = ("chat.completion", "chat.completion.chunk", "response")
+
+
+def _response_fields(prefix: str) -> list[RawField]:
+    p = f"{prefix}." if prefix else ""
+    u = f"{p}usage."
+    return [
+        RawField(f"{p}id"),
+        RawField(f"{p}object"),
+        RawField(f"{p}model"),
+        RawField(f"{p}status"),
+        RawField(f"{p}service_tier"),
+        RawField(f"{p}error", "json"),
+        RawField(f"{p}choices", "json"),
+        RawField(f"{p}output", "json"),
+        RawField(f"{p}incomplete_details.reason"),
+        RawField(f"{u}prompt_tokens", "int"),
+        RawField(f"{u}completion_tokens", "int"),
+        RawField(f"{u}prompt_tokens_details.cached_tokens", "int"),
+        RawField(f"{u}input_tokens", "int"),
+        RawField(f"{u}output_tokens", "int"),
+        RawField(f"{u}input_tokens_details.cached_tokens", "int"),
+    ]
+
+
+def _looks_like_response(obj: Any) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    if obj.get("object") in _RESPONSE_OBJECTS:
+        return True
+    usage = obj.get("usage")
+    return isinstance(usage, dict) and (
+        "prompt_tokens" in usage or "input_tokens_details" in usage or "output_tokens_details" in usage
+    )
+
+
+def _pick(name: str) -> pl.Expr:
+    return pl.coalesce([pl.col(f"{p}.{name}" if p else name) for p in _PREFIXES])
+
+
+class OpenAIReader(Reader):
+    """OpenAI chat completions and Responses objects, bare or wrapped under `response`."""
+
+    name = "openai"
+    description = "OpenAI chat completions / Responses logs (JSON lines), bare or wrapped under `response`"
+
+    def __init__(self, cfg: OpenAISource | None = None, aliases: dict[str, str] | None = None) -> None:
+        self.cfg = cfg or OpenAISource()
+        self.aliases = aliases or {}
+
+    def fields(self) -> list[RawField]:
+        c = self.cfg
+        scalar = [
+            *c.timestamp,
+            *c.request_id,
+            *c.feature,
+            *c.user_id,
+            *c.api_key_id,
+            *c.workspace_id,
+            *c.project,
+            *c.session_id,
+            "type",
+        ]
+        out = [RawField(p) for p in dict.fromkeys(scalar)]
+        out += [RawField(p, "num") for p in c.latency_ms]
+        out.append(RawField(c.tags, "strlist"))
+        for prefix in _PREFIXES:
+            out += _response_fields(prefix)
+        return _unique(out)
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        return _looks_like_response(obj) or _looks_like_response(obj.get("response"))
+
+    def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+        c = self.cfg
+        prompt = pl.coalesce(_pick("usage.prompt_tokens"), _pick("usage.input_tokens"))
+        cached = pl.coalesce(
+            _pick("usage.prompt_tokens_details.cached_tokens"),
+            _pick("usage.input_tokens_details.cached_tokens"),
+        ).fill_null(0)
+        completion = pl.coalesce(_pick("usage.completion_tokens"), _pick("usage.output_tokens"))
+        model = _pick("model")
+        obj = _pick("object")
+        status = _pick("status")
+        has_usage = prompt.is_not_null() | completion.is_not_null()
+        ts_text = first_of(c.timestamp)
+        ts = parse_timestamp(ts_text)
+        skip = (
+            pl.when(_pick("error").is_not_null() | (status == "failed"))
+            .then(pl.lit("error response"))
+            .when(
+                ~has_usage & ((obj == "chat.completion.chunk") | pl.col("type").str.starts_with("response."))
+            )
+            .then(pl.lit("streaming event"))
+        )
+        reject = reject_if(
+            (model.is_null() & ~has_usage & obj.is_null(), "not an OpenAI response record"),
+            (model.is_null(), "missing model"),
+            (prompt.is_null(), "missing usage.prompt_tokens (or usage.input_tokens)"),
+            (completion.is_null(), "missing usage.completion_tokens (or usage.output_tokens)"),
+            (negative(prompt, completion, cached), "negative token count"),
+            (cached > prompt, "cached_tokens exceed the prompt tokens"),
+            (ts_text.is_null(), "missing timestamp"),
+            (ts.is_null(), pl.format("unparseable timestamp {}", ts_text.str.slice(0, 40))),
+        )
+        model_id, scope = normalize_model(model, self.aliases)
+        choices = _pick("choices")
+        finish = choices.str.extract(r'"finish_reason":"([a-z_]+)"', 1)
+        structured = (
+            (finish == "tool_calls").fill_null(False)
+            | choices.str.contains(r'"tool_calls":\[\{').fill_null(False)
+            | _pick("output").str.contains(r'"type":"function_call"').fill_null(False)
+        )
+        checked = raw.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
+        out = checked.with_columns(
+            message_id=_pick("id"),
+            request_id=pl.coalesce(first_of(c.request_id), _pick("id")),
+            ts=ts,
+            ts_source=pl.lit("log"),
+            provider=pl.lit("openai"),
+            model=model,
+            model_id=model_id,
+            endpoint_scope=scope,
+            input_tokens=prompt - cached,
+            cache_read_tokens=cached,
+            cache_write_5m_tokens=pl.lit(0, pl.Int64),
+            cache_write_1h_tokens=pl.lit(0, pl.Int64),
+            output_tokens=completion,
+            web_search_requests=pl.lit(0, pl.Int64),
+            requests=pl.lit(1, pl.Int64),
+            service_tier=standard_tier(_pick("service_tier")),
+            stop_reason=pl.coalesce(finish, _pick("incomplete_details.reason"), status),
+            structured_output=structured,
+            status=pl.lit("ok"),
+            feature=first_of(c.feature),
+            user_id=first_of(c.user_id),
+            api_key_id=first_of(c.api_key_id),
+            workspace_id=first_of(c.workspace_id),
+            project=first_of(c.project),
+            session_id=first_of(c.session_id),
+            tags=pl.col(c.tags),
+            latency_ms=first_of(c.latency_ms),
+        )
+        fallback = content_key(
+            ["ts", "model", "input_tokens", "cache_read_tokens", "output_tokens", "feature"]
+        )
+        return out.with_columns(
+            dedupe_key=pl.concat_str(
+                pl.lit("openai:"), pl.coalesce(pl.col("message_id"), pl.col("request_id"), fallback)
+            )
+        )
+
+
+# --- organization Usage API -------------------------------------------------------------------------
+
+USAGE_GROUPS = ("project_id", "user_id", "api_key_id", "model", "batch", "service_tier")
+COMPLETIONS = "organization.usage.completions.result"
+
+
+class OpenAIUsageReader(Reader):
+    """`/v1/organization/usage/completions` pages, or the dashboard CSV: one row per bucket x group."""
+
+    name = "openai_usage"
+    description = "OpenAI organization Usage API export (completions pages, JSON or CSV): bucketed aggregates"
+    fast_path = False
+    aggregate = True
+
+    def __init__(self, aliases: dict[str, str] | None = None) -> None:
+        self.aliases = aliases or {}
+
+    def fields(self) -> list[RawField]:
+        return [
+            RawField("start_time"),
+            RawField("end_time"),
+            RawField("object"),
+            RawField("model"),
+            RawField("project_id"),
+            RawField("user_id"),
+            RawField("api_key_id"),
+            RawField("service_tier"),
+            RawField("batch", "bool"),
+            RawField("input_tokens", "int"),
+            RawField("input_cached_tokens", "int"),
+            RawField("output_tokens", "int"),
+            RawField("num_model_requests", "int"),
+        ]
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        data = obj.get("data")
+        if isinstance(data, list) and data and isinstance(data[0], dict):
+            return _is_usage_bucket(data[0])
+        return _is_usage_bucket(obj) or ("num_model_requests" in obj and "start_time" in obj)
+
+    def explode(self, obj: dict[str, Any]) -> Iterable[tuple[str | None, dict[str, Any]]]:
+        if "data" in obj:
+            data = obj["data"]
+            if not isinstance(data, list):
+                raise RecordError("data: expected an array of buckets")
+            return [row for i, b in enumerate(data) for row in _bucket_rows(b, f"data[{i}]")]
+        if "results" in obj:
+            return _bucket_rows(obj, "bucket")
+        return [(None, obj)]  # one result per record (the dashboard's CSV export)
+
+    def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+        start = pl.col("start_time")
+        ts = parse_timestamp(start)
+        prompt = pl.col("input_tokens")
+        cached = pl.col("input_cached_tokens").fill_null(0)
+        kind = pl.col("object")
+        model = pl.col("model").fill_null("(not grouped by model)")
+        model_id, scope = normalize_model(model, self.aliases)
+        skip = pl.when(kind.is_not_null() & (kind != COMPLETIONS)).then(
+            pl.format("{} (only completions usage is priced)", kind)
+        )
+        reject = reject_if(
+            (start.is_null(), "missing start_time"),
+            (ts.is_null(), pl.format("unparseable start_time {}", start.str.slice(0, 40))),
+            (prompt.is_null(), "missing input_tokens"),
+            (pl.col("output_tokens").is_null(), "missing output_tokens"),
+            (
+                negative(prompt, cached, pl.col("output_tokens"), pl.col("num_model_requests")),
+                "negative count",
+            ),
+            (cached > prompt, "input_cached_tokens exceed input_tokens"),
+        )
+        checked = raw.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
+        key = pl.concat_str(
+            [pl.col(c).cast(pl.String).fill_null("") for c in ("start_time", "end_time", *USAGE_GROUPS)],
+            separator="|",
+        )
+        return checked.with_columns(
+            dedupe_key=pl.concat_str(pl.lit("openai_usage:"), key),
+            ts=ts,
+            ts_source=pl.lit("bucket_start"),
+            provider=pl.lit("openai"),
+            model=model,
+            model_id=model_id,
+            endpoint_scope=scope,
+            input_tokens=prompt - cached,
+            cache_read_tokens=cached,
+            cache_write_5m_tokens=pl.lit(0, pl.Int64),
+            cache_write_1h_tokens=pl.lit(0, pl.Int64),
+            output_tokens=pl.col("output_tokens"),
+            web_search_requests=pl.lit(0, pl.Int64),
+            requests=pl.col("num_model_requests"),
+            service_tier=pl.when(pl.col("batch").fill_null(False))
+            .then(pl.lit("batch"))
+            .otherwise(standard_tier(pl.col("service_tier"))),
+            long_context=pl.lit(False),
+            workspace_id=pl.col("project_id"),
+            status=pl.lit("ok"),
+        )
+
+
+def _is_usage_bucket(b: dict[str, Any]) -> bool:
+    results = b.get("results")
+    if not (isinstance(results, list) and "start_time" in b):
+        return False
+    first = results[0] if results and isinstance(results[0], dict) else {}
+    return str(first.get("object", "")).startswith("organization.usage.") or "num_model_requests" in first
+
+
+def _bucket_rows(bucket: Any, where: str) -> list[tuple[str | None, dict[str, Any]]]:
+    if not isinstance(bucket, dict):
+        raise RecordError(f"{where}: expected a bucket object")
+    results = bucket.get("results")
+    if not isinstance(results, list):
+        raise RecordError(f"{where}.results: expected an array")
+    out: list[tuple[str | None, dict[str, Any]]] = []
+    for j, r in enumerate(results):
+        if not isinstance(r, dict):
+            raise RecordError(f"{where}.results[{j}]: expected an object")
+        out.append(
+            (
+                f"{where}.results[{j}]",
+                {**r, "start_time": bucket.get("start_time"), "end_time": bucket.get("end_time")},
+            )
+        )
+    return out
+
+
+def _unique(fields: Sequence[RawField]) -> list[RawField]:
+    seen: dict[str, RawField] = {}
+    for f in fields:
+        seen.setdefault(f.path, f)
+    return list(seen.values())

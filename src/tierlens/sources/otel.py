@@ -1,0 +1,263 @@
+"""OpenTelemetry GenAI spans, as the Collector's `file` exporter writes them (OTLP/JSON).
+
+Each line (or document) is one export: `{resourceSpans: [{resource: {attributes}, scopeSpans:
+[{scope, spans: [...]}]}]}`, attributes as `[{key, value: {stringValue | intValue | doubleValue
+| boolValue | arrayValue | kvlistValue}}]` (int64 values are decimal strings in OTLP/JSON). The
+export is exploded into one row per span; a span's reject reason names it
+(`resourceSpans[0].scopeSpans[1].spans[4]: ...`) and every span keeps its export's line.
+
+Attributes (semantic conventions v1.41, "Development"): `gen_ai.usage.input_tokens` (deprecated
+`gen_ai.usage.prompt_tokens`), `gen_ai.usage.output_tokens` (deprecated `completion_tokens`),
+`gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.cache_creation.input_tokens` (also the
+underscore spellings some instrumentations emit [P]), `gen_ai.response.model` (else
+`gen_ai.request.model`), `gen_ai.provider.name` (deprecated `gen_ai.system`),
+`gen_ai.response.id`, `gen_ai.response.finish_reasons`, `gen_ai.conversation.id`.
+
+Token convention (FACTS rule 9): `gen_ai.usage.input_tokens` INCLUDES cache reads and cache
+writes ("SHOULD be included"), so `input_tokens` = input - cache_read - cache_creation; cache
+creation has no TTL split and is priced as 5-minute writes. An instrumentation that reports
+uncached input there is read with `[sources.otel] input_includes_cache = false`.
+
+Only model calls are rows: spans without token usage are skipped ("span without token usage"),
+and agent/tool/workflow spans (`invoke_agent`, `create_agent`, `execute_tool`,
+`invoke_workflow`) are skipped even when they carry usage, since their model calls are counted
+on their own spans. A span with a provider response id (`msg_...`, `chatcmpl-...`) is keyed like
+that provider's own logs, so the same call logged by a gateway and traced is counted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+from tierlens.config import OTelSource
+from tierlens.pricing.models import normalize_model
+from tierlens.sources.base import Context, RawField, Reader, RecordError, reject_if
+from tierlens.sources.common import coalesce, epoch_nanos, negative, provider_of
+
+NOT_MODEL_CALLS = ("invoke_agent", "create_agent", "execute_tool", "invoke_workflow")
+RESOURCE = "resource:"
+
+
+def _key(name: str) -> str:
+    """Attribute names contain dots; row paths split on dots, so names are stored with `~`."""
+    return name.replace(".", "~")
+
+
+def attr(name: str) -> str:
+    """The row path of a span attribute (`resource:` prefix: a resource attribute)."""
+    if name.startswith(RESOURCE):
+        return "res." + _key(name.removeprefix(RESOURCE))
+    return "attr." + _key(name)
+
+
+USAGE_ATTRS = {
+    "input": ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"],
+    "output": ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"],
+    "cache_read": ["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"],
+    "cache_creation": [
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.cache_creation_input_tokens",
+    ],
+}
+STRING_ATTRS = (
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.response.id",
+    "gen_ai.openai.response.service_tier",
+)
+
+
+def any_value(v: Any) -> Any:
+    """An OTLP/JSON AnyValue as a plain JSON value (a bare value passes through)."""
+    if not isinstance(v, dict):
+        return v
+    if "stringValue" in v:
+        return v["stringValue"]
+    if "intValue" in v:
+        iv = v["intValue"]
+        if isinstance(iv, str) and iv.lstrip("-").isdigit():
+            return int(iv)
+        return iv
+    if "doubleValue" in v:
+        return v["doubleValue"]
+    if "boolValue" in v:
+        return v["boolValue"]
+    if "arrayValue" in v:
+        values = (v["arrayValue"] or {}).get("values") or []
+        return [any_value(x) for x in values]
+    if "kvlistValue" in v:
+        return attributes((v["kvlistValue"] or {}).get("values"))
+    if "bytesValue" in v:
+        return v["bytesValue"]
+    return None
+
+
+def attributes(items: Any) -> dict[str, Any]:
+    """OTLP `[{key, value}]` (or a plain mapping) as {sanitized name: plain value}."""
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return {_key(str(k)): any_value(v) for k, v in items.items()}
+    if not isinstance(items, list):
+        raise RecordError("attributes: expected an array of {key, value}")
+    out: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+            raise RecordError("attributes: expected {key, value} objects")
+        out[_key(item["key"])] = any_value(item.get("value"))
+    return out
+
+
+class OTelReader(Reader):
+    """OTLP/JSON trace exports (the Collector's file exporter): one row per GenAI model-call span."""
+
+    name = "otel"
+    description = "OpenTelemetry GenAI spans (OTLP/JSON, the Collector file exporter)"
+    fast_path = False
+
+    def __init__(self, cfg: OTelSource | None = None, aliases: dict[str, str] | None = None) -> None:
+        self.cfg = cfg or OTelSource()
+        self.aliases = aliases or {}
+
+    def fields(self) -> list[RawField]:
+        c = self.cfg
+        out = [
+            RawField("span.traceId"),
+            RawField("span.spanId"),
+            RawField("span.name"),
+            RawField("span.start"),
+            RawField("span.end"),
+            RawField(attr("gen_ai.response.finish_reasons"), "json", "gen_ai.response.finish_reasons"),
+        ]
+        out += [RawField(attr(a), "int", a) for names in USAGE_ATTRS.values() for a in names]
+        out += [RawField(attr(a), "str", a) for a in STRING_ATTRS]
+        seen = {f.path for f in out}
+        for name in dict.fromkeys([*c.feature, *c.user_id, *c.project, *c.session_id]):
+            if attr(name) not in seen:
+                out.append(RawField(attr(name), "str", name))
+                seen.add(attr(name))
+        return out
+
+    def sniff(self, obj: dict[str, Any]) -> bool:
+        return isinstance(obj.get("resourceSpans"), list)
+
+    def explode(self, obj: dict[str, Any]) -> Iterable[tuple[str | None, dict[str, Any]]]:
+        spans = obj.get("resourceSpans")
+        if not isinstance(spans, list):
+            raise RecordError("expected resourceSpans (an OTLP/JSON traces export)")
+        out: list[tuple[str | None, dict[str, Any]]] = []
+        for i, rs in enumerate(spans):
+            if not isinstance(rs, dict):
+                raise RecordError(f"resourceSpans[{i}]: expected an object")
+            resource = rs.get("resource") or {}
+            res = attributes(resource.get("attributes") if isinstance(resource, dict) else None)
+            scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans")) or []
+            if not isinstance(scopes, list):
+                raise RecordError(f"resourceSpans[{i}].scopeSpans: expected an array")
+            for j, ss in enumerate(scopes):
+                items = ss.get("spans") if isinstance(ss, dict) else None
+                if not isinstance(items, list):
+                    raise RecordError(f"resourceSpans[{i}].scopeSpans[{j}].spans: expected an array")
+                for k, span in enumerate(items):
+                    where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
+                    if not isinstance(span, dict):
+                        raise RecordError(f"{where}: expected an object")
+                    row = {
+                        "span": {
+                            "traceId": span.get("traceId"),
+                            "spanId": span.get("spanId"),
+                            "name": span.get("name"),
+                            "start": span.get("startTimeUnixNano"),
+                            "end": span.get("endTimeUnixNano"),
+                        },
+                        "attr": attributes(span.get("attributes")),
+                        "res": res,
+                    }
+                    out.append((where, row))
+        return out
+
+    def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+        c = self.cfg
+
+        def col(name: str) -> pl.Expr:
+            return pl.col(attr(name))
+
+        def first(names: list[str]) -> pl.Expr:
+            return coalesce([col(n) for n in names]) if names else pl.lit(None, pl.String)
+
+        tokens = {k: coalesce([col(n) for n in names]) for k, names in USAGE_ATTRS.items()}
+        reads = tokens["cache_read"].fill_null(0)
+        writes = tokens["cache_creation"].fill_null(0)
+        total_in = tokens["input"]
+        uncached = total_in - reads - writes if c.input_includes_cache else total_in
+        operation = col("gen_ai.operation.name")
+        model = pl.coalesce(col("gen_ai.response.model"), col("gen_ai.request.model"))
+        model_id, scope = normalize_model(model, self.aliases)
+        provider = provider_of(model_id, pl.coalesce(col("gen_ai.provider.name"), col("gen_ai.system")))
+        start = pl.col("span.start")
+        ts = epoch_nanos(start)
+        end = epoch_nanos(pl.col("span.end"))
+        has_usage = total_in.is_not_null() | tokens["output"].is_not_null()
+        skip = (
+            pl.when(operation.is_in(NOT_MODEL_CALLS))
+            .then(pl.format("{} span (its model calls are counted on their own spans)", operation))
+            .when(~has_usage)
+            .then(pl.lit("span without token usage (not a model call)"))
+        )
+        reject = reject_if(
+            (model.is_null(), "missing gen_ai.response.model (or gen_ai.request.model)"),
+            (total_in.is_null(), "missing gen_ai.usage.input_tokens"),
+            (tokens["output"].is_null(), "missing gen_ai.usage.output_tokens"),
+            (negative(total_in, tokens["output"], reads, writes), "negative token count"),
+            (uncached < 0, "cache tokens exceed gen_ai.usage.input_tokens"),
+            (pl.col("span.spanId").is_null() & col("gen_ai.response.id").is_null(), "missing spanId"),
+            (start.is_null(), "missing startTimeUnixNano"),
+            (ts.is_null(), pl.format("unparseable startTimeUnixNano {}", start.str.slice(0, 40))),
+        )
+        checked = raw.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
+        response_id = col("gen_ai.response.id")
+        finish = pl.col("attr." + _key("gen_ai.response.finish_reasons"))
+        out = checked.with_columns(
+            message_id=response_id,
+            request_id=pl.coalesce(response_id, pl.col("span.spanId")),
+            ts=ts,
+            ts_source=pl.lit("log"),
+            provider=provider,
+            model=model,
+            model_id=model_id,
+            endpoint_scope=scope,
+            input_tokens=uncached,
+            cache_read_tokens=reads,
+            cache_write_5m_tokens=writes,
+            cache_write_1h_tokens=pl.lit(0, pl.Int64),
+            output_tokens=tokens["output"],
+            web_search_requests=pl.lit(0, pl.Int64),
+            requests=pl.lit(1, pl.Int64),
+            service_tier=pl.when(col("gen_ai.openai.response.service_tier").is_in(["default", "auto"]))
+            .then(pl.lit("standard"))
+            .otherwise(col("gen_ai.openai.response.service_tier").fill_null("standard")),
+            stop_reason=finish.str.extract(r'^\["([^"]+)"', 1),
+            structured_output=(finish.str.contains("tool")).fill_null(False),
+            status=pl.lit("ok"),
+            feature=first(c.feature),
+            user_id=first(c.user_id),
+            project=first(c.project),
+            session_id=first(c.session_id),
+            latency_ms=(end - ts).dt.total_microseconds().cast(pl.Float64) / 1000.0,
+        )
+        by_response = pl.when(response_id.is_not_null() & pl.col("provider").is_in(["anthropic", "openai"]))
+        return out.with_columns(
+            dedupe_key=by_response.then(
+                pl.concat_str(pl.col("provider"), pl.lit(":"), response_id)
+            ).otherwise(
+                pl.concat_str(
+                    pl.lit("otel:"), pl.col("span.traceId").fill_null(""), pl.lit(":"), pl.col("span.spanId")
+                )
+            )
+        )
