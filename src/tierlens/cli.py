@@ -804,7 +804,337 @@ def alert(
 # --- issue 3 commands (reconcile, attribute) go here -----------------------------------------------
 
 
+@main.command()
+@click.option(
+    "--cost-report",
+    "cost_reports",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A provider cost report (Anthropic cost_report pages, OpenAI costs pages or CSV); repeatable.",
+)
+@click.option(
+    "--logged",
+    is_flag=True,
+    help="Instead, compare with the cost the logs state (LiteLLM spend, Claude Code costUSD).",
+)
+@data_option
+@period_options
+@click.option(
+    "--max-gap-pct",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Exit 1 when the unexplained gap is above this share of their total.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.005,
+    show_default=True,
+    help="USD within which one day/model group counts as matched.",
+)
+@click.option("--top", default=10, show_default=True, help="Groups to list in the gap tables.")
+@format_option("table", "json")
+@click.pass_obj
+@handle_errors
+def reconcile(
+    state: State,
+    cost_reports: tuple[Path, ...],
+    logged: bool,
+    data_dir: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    max_gap_pct: float,
+    tolerance: float,
+    top: int,
+    fmt: str,
+) -> None:
+    """Compare the dataset's cost with the provider's cost report (or with the logs' own costs).
+
+    Per day, model and workspace (as far as the report is grouped), prints both totals, what
+    matched, the unexplained gap in $ and %, and the days and models that carry it. The report's
+    days are the period (--since/--until apply to --logged). Exits 1 when the gap is above
+    --max-gap-pct.
+
+    \b
+    Examples:
+      tierlens reconcile --cost-report cost_report_2026-09.json
+      tierlens reconcile --cost-report costs.csv --max-gap-pct 0.5 --format json
+      tierlens reconcile --logged --since 2026-09-01
+    """
+    from tierlens.reconcile import reconcile_cost_report, reconcile_logged
+
+    if bool(cost_reports) == logged:
+        raise click.UsageError("give --cost-report FILE (repeatable) or --logged")
+    settings = state.settings(data_dir=data_dir)
+    if logged:
+        result = reconcile_logged(
+            settings.data_dir,
+            since=_day(since),
+            until=_day(until),
+            max_gap_pct=max_gap_pct,
+            tolerance_usd=tolerance,
+        )
+    else:
+        result = reconcile_cost_report(
+            settings.data_dir, list(cost_reports), max_gap_pct=max_gap_pct, tolerance_usd=tolerance
+        )
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        click.echo(_reconcile_text(result, top))
+    if result.exceeded:
+        sys.exit(int(ExitCode.FINDING))
+
+
+def _reconcile_text(r: Any, top: int) -> str:
+    import polars as pl
+
+    from tierlens.render import money, table
+
+    def usd(v: float | None) -> str:
+        if v is None:
+            return "-"
+        if abs(v) < 5e-7:
+            return "$0.00"
+        digits = 2 if abs(v) >= 100 else 4 if abs(v) >= 0.01 else 6
+        return f"{'-' if v < 0 else ''}${abs(v):,.{digits}f}"
+
+    period = f" ({r.since} .. {r.until})" if r.since else ""
+    pct = "n/a" if r.gap_pct is None else f"{r.gap_pct:+.2f}%"
+    verdict = f"above --max-gap-pct {r.max_gap_pct:g}%" if r.exceeded else f"within {r.max_gap_pct:g}%"
+    lines = [
+        f"Reconciliation with the {r.against}{period}, by {' x '.join(r.keys)}",
+        f"  their total         {usd(r.theirs_usd)}",
+        f"  dataset total       {usd(r.ours_usd)}",
+        f"  matched             {usd(r.matched_usd)} in {r.matched_groups:,} of {r.groups.height:,} group(s)"
+        f" (within {money(r.tolerance_usd)})",
+        f"  unexplained gap     {usd(r.gap_usd)} ({pct}): {verdict}",
+    ]
+    # when the total gap matters, list every group that carries some of it, even if each is small
+    floor = 5e-7 if r.exceeded or abs(r.gap_usd) > r.tolerance_usd else r.tolerance_usd
+    gaps = r.groups.filter((pl.col("status") != "matched") | (pl.col("gap_usd").abs() > floor))
+    for title, frame, column in (("day", r.by_day, "day"), ("model", r.by_model, "model_id")):
+        rows = frame.filter(pl.col("gap_usd").abs() > floor) if "gap_usd" in frame.columns else frame.clear()
+        if rows.height:
+            lines += ["", f"Gap by {title}"]
+            lines.append(
+                table(
+                    [
+                        [
+                            v,
+                            usd(o),
+                            usd(t),
+                            usd(g),
+                            "-" if s is None else f"{100 * s:.0f}%",
+                        ]
+                        for v, o, t, g, s in rows.head(top)
+                        .select(column, "ours_usd", "theirs_usd", "gap_usd", "gap_share")
+                        .iter_rows()
+                    ],
+                    [title, "dataset", "theirs", "gap", "share of gap"],
+                )
+            )
+    if gaps.height:
+        lines += ["", f"Largest gaps ({' x '.join(r.keys)})"]
+        cols = [*r.keys, "ours_usd", "theirs_usd", "gap_usd", "status"]
+        lines.append(
+            table(
+                [
+                    [*(row[: len(r.keys)]), usd(row[-4]), usd(row[-3]), usd(row[-2]), row[-1]]
+                    for row in gaps.head(top).select(cols).iter_rows()
+                ],
+                [*r.keys, "dataset", "theirs", "gap", "status"],
+            )
+        )
+    if r.by_category.height:
+        lines += ["", "By cost category"]
+        lines.append(
+            table(
+                [[c, usd(o), usd(t), usd(o - t)] for c, o, t, *_ in r.by_category.iter_rows()],
+                ["category", "dataset", "theirs", "gap"],
+            )
+        )
+    lines += [f"  note: {n}" for n in r.notes]
+    return "\n".join(lines)
+
+
+@main.command()
+@data_option
+@period_options
+@click.option("--dry-run", is_flag=True, help="Show what the rules would change; write nothing.")
+@format_option("table", "json", "csv")
+@click.pass_obj
+@handle_errors
+def attribute(
+    state: State,
+    data_dir: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Re-run feature attribution ([attribution] in tierlens.toml) over the dataset; show spend by feature.
+
+    Reads no log: each request's logged feature, tags and ids are attributed again with the
+    current rules, split requests are re-split, and changed partitions are rewritten atomically.
+    The feature totals always add up to the total; what no rule matches is (unattributed).
+
+    \b
+    Examples:
+      tierlens attribute --dry-run
+      tierlens attribute --since 2026-09-01 --format csv > features.csv
+    """
+    from tierlens.attribution import reattribute, summarize
+
+    settings = state.settings(data_dir=data_dir)
+    run = reattribute(settings.data_dir, settings.attribution, dry_run=dry_run)
+    totals = summarize(run.daily, _day(since), _day(until))
+    if fmt == "csv":
+        click.echo(totals.write_csv(), nl=False)
+        return
+    if fmt == "json":
+        click.echo(json.dumps({**run.to_dict(), "features": totals.to_dicts()}, indent=2, default=str))
+        return
+    click.echo(_attribute_text(run, totals, _day(since), _day(until)))
+
+
+def _attribute_text(run: Any, totals: Any, since: date | None, until: date | None) -> str:
+    from tierlens.render import count, money, table
+
+    verb = "would rewrite" if run.dry_run else "rewrote"
+    lines = [
+        f"Attribution {'(dry run) ' if run.dry_run else ''}over {count(run.requests)} request(s) in "
+        f"{count(run.partitions)} partition(s): {verb} {count(run.partitions_rewritten)}; "
+        f"{count(run.requests_changed)} request(s) changed feature, {count(run.split_requests)} split across features",
+        "  attributed by: " + (", ".join(f"{k} {v:,}" for k, v in run.by_source.items()) or "-"),
+    ]
+    period = f"{since or 'start'} .. {until or 'end'}" if since or until else "whole dataset"
+    lines += ["", f"Spend by feature ({period})"]
+    total = float(totals["cost_usd"].sum() or 0.0)
+    rows = [
+        [f, count(n), count(r), count(s) if s else "", money(c, unpriced=True), f"{100 * sh:.1f}%"]
+        for f, n, r, s, c, _, sh in totals.iter_rows()
+    ]
+    rows.append(
+        ["total", count(totals["requests"].sum()), count(totals["rows"].sum()), "", money(total), "100.0%"]
+    )
+    lines.append(table(rows, ["feature", "requests", "rows", "split rows", "cost", "share"]))
+    return "\n".join(lines)
+
+
 # --- issue 6 commands (replay) go here --------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Policy TOML file, or a directory of them (repeatable).",
+)
+@data_option
+@period_options
+@click.option(
+    "--draws", default=500, show_default=True, type=click.IntRange(1, 100_000), help="Monte Carlo draws."
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same figures."
+)
+@click.option(
+    "--assume",
+    "assume",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override an assumption for every policy (TOML value), e.g. cache=cold, output_ratio=0.9.",
+)
+@click.option(
+    "--backtest",
+    "backtest_at",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Replay the days before this routing change and compare with what was observed after it.",
+)
+@click.option(
+    "--backtest-days",
+    default=28,
+    show_default=True,
+    type=click.IntRange(1, 3660),
+    help="Window on each side.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json", "csv", "html"]),
+    default=None,
+    help="Output format [default: table, or from the -o suffix].",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to this file instead of stdout (format inferred from .html/.md/.json/.csv).",
+)
+@click.pass_obj
+@handle_errors
+def replay(
+    state: State,
+    policies: tuple[Path, ...],
+    data_dir: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    draws: int,
+    seed: int,
+    assume: tuple[str, ...],
+    backtest_at: datetime | None,
+    backtest_days: int,
+    fmt: str | None,
+    output: Path | None,
+) -> None:
+    """Replay the logged requests under routing policies: savings with P10/P50/P90.
+
+    Every request is re-priced under each policy (rules: a SQL `when` over the canonical columns
+    and route_to / cascade / service_tier). Figures are labelled exact (same model re-priced),
+    modelled (model switch) or speculative (cascade, new tokenizer). A policy error names the
+    file, line and column (exit 2).
+
+    \b
+    Examples:
+      tierlens replay --policy policies/
+      tierlens replay --policy policies/opus-to-sonnet.toml --assume cache=cold --format json
+      tierlens replay --policy policies/ -o replay.html
+      tierlens replay --backtest 2026-10-12 --policy policies/opus-to-sonnet.toml
+    """
+    from tierlens.pricing import PriceTable
+    from tierlens.replay import run
+    from tierlens.replay.render import render
+
+    settings = state.settings(data_dir=data_dir)
+    result = run(
+        settings.data_dir,
+        list(policies),
+        table=PriceTable.load(settings.pricing),
+        since=_day(since),
+        until=_day(until),
+        draws=draws,
+        seed=seed,
+        assume=assume,
+        backtest_at=_day(backtest_at),
+        backtest_days=backtest_days,
+    )
+    if fmt is None:
+        suffix = output.suffix.lower() if output else ""
+        fmt = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json", ".csv": "csv"}.get(
+            suffix, "table"
+        )
+    text = render(result, fmt)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {fmt} replay to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 def _day(value: datetime | None) -> date | None:
