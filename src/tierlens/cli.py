@@ -101,6 +101,43 @@ def format_option(*choices: str) -> Callable[[F], F]:
     )
 
 
+_SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json", ".csv": "csv"}
+
+
+def output_options(fn: F) -> F:
+    """`--format` and `-o/--output`, shared by the commands that render a document."""
+    fn = click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Write to this file instead of stdout (format inferred from .html/.md/.json/.csv).",
+    )(fn)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "markdown", "html", "json", "csv"]),
+        default=None,
+        help="Output format [default: from the -o suffix, else table on a terminal and markdown in a pipe].",
+    )(fn)
+
+
+def _output_format(fmt: str | None, output: Path | None) -> str:
+    if fmt:
+        return fmt
+    if output is not None:
+        return _SUFFIX_FORMATS.get(output.suffix.lower(), "table")
+    return "table" if sys.stdout.isatty() else "markdown"
+
+
+def _emit(text: str, fmt: str, output: Path | None, what: str) -> None:
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {fmt} {what} to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 @click.group(
     epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
@@ -326,20 +363,7 @@ BY_CHOICES = ("feature", "tier", "model", "user", "project", "key", "workspace")
     default=None,
     help="Report as if today were this day (default: today, or the day after the newest data).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "markdown", "html", "json", "csv"]),
-    default=None,
-    help="Output format [default: table on a terminal, else markdown].",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Write to this file instead of stdout (format inferred from .html/.md/.json/.csv).",
-)
+@output_options
 @click.option(
     "--charts",
     type=click.Path(path_type=Path, file_okay=False),
@@ -404,12 +428,7 @@ def report(
         table=PriceTable.load(settings.pricing),
         engine=engine,
     )
-    if fmt is None:
-        suffix = output.suffix.lower() if output else ""
-        fmt = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json", ".csv": "csv"}.get(suffix)
-        fmt = fmt or (
-            "table" if output is None and sys.stdout.isatty() else "markdown" if output is None else "table"
-        )
+    fmt = _output_format(fmt, output)
     if fmt == "html":
         from tierlens.report.html import to_html
 
@@ -418,11 +437,7 @@ def report(
         text = {"table": rr.to_text, "markdown": rr.to_markdown, "json": rr.to_json, "csv": rr.to_csv}[fmt](
             rep
         )
-    if output:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {fmt} report to {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+    _emit(text, fmt, output, "report")
     if charts:
         from tierlens.report.charts import save_images
 
@@ -1063,20 +1078,7 @@ def _attribute_text(run: Any, totals: Any, since: date | None, until: date | Non
     type=click.IntRange(1, 3660),
     help="Window on each side.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "markdown", "json", "csv", "html"]),
-    default=None,
-    help="Output format [default: table, or from the -o suffix].",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Write to this file instead of stdout (format inferred from .html/.md/.json/.csv).",
-)
+@output_options
 @click.pass_obj
 @handle_errors
 def replay(
@@ -1124,17 +1126,8 @@ def replay(
         backtest_at=_day(backtest_at),
         backtest_days=backtest_days,
     )
-    if fmt is None:
-        suffix = output.suffix.lower() if output else ""
-        fmt = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json", ".csv": "csv"}.get(
-            suffix, "table"
-        )
-    text = render(result, fmt)
-    if output:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {fmt} replay to {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+    fmt = _output_format(fmt, output)
+    _emit(render(result, fmt), fmt, output, "replay")
 
 
 def _day(value: datetime | None) -> date | None:

@@ -67,3 +67,13 @@ def frame_table(df: pl.DataFrame, money_cols: Sequence[str] = (), count_cols: Se
             ]
         )
     return table(rows, df.columns)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table (pipes in cells escaped); `_none_` when there are no rows."""
+    if not rows:
+        return "_none_"
+    esc = [[str(c).replace("|", "\\|") for c in row] for row in rows]
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in esc]
+    return "\n".join(out)

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.render import count, money, table
+from tierlens.render import count, markdown_table, money, table
 from tierlens.replay.backtest import BacktestResult
 from tierlens.replay.engine import LABELS, PolicyResult, ReplayResult
 
@@ -295,24 +295,15 @@ def to_text(r: ReplayResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
-    if not rows:
-        return "_none_"
-    esc = [[str(c).replace("|", "\\|") for c in row] for row in rows]
-    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(row) + " |" for row in esc]
-    return "\n".join(out)
-
-
 def to_markdown(r: ReplayResult) -> str:
     lines = [f"# Routing-policy replay: {_window(r)}", ""]
     lines += [f"- {x}" for x in _headline(r)]
-    lines += ["", "## Policies", "", _md_table(SUMMARY_HEADERS, _summary_rows(r)), "", f"_{LABEL_NOTE}_"]
+    lines += ["", "## Policies", "", markdown_table(SUMMARY_HEADERS, _summary_rows(r)), "", f"_{LABEL_NOTE}_"]
     for p in r.policies:
         head, *rest = _policy_lines(p, r.days)
         lines += ["", f"## {head}", ""] + [f"- {x.strip()}" for x in rest]
         for title, headers, rows in _sections(p):
-            lines += ["", f"### {title}", "", _md_table(headers, rows)]
+            lines += ["", f"### {title}", "", markdown_table(headers, rows)]
     lines += [
         "",
         f"_Generated {r.generated_at.isoformat(timespec='seconds')} by tierlens from `{r.data_dir}`._",
@@ -580,11 +571,11 @@ def backtest_text(b: BacktestResult) -> str:
 def backtest_markdown(b: BacktestResult) -> str:
     lines = [f"# Backtest at {b.at}", ""] + [f"- {x}" for x in _backtest_headline(b)]
     headers, rows, notes = _backtest_rows(b)
-    lines += ["", _md_table(headers, rows)]
+    lines += ["", markdown_table(headers, rows)]
     if notes:
         lines += [""] + [f"- {n}" for n in notes]
     for title, h, rs in _backtest_assumptions(b):
-        lines += ["", f"## {title}", "", _md_table(h, rs)]
+        lines += ["", f"## {title}", "", markdown_table(h, rs)]
     return "\n".join(lines) + "\n"
 
 

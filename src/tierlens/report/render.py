@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.render import count, money, pct, table
+from tierlens.render import count, markdown_table, money, pct, table
 from tierlens.report.model import BY_COLUMNS, SCHEMA_VERSION, Report
 
 
@@ -193,21 +193,12 @@ def to_text(r: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
-    if not rows:
-        return "_none_"
-    esc = [[str(c).replace("|", "\\|") for c in row] for row in rows]
-    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(row) + " |" for row in esc]
-    return "\n".join(out)
-
-
 def to_markdown(r: Report) -> str:
     """The report as Markdown (for a wiki page, a PR comment or a chat message)."""
     lines = [f"# LLM spend report: {r.period.label(r.grain)}", ""]
     lines += [f"- {x}" for x in _headline(r)]
     lines += ["", "## Findings", ""] + [f"- {x}" for x in _finding_lines(r)]
     for title, headers, rows in _sections(r):
-        lines += ["", f"## {title}", "", _md_table(headers, rows)]
+        lines += ["", f"## {title}", "", markdown_table(headers, rows)]
     lines += ["", f"_Generated {r.generated_at.isoformat()} from `{r.data_dir}` ({r.engine} engine)._"]
     return "\n".join(lines) + "\n"
