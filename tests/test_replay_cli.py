@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from click.testing import CliRunner
 
 import tierlens
 from tests import factories as f
+from tests.browser import chart_containers, rendered
 from tests.conftest import REPO
 from tierlens.cli import main
 from tierlens.config import load_settings
@@ -345,35 +344,13 @@ def test_small_replay_numbers(small: Any, small_data: Path) -> None:
 def test_replay_html_renders_its_charts_in_headless_chromium(
     small: Any, small_backtest: Any, tmp_path: Path
 ) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        assert not os.environ.get("CI"), "CI must install Debian's chromium (see .ci/run)"
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=15000",
-    ]
     for page, names in (
         (rr.to_html(small), ("policies", "by_feature")),
         (rr.backtest_html(small_backtest), ("backtest",)),
     ):
-        path = tmp_path / "page.html"
-        path.write_text(page)
-        dom = subprocess.run(
-            [browser, *flags, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120
-        ).stdout
+        containers = chart_containers(page, tmp_path)
         for name in names:
-            tag = next(t for t in dom.split("<div")[1:] if f'id="chart-{name}"' in t.split(">")[0])
-            assert 'data-rendered="true"' in tag.split(">")[0], tag[:200]
-            assert "<svg" in tag
+            assert rendered(containers[name]), containers[name][:200]
 
 
 def test_replay_window_and_run_rate(sample_data: Path) -> None:

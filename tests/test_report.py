@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
-import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 
 import tierlens
 from tests import factories as f
+from tests.browser import chart_containers, points, rendered
 from tests.conftest import REPO
 from tierlens.config import load_settings
 from tierlens.errors import ConfigError
@@ -197,27 +196,11 @@ def test_html_is_self_contained(small: Any) -> None:
 # --- a real browser ------------------------------------------------------------------------------------
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_html_report_renders_its_charts_in_headless_chromium(sample: Path, tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        assert not os.environ.get("CI"), "CI must install Debian's chromium (see .ci/run)"
-        pytest.skip("chromium is not installed (apt-get install chromium)")
     from tierlens.report.html import to_html
 
-    page = tmp_path / "report.html"
-    page.write_text(to_html(build_report(sample)))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
-    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    for name in charts.CHARTS:
-        tag = next(t for t in dom.split("<div")[1:] if f'id="chart-{name}"' in t.split(">")[0])
-        head = tag.split(">")[0]
-        assert 'data-rendered="true"' in head, head
-        points = int(head.split('data-points="')[1].split('"')[0])
-        assert points > 0
-        assert "<svg" in tag.split("</div>")[0] or "<svg" in dom
+    containers = chart_containers(to_html(build_report(sample)), tmp_path)
+    assert set(containers) == set(charts.CHARTS)
+    for name, tag in containers.items():
+        assert rendered(tag), (name, tag[:200])
+        assert points(tag) > 0, name

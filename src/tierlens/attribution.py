@@ -36,21 +36,13 @@ import polars as pl
 
 from tierlens.config import AttributionConfig, AttributionRule
 from tierlens.errors import StoreError
-from tierlens.schema import COST_COLUMNS, SCHEMA, conform
+from tierlens.schema import COST_COLUMNS, SCHEMA, TOKEN_COLUMNS, conform
 from tierlens.store import Layout, Store, scan
 
 UNATTRIBUTED = "(unattributed)"
 """How reports show a request no rule attributes (it is stored as `feature = null`)."""
 
-ALLOCATED_COUNTS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "web_search_requests",
-    "requests",
-)
+ALLOCATED_COUNTS = (*TOKEN_COLUMNS, "web_search_requests", "requests")
 ALLOCATED_AMOUNTS = (*COST_COLUMNS, "cost_usd", "logged_cost_usd")
 _COLUMN_SOURCES = {
     "project": "project",

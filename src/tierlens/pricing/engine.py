@@ -19,6 +19,7 @@ import polars as pl
 
 from tierlens.pricing.models import strip_routing, tier_of
 from tierlens.pricing.table import PriceTable
+from tierlens.schema import TOKEN_COLUMNS
 
 WEB_SEARCH_USD = 0.01
 """Anthropic web search: $10 per 1,000 searches."""
@@ -58,17 +59,7 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
     joined = frame.with_columns(_epoch=epoch.cast(pl.Int32)).join(
         rates, on=["provider", "model_id", "_epoch"], how="left", coalesce=True
     )
-    tokens = {
-        t: pl.col(t).fill_null(0)
-        for t in (
-            "input_tokens",
-            "cache_read_tokens",
-            "cache_write_5m_tokens",
-            "cache_write_1h_tokens",
-            "output_tokens",
-            "web_search_requests",
-        )
-    }
+    tokens = {t: pl.col(t).fill_null(0) for t in (*TOKEN_COLUMNS, "web_search_requests")}
     prompt = (
         tokens["input_tokens"]
         + tokens["cache_read_tokens"]

@@ -35,6 +35,7 @@ from tierlens.replay.assumptions import Dist, Param, draw_values, quantile
 from tierlens.replay.engine import ReplayResult, replay
 from tierlens.replay.numeric import fmean, fstd, fsum
 from tierlens.replay.policy import Policy, policy_from_dict
+from tierlens.schema import TOKEN_COLUMNS
 
 MIN_REQUESTS = 30
 MIN_SHIFT = 0.5
@@ -217,11 +218,7 @@ def _unit_costs(
             "inference_geo",
             "feature",
             "requests",
-            "input_tokens",
-            "cache_read_tokens",
-            "cache_write_5m_tokens",
-            "cache_write_1h_tokens",
-            "output_tokens",
+            *TOKEN_COLUMNS,
             "web_search_requests",
         )
         .collect()

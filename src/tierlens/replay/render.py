@@ -421,37 +421,13 @@ def _html_page(
     r_generated: datetime,
     data_dir: str,
 ) -> str:
-    import vl_convert as vlc
+    from tierlens.report.html import chart_divs, page_end, page_start
 
-    from tierlens.report.html import _CSS, _script_json
-
-    bundle = vlc.javascript_bundle()  # type: ignore[call-arg]  # the stub omits the default
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style>",
-        f"<script>{bundle}</script>",
-        "</head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        '<ul class="headline">' + "".join(f"<li>{html.escape(x)}</li>" for x in headline) + "</ul>",
-    ]
-    for name in specs:
-        parts.append(f'<div class="chart" id="chart-{name}" data-chart="{name}"></div>')
-    parts += body
-    parts.append(
-        f"<footer>Generated {html.escape(r_generated.isoformat(timespec='seconds'))} by tierlens from "
-        f"<code>{html.escape(data_dir)}</code>.</footer>"
+    footer = (
+        f"Generated {html.escape(r_generated.isoformat(timespec='seconds'))} by tierlens from "
+        f"<code>{html.escape(data_dir)}</code>."
     )
-    parts.append(
-        "<script>const specs = " + _script_json(specs) + ";\n"
-        "for (const [name, spec] of Object.entries(specs)) {\n"
-        "  const el = document.getElementById('chart-' + name);\n"
-        "  vegaEmbed(el, spec, {renderer: 'svg', actions: false})\n"
-        "    .then(res => { el.dataset.rendered = 'true'; })\n"
-        "    .catch(err => { el.dataset.error = String(err); });\n"
-        "}</script>"
-    )
-    parts.append("</body></html>")
+    parts = [*page_start(title, headline), *chart_divs(specs), *body, *page_end(specs, footer)]
     return "\n".join(parts) + "\n"
 
 

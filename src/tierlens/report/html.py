@@ -44,37 +44,30 @@ def _script_json(value: Any) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
-def to_html(r: Report) -> str:
-    """The whole report as one offline HTML document."""
+def page_start(title: str, headline: list[str]) -> list[str]:
+    """The head of an offline page: CSS, the inlined Vega bundle, the title and the headline list."""
     import vl_convert as vlc
 
-    specs = charts.specs(r)
     bundle = vlc.javascript_bundle()  # type: ignore[call-arg]  # the stub omits the default
-    title = f"LLM spend report: {r.period.label(r.grain)}"
-    parts = [
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style>",
         f"<script>{bundle}</script>",
         "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        '<ul class="headline">' + "".join(f"<li>{html.escape(x)}</li>" for x in _headline(r)) + "</ul>",
-        "<h2>Findings</h2><ul>",
+        '<ul class="headline">' + "".join(f"<li>{html.escape(x)}</li>" for x in headline) + "</ul>",
     ]
-    for f, line in zip(r.findings, _finding_lines(r), strict=False):
-        parts.append(f'<li class="finding-{html.escape(str(f["severity"]))}">{html.escape(line)}</li>')
-    if not r.findings:
-        parts.append(f"<li>{html.escape(_finding_lines(r)[0])}</li>")
-    parts.append("</ul><h2>Trends</h2>")
-    for name in specs:
-        parts.append(f'<div class="chart" id="chart-{name}" data-chart="{name}"></div>')
-    for title_, headers, rows in _sections(r):
-        parts.append(f"<h2>{html.escape(title_)}</h2>{_table(headers, rows)}")
-    parts.append(
-        f"<footer>Generated {html.escape(r.generated_at.isoformat())} by tierlens from "
-        f"<code>{html.escape(r.data_dir)}</code> ({html.escape(r.engine)} engine).</footer>"
-    )
-    parts.append(
+
+
+def chart_divs(specs: dict[str, Any]) -> list[str]:
+    return [f'<div class="chart" id="chart-{name}" data-chart="{name}"></div>' for name in specs]
+
+
+def page_end(specs: dict[str, Any], footer: str) -> list[str]:
+    """The footer, and the script that draws each chart and marks its container once Vega has drawn it."""
+    return [
+        f"<footer>{footer}</footer>",
         "<script>const specs = " + _script_json(specs) + ";\n"
         "for (const [name, spec] of Object.entries(specs)) {\n"
         "  const el = document.getElementById('chart-' + name);\n"
@@ -82,7 +75,27 @@ def to_html(r: Report) -> str:
         "    .then(res => { el.dataset.rendered = 'true';\n"
         "                   el.dataset.points = String(res.view.data('data_0') ? res.view.data('data_0').length : 0); })\n"
         "    .catch(err => { el.dataset.error = String(err); });\n"
-        "}</script>"
+        "}</script>",
+        "</body></html>",
+    ]
+
+
+def to_html(r: Report) -> str:
+    """The whole report as one offline HTML document."""
+    specs = charts.specs(r)
+    title = f"LLM spend report: {r.period.label(r.grain)}"
+    parts = [*page_start(title, _headline(r)), "<h2>Findings</h2><ul>"]
+    for f, line in zip(r.findings, _finding_lines(r), strict=False):
+        parts.append(f'<li class="finding-{html.escape(str(f["severity"]))}">{html.escape(line)}</li>')
+    if not r.findings:
+        parts.append(f"<li>{html.escape(_finding_lines(r)[0])}</li>")
+    parts.append("</ul><h2>Trends</h2>")
+    parts += chart_divs(specs)
+    for title_, headers, rows in _sections(r):
+        parts.append(f"<h2>{html.escape(title_)}</h2>{_table(headers, rows)}")
+    footer = (
+        f"Generated {html.escape(r.generated_at.isoformat())} by tierlens from "
+        f"<code>{html.escape(r.data_dir)}</code> ({html.escape(r.engine)} engine)."
     )
-    parts.append("</body></html>")
+    parts += page_end(specs, footer)
     return "\n".join(parts) + "\n"
