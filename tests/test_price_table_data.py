@@ -30,8 +30,11 @@ COLUMNS = [
     "provider", "model_id", "family", "tier", "effective_from", "effective_to",
     "input", "cache_write_5m", "cache_write_1h", "cache_read", "output",
     "lc_threshold", "lc_input", "lc_cache_write_5m", "lc_cache_write_1h", "lc_cache_read", "lc_output",
-    "geo_us_multiplier", "regional_multiplier", "tokenizer", "source",
+    "geo_us_multiplier", "regional_multiplier", "fast_multiplier",
+    "web_search_call", "web_search_preview_call", "file_search_call", "code_interpreter_call", "image_generation_call",
+    "tokenizer", "source",
 ]  # fmt: skip
+FEE_KEYS = ("web_search_call", "web_search_preview_call", "file_search_call", "code_interpreter_call")
 RATE_KEYS = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
 MTOK = Decimal(1_000_000)
 WEB_SEARCH_USD = Decimal("0.01")  # FACTS rule 5: $10 per 1,000 searches
@@ -402,6 +405,23 @@ def test_header_and_row_shape() -> None:
             assert not row.has_lc and not row.raw["geo_us_multiplier"] and not row.raw["regional_multiplier"]
         for key in ("geo_us_multiplier", "regional_multiplier"):
             assert row.raw[key] in {"", "1.1"}, (row.label, key)
+        # fast mode exists on Opus only: 6x on Opus 4.6 (research preview), 2x from Opus 4.8 on
+        assert row.raw["fast_multiplier"] in {"", "2", "6"}, row.label
+        assert not row.raw["fast_multiplier"] or row.raw["tier"] == "opus", row.label
+        # per-call fees: $10 per 1,000 web searches for both providers; OpenAI's preview tool costs
+        # $25 per 1,000 on non-reasoning models; file search $2.50 per 1,000; code interpreter $0.03
+        expected_fees = (
+            {"web_search_call": "0.01"}
+            if row.provider == "anthropic"
+            else {
+                "web_search_call": "0.01",
+                "web_search_preview_call": "0.01" if row.model_id.startswith(("gpt-5", "o")) else "0.025",
+                "file_search_call": "0.0025",
+                "code_interpreter_call": "0.03",
+            }
+        )
+        assert {k: row.raw[k] for k in FEE_KEYS if row.raw[k]} == expected_fees, row.label
+        assert row.raw["image_generation_call"] == "", row.label
 
 
 def test_windows_do_not_overlap() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 import tierlens
 from tests.conftest import REPO
+from tierlens.config import PriceOverride, PricingConfig
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.replay import Dist, Policy, ReplayResult, load_policies, parse_policy, replay
 from tierlens.replay.assumptions import Param, draw_values
@@ -234,15 +235,19 @@ def test_cache_outcomes(sample_data: Path, rows: pl.DataFrame) -> None:
     assert totals(r, "cold")["savings_p50"] < totals(r, "kept")["savings_p50"]
 
 
-def test_a_counterfactual_without_a_price_keeps_its_baseline(sample_data: Path) -> None:
-    """OpenAI has no web-search price in the table: search-answer cannot be priced on gpt-4o."""
-    r = run(
-        sample_data, policy('[[rules]]\nwhen = "feature = \'search-answer\'"\nroute_to = "gpt-4o"\n', "oai")
+def test_a_counterfactual_without_a_price_keeps_its_baseline(sample_data: Path, rows: pl.DataFrame) -> None:
+    """A model with token rates but no web-search fee: search-answer's searches cannot be priced on it."""
+    table = PriceTable.load(
+        PricingConfig(models=[PriceOverride(provider="openai", model_id="acme-llm-1", input=1, output=2)])
     )
-    row = r.policy("oai").rows.filter(pl.col("feature") == "search-answer").row(0, named=True)
-    assert row["unpriced_cf_requests"] == 5686  # the responses that ran web searches
-    assert totals(r, "oai")["unpriced_cf_requests"] == 5686
-    assert row["label"] == "speculative"  # another provider, another tokenizer
+    text = '[[rules]]\nwhen = "feature = \'search-answer\'"\nroute_to = "acme-llm-1"\n'
+    acme = parse_policy(text, "<acme>", table, default_name="acme")
+    r = replay(tierlens.open(sample_data), [acme], table, draws=200, seed=0)
+    row = r.policy("acme").rows.filter(pl.col("feature") == "search-answer").row(0, named=True)
+    searched = rows.filter((pl.col("feature") == "search-answer") & (pl.col("web_search_requests") > 0)).height
+    assert row["unpriced_cf_requests"] == searched > 0
+    assert totals(r, "acme")["unpriced_cf_requests"] == searched
+    assert row["label"] == "speculative"  # an unknown model: another tokenizer, no calibration
 
 
 # --- calibration, labels, sensitivity, quality ---------------------------------------------------

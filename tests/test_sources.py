@@ -18,14 +18,26 @@ from tests import factories as f
 from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError
 from tierlens.ingest import ingest
-from tierlens.sources import Context, detect_format, make_reader, parse_chunk
+from tierlens.sources import Context, Parsed, Reader, detect_format, make_reader, parse_chunk
+from tierlens.sources.streams import assemble_streams
 
 CTX = Context(source_file="test.jsonl", path=None, ingest_id="t")
 
 
 def parse(lines: list[Any], fmt: str = "anthropic_messages", exact: bool = False, ctx: Context = CTX):  # type: ignore[no-untyped-def]
     body = "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines).encode()
-    return parse_chunk(make_reader(fmt, Settings()), body, 1, ctx, force_exact=exact)
+    reader = make_reader(fmt, Settings())
+    return assembled(parse_chunk(reader, body, 1, ctx, force_exact=exact), reader)
+
+
+def assembled(p: Parsed, reader: Reader) -> Parsed:
+    """One chunk's result with its stream events merged, as ingest sees it at the end of a file."""
+    parts = list(assemble_streams([p], reader))
+    for extra in parts[1:]:
+        p.rows = pl.concat([p.rows, extra.rows])
+        for why, n in extra.skipped.items():
+            p.skipped[why] = p.skipped.get(why, 0) + n
+    return p
 
 
 @pytest.mark.parametrize("exact", [False, True])
@@ -84,7 +96,7 @@ def test_skips_and_rejects_are_counted_with_reasons(exact: bool) -> None:
     ]
     p = parse(lines, exact=exact)
     assert p.rows.height == 2
-    assert p.skipped == {"error response": 1, "streaming event": 1}
+    assert p.skipped == {"error response": 1, "stream events without their message_start": 1}
     reasons = {r["line"]: r["reason"] for r in p.rejects}
     assert reasons == {
         4: 'response.usage.input_tokens: expected an integer, got "1623"',

@@ -36,13 +36,13 @@ import polars as pl
 
 from tierlens.config import AttributionConfig, AttributionRule
 from tierlens.errors import StoreError
-from tierlens.schema import COST_COLUMNS, SCHEMA, TOKEN_COLUMNS, conform
+from tierlens.schema import COST_COLUMNS, SCHEMA, TOKEN_COLUMNS, TOOL_CALL_COLUMNS, conform
 from tierlens.store import Layout, Store, scan
 
 UNATTRIBUTED = "(unattributed)"
 """How reports show a request no rule attributes (it is stored as `feature = null`)."""
 
-ALLOCATED_COUNTS = (*TOKEN_COLUMNS, "web_search_requests", "requests")
+ALLOCATED_COUNTS = (*TOKEN_COLUMNS, "web_search_requests", *TOOL_CALL_COLUMNS, "requests")
 ALLOCATED_AMOUNTS = (*COST_COLUMNS, "cost_usd", "logged_cost_usd")
 _COLUMN_SOURCES = {
     "project": "project",

@@ -161,7 +161,7 @@ def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @data_option
 @click.option(
     "--format",
@@ -178,6 +178,19 @@ def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
     default=None,
     help="Timestamp for Message Batches results (UTC); else the sidecar batch object, config, or file mtime.",
 )
+@click.option(
+    "--ts-from",
+    default=None,
+    metavar="mtime|now|FIELD",
+    help="When records carry no time (saved response bodies, bare stream events): the file's "
+    "modification time (default), now, or a field of the record to read it from.",
+)
+@click.option(
+    "--claude-code",
+    is_flag=True,
+    help="Also read Claude Code's own logs ($CLAUDE_CONFIG_DIR, else ~/.config/claude and ~/.claude); "
+    "the default when no PATHS are given.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the ingest summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless lines were rejected (for cron).")
 @click.pass_obj
@@ -189,26 +202,33 @@ def ingest(
     fmt: str | None,
     strict: bool,
     batch_ended_at: datetime | None,
+    ts_from: str | None,
+    claude_code: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
     """Ingest usage logs into the priced, deduplicated Parquet dataset.
 
-    PATHS are files, directories (searched recursively), globs, or - for stdin; .gz is read
-    transparently. Re-running on the same logs adds nothing twice. Bad lines go to
-    <data>/quarantine/ with file, line and reason; the rest is ingested.
+    PATHS are files, directories (searched recursively, symlinks followed once), globs, or - for
+    stdin; .gz is read transparently. With no PATHS, Claude Code's own logs are read. Re-running
+    on the same logs adds nothing twice. Bad lines go to <data>/quarantine/ with file, line and
+    reason; the rest is ingested.
 
     \b
     Examples:
       tierlens ingest sample_logs/
+      tierlens ingest                      # Claude Code's logs, as ccusage finds them
       tierlens ingest 'logs/2026-11-*.jsonl.gz' --data /srv/tierlens --strict
       zcat gateway.log.gz | tierlens ingest - --format anthropic_messages
+      tierlens ingest saved-responses/ --ts-from created_at
     """
     from tierlens.ingest import ingest as run
+    from tierlens.sources.claude_code import claude_code_roots
 
     settings = state.settings(data_dir=data_dir)
     ended = batch_ended_at.replace(tzinfo=None) if batch_ended_at else None
-    result = run(list(paths), settings, format=fmt, strict=strict, batch_ended_at=ended)
+    targets: list[str | Path] = [*paths, *(claude_code_roots() if claude_code and paths else [])]
+    result = run(targets, settings, format=fmt, strict=strict, batch_ended_at=ended, ts_from=ts_from)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     elif not quiet or result.rejected_total:

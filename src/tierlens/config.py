@@ -51,6 +51,8 @@ class MessagesSource(_Strict):
     session_id: list[str] = ["session_id", "metadata.session_id"]
     tags: str = "tags"
     latency_ms: list[str] = ["latency_ms", "duration_ms"]
+    ts_fallback: Literal["mtime", "now"] = "mtime"
+    """When a record has no time field (a saved response body): the file's modification time, or now."""
 
 
 class BatchSource(_Strict):
@@ -81,6 +83,8 @@ class OpenAISource(_Strict):
         "created_at",
         "created",
     ]
+    ts_fallback: Literal["mtime", "now"] = "mtime"
+    """When a record has no time field (a saved response body): the file's modification time, or now."""
     request_id: list[str] = ["request_id", "metadata.request_id"]
     feature: list[str] = ["feature", "metadata.feature"]
     user_id: list[str] = ["user_id", "metadata.user_id", "user", "response.user"]
@@ -265,6 +269,13 @@ class PriceOverride(_Strict):
     lc_output: float | None = None
     geo_us_multiplier: float | None = None
     regional_multiplier: float | None = None
+    fast_multiplier: float | None = None
+    web_search_call: float | None = None
+    """USD per web search; an Anthropic model gets Anthropic's $0.01 unless set."""
+    web_search_preview_call: float | None = None
+    file_search_call: float | None = None
+    code_interpreter_call: float | None = None
+    image_generation_call: float | None = None
     tokenizer: str | None = None
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import glob
+import os
 import queue
 import threading
 import time
@@ -43,7 +44,9 @@ from tierlens.sources import (
     parse_batch,
 )
 from tierlens.sources.base import open_input, read_input
+from tierlens.sources.claude_code import claude_code_roots
 from tierlens.sources.costs import CostReportInput
+from tierlens.sources.streams import assemble_streams
 from tierlens.store import Store
 
 LOG_SUFFIXES = (
@@ -122,11 +125,10 @@ def resolve_inputs(paths: Sequence[str | Path], ignored: list[str] | None = None
         if path.is_dir():
             found = [
                 f
-                for f in sorted(path.rglob("*"))
-                if f.is_file()
-                and f.name.endswith(LOG_SUFFIXES)
+                for f in walk(path)
+                if f.name.endswith(LOG_SUFFIXES)
                 and not f.name.endswith(SIDECAR_SUFFIXES)
-                and not any(part.startswith(".") for part in f.relative_to(path).parts)
+                and not _hidden(f.relative_to(path).parts)
             ]
             patterns = _ignore_patterns(path)
             if patterns:
@@ -145,6 +147,30 @@ def resolve_inputs(paths: Sequence[str | Path], ignored: list[str] | None = None
         else:
             raise SourceError(f"no such file or directory: {s}")
     return list(dict.fromkeys(out))
+
+
+def walk(root: Path) -> list[Path]:
+    """Files below `root`, sorted; symlinked directories are followed once each (a loop ends there)."""
+    seen: set[str] = set()
+    out: list[Path] = []
+    for top, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        out += [Path(top) / f for f in files if (Path(top) / f).is_file()]
+    return sorted(out)
+
+
+def _hidden(parts: Sequence[str]) -> bool:
+    """A dot-named file or directory is skipped, except a project directory of Claude Code's
+    `projects/` (a project whose path starts with a dot keeps it in its name)."""
+    for i, part in enumerate(parts):
+        if part.startswith(".") and not (i > 0 and parts[i - 1] == "projects"):
+            return True
+    return False
 
 
 def _ignore_patterns(directory: Path) -> list[str]:
@@ -176,13 +202,20 @@ def ingest(
     batch_ended_at: datetime | None = None,
     stdin: IO[bytes] | None = None,
     force_exact: bool = False,
+    ts_from: str | None = None,
 ) -> IngestResult:
     """Ingest logs into the dataset at `settings.data_dir`; returns what happened to every line.
 
-    Raises `SourceError` for unreadable inputs and `StrictModeError` (after committing the good
-    rows) when `strict` and some lines were rejected.
+    No `paths`: Claude Code's own log directories (`claude_code_roots`). `ts_from` says when records
+    without a time field happened: `mtime` (the file's), `now`, or a field of the record to read it
+    from. Raises `SourceError` for unreadable inputs and `StrictModeError` (after committing the
+    good rows) when `strict` and some lines were rejected.
     """
     settings = settings or load_settings()
+    if not paths:
+        paths = claude_code_roots()
+        format = format or "claude_code"
+    settings, ts_from = _with_time_field(settings, ts_from)
     ignored: list[str] = []
     files = resolve_inputs(paths, ignored)
     if not files:
@@ -196,7 +229,7 @@ def ingest(
     with store.transaction() as txn:
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
         result.files_skipped += ignored
-        options = {"batch_ended_at": batch_ended_at}
+        options = {"batch_ended_at": batch_ended_at, "ts_from": ts_from}
         for name in files:
             path = None if name == "-" else Path(name)
             ctx = Context(source_file=name, path=path, ingest_id=txn.ingest_id, options=options)
@@ -227,7 +260,8 @@ def ingest(
                 result.files += 1
                 result.formats[reader.name] = result.formats.get(reader.name, 0) + 1
                 lenient = inp.shape == "csv"
-                for parsed in _parsed_ahead(reader, inp.batches, ctx, force_exact, lenient):
+                batches = _whole(inp.batches) if reader.whole_file and inp.shape == "jsonl" else inp.batches
+                for parsed in _parsed_ahead(reader, batches, ctx, force_exact, lenient):
                     result.lines_read += parsed.lines
                     result.records_read += parsed.records
                     skipped.update(parsed.skipped)
@@ -267,6 +301,29 @@ def ingest(
     return result
 
 
+def _with_time_field(settings: Settings, ts_from: str | None) -> tuple[Settings, str | None]:
+    """`--ts-from FIELD`: read timestamps from FIELD first (the readers with configurable time fields)."""
+    if ts_from is None or ts_from in ("mtime", "now"):
+        return settings, ts_from
+    sources = settings.sources
+    changed = {
+        name: getattr(sources, name).model_copy(
+            update={"timestamp": [ts_from, *getattr(sources, name).timestamp]}
+        )
+        for name in ("anthropic_messages", "openai")
+    }
+    return settings.model_copy(update={"sources": sources.model_copy(update=changed)}), None
+
+
+def _whole(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """All chunks of JSON lines as one (for readers that must see a whole file at once)."""
+    parts = list(batches)
+    if not parts:
+        return iter(())
+    chunk = b"".join(p.chunk or b"" for p in parts)
+    return iter([Batch(parts[0].first_line, sum(p.lines for p in parts), chunk=chunk)])
+
+
 def _parsed_ahead(
     reader: Reader, batches: Iterator[Batch], ctx: Context, force_exact: bool, lenient: bool = False
 ) -> Iterator[Parsed]:
@@ -279,12 +336,16 @@ def _parsed_ahead(
     results: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
+    def parsed() -> Iterator[Parsed]:
+        for batch in batches:
+            if stop.is_set():
+                return
+            yield parse_batch(reader, batch, ctx, lenient=lenient, force_exact=force_exact)
+
     def produce() -> None:
         try:
-            for batch in batches:
-                if stop.is_set():
-                    return
-                results.put(parse_batch(reader, batch, ctx, lenient=lenient, force_exact=force_exact))
+            for item in assemble_streams(parsed(), reader):
+                results.put(item)
             results.put(done)
         except BaseException as exc:  # handed to the consumer, raised there
             results.put(exc)
@@ -341,8 +402,9 @@ def _timestamp_notes(sources: Counter[tuple[str, str]]) -> list[str]:
         "batch_ended_at": "the batch's ended_at (sidecar batch object)",
         "option": "--batch-ended-at",
         "config": "sources.anthropic_batch.ended_at in the config",
-        "file_mtime": "the file's modification time (give --batch-ended-at to be exact)",
-        "ingest_time": "the ingest time (stdin has no file time; give --batch-ended-at)",
+        "file_mtime": "the file's modification time (the records carry no time: give --ts-from, "
+        "or --batch-ended-at for batch results, to be exact)",
+        "ingest_time": "the ingest time (no file time: give --ts-from or --batch-ended-at)",
     }
     return [
         f"{rows[how]:,} rows in {len(files[how])} file(s) timestamped from {words.get(how, how)}"

@@ -85,7 +85,36 @@ COLUMNS: tuple[Column, ...] = (
     Column("cache_write_5m_tokens", pl.Int64(), "Input tokens written to the cache with the 5-minute TTL."),
     Column("cache_write_1h_tokens", pl.Int64(), "Input tokens written to the cache with the 1-hour TTL."),
     Column("output_tokens", pl.Int64(), "Output tokens (thinking/reasoning included)."),
-    Column("web_search_requests", pl.Int64(), "Server-side web searches billed with the request."),
+    Column(
+        "web_search_requests",
+        pl.Int64(),
+        "Server-side web searches billed with the request (Anthropic `server_tool_use`, OpenAI `web_search_call`).",
+    ),
+    Column(
+        "web_search_variant",
+        pl.String(),
+        "`preview` when an OpenAI response searched with the `web_search_preview` tool (its own per-call fee); else null.",
+    ),
+    Column("file_search_calls", pl.Int64(), "OpenAI `file_search_call` items billed per call."),
+    Column(
+        "code_interpreter_calls", pl.Int64(), "OpenAI `code_interpreter_call` items (billed per container)."
+    ),
+    Column(
+        "image_generation_calls",
+        pl.Int64(),
+        "OpenAI `image_generation_call` items (billed as image tokens the response's usage does not carry).",
+    ),
+    Column(
+        "speed",
+        pl.String(),
+        "`fast` for fast mode (billed at the model's fast multiplier), else `standard`.",
+    ),
+    Column(
+        "iterations",
+        pl.Int64(),
+        "Sampling iterations billed in the row (`usage.iterations`: compaction + message); null when the "
+        "response has none. Advisor iterations on another model are rows of their own.",
+    ),
     Column(
         "requests",
         pl.Int64(),
@@ -130,7 +159,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("session_id", pl.String(), "Conversation or session id (Claude Code session)."),
     Column("tags", pl.List(pl.String()), "Free-form tags as logged (e.g. `team:support`)."),
     # outcome and shape
-    Column("status", pl.String(), "`ok` for a billed response."),
+    Column(
+        "status",
+        pl.String(),
+        "`ok` for a billed response; `incomplete` for a stream that ended without `message_stop` "
+        "(billed for what its last cumulative usage says).",
+    ),
     Column("stop_reason", pl.String(), "`end_turn`, `max_tokens`, `tool_use`, `stop_sequence`, ..."),
     Column("structured_output", pl.Boolean(), "True when the response is a tool call or JSON output."),
     Column("latency_ms", pl.Float64(), "End-to-end latency when the log has it."),
@@ -149,14 +183,15 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "price_multiplier",
         pl.Float64(),
-        "Product of the multipliers applied to token costs (batch 0.5, US-only geo 1.1, regional 1.1, discounts).",
+        "Product of the multipliers applied to token costs (batch 0.5, US-only geo 1.1, regional 1.1, fast mode, discounts).",
     ),
     Column("cost_input_usd", pl.Float64(), "Uncached input cost."),
     Column("cost_cache_write_usd", pl.Float64(), "Cache write cost (5-minute and 1-hour)."),
     Column("cost_cache_read_usd", pl.Float64(), "Cache read cost."),
     Column("cost_output_usd", pl.Float64(), "Output cost."),
-    Column("cost_web_search_usd", pl.Float64(), "Web search cost ($10 per 1,000 searches)."),
-    Column("cost_usd", pl.Float64(), "Total: the sum of the five cost columns; null when unpriced."),
+    Column("cost_web_search_usd", pl.Float64(), "Web search cost (per-call fee of the model's price row)."),
+    Column("cost_tools_usd", pl.Float64(), "Other built-in tool fees (file search, code interpreter)."),
+    Column("cost_usd", pl.Float64(), "Total: the sum of the six cost columns; null when unpriced."),
 )
 
 SCHEMA: pl.Schema = pl.Schema({c.name: c.dtype for c in COLUMNS})
@@ -178,7 +213,10 @@ COST_COLUMNS = (
     "cost_cache_read_usd",
     "cost_output_usd",
     "cost_web_search_usd",
+    "cost_tools_usd",
 )
+TOOL_CALL_COLUMNS = ("file_search_calls", "code_interpreter_calls", "image_generation_calls")
+"""Built-in tool calls billed per call, each by the price-table rate of the same name (`*_call`)."""
 PRICE_COLUMNS = ("priced", "price_version", "price_multiplier", *COST_COLUMNS, "cost_usd")
 
 

@@ -4,9 +4,13 @@ Rules (see docs/pricing.md and ../shared/FACTS.md):
 - token categories are billed separately; `input_tokens` excludes cache tokens;
 - long context: when input + cache read + cache writes > the model's threshold (200,000), and
   the model has long-context rates in force on the request date, EVERY category uses them;
-- batch halves every token category; `inference_geo = "us"` multiplies by the model's geo
-  multiplier (1.1 where supported); a regional cloud endpoint by its regional multiplier;
-  user discounts multiply too. Web search is a flat $0.01 per search, never multiplied;
+- batch halves every token category (and OpenAI's flex tier, billed at Batch API prices); `inference_geo = "us"` multiplies by the model's geo
+  multiplier (1.1 where supported); a regional cloud endpoint by its regional multiplier; fast
+  mode (`speed = "fast"`) by the model's fast multiplier, in force on the request date (a fast
+  request on a model without one is unpriced); user discounts multiply too;
+- per-call fees are never multiplied: web search (`web_search_call`, $0.01 for Anthropic and
+  OpenAI; `web_search_preview_call` for OpenAI's preview tool, $0.025 on non-reasoning models),
+  file search and code interpreter calls (the `*_call` rates of the model's row);
 - a model without a price row, or a category with tokens but no rate, leaves the row unpriced
   (all costs null, `priced = false`): unknown is never $0.
 """
@@ -18,11 +22,8 @@ from typing import TypeVar
 import polars as pl
 
 from tierlens.pricing.models import strip_routing, tier_of
-from tierlens.pricing.table import PriceTable
-from tierlens.schema import TOKEN_COLUMNS
-
-WEB_SEARCH_USD = 0.01
-"""Anthropic web search: $10 per 1,000 searches."""
+from tierlens.pricing.table import TOOL_RATE_COLUMNS, PriceTable
+from tierlens.schema import TOKEN_COLUMNS, TOOL_CALL_COLUMNS
 
 _PER_TOKEN = 1_000_000.0
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -42,8 +43,18 @@ _CATEGORIES = {
 def price_requests(frame: Frame, table: PriceTable) -> Frame:
     """Fill `family`, `tier`, `long_context` and the price columns of canonical rows.
 
-    Needs: ts, provider, model_id, endpoint_scope, service_tier, inference_geo and the token columns.
+    Needs: ts, provider, model_id, endpoint_scope, service_tier, inference_geo and the token columns;
+    `speed`, `web_search_variant` and the tool-call counts are used when present.
     """
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    optional = {
+        "speed": pl.String,
+        "web_search_variant": pl.String,
+        **dict.fromkeys(TOOL_CALL_COLUMNS, pl.Int64),
+    }
+    absent = [pl.lit(None, dtype).alias(c) for c, dtype in optional.items() if c not in names]
+    if absent:  # an aggregate of the canonical rows (a replay) may carry only the token columns
+        frame = frame.with_columns(absent)
     bps = table.breakpoints
     day = pl.col("ts").dt.date()
     epoch = pl.sum_horizontal([(day >= bp).cast(pl.Int32) for bp in bps]) if bps else pl.lit(0, pl.Int32)
@@ -59,7 +70,7 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
     joined = frame.with_columns(_epoch=epoch.cast(pl.Int32)).join(
         rates, on=["provider", "model_id", "_epoch"], how="left", coalesce=True
     )
-    tokens = {t: pl.col(t).fill_null(0) for t in (*TOKEN_COLUMNS, "web_search_requests")}
+    tokens = {t: pl.col(t).fill_null(0) for t in (*TOKEN_COLUMNS, "web_search_requests", *TOOL_CALL_COLUMNS)}
     prompt = (
         tokens["input_tokens"]
         + tokens["cache_read_tokens"]
@@ -76,32 +87,54 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
         return pl.when(long_ctx).then(pl.col(f"lc_{name}")).otherwise(pl.col(name))
 
     discount = _discount_expr(table)
+    fast = (pl.col("speed") == "fast").fill_null(False)
+    # OpenAI's flex processing is billed at its Batch API prices
+    batch_priced = (pl.col("service_tier") == "batch") | (
+        (pl.col("service_tier") == "flex") & (pl.col("provider") == "openai")
+    )
     mult = (
-        pl.when(pl.col("service_tier") == "batch").then(0.5).otherwise(1.0)
+        pl.when(batch_priced).then(0.5).otherwise(1.0)
         * pl.when((pl.col("inference_geo") == "us") & pl.col("geo_us_multiplier").is_not_null())
         .then(pl.col("geo_us_multiplier"))
         .otherwise(1.0)
         * pl.when((pl.col("endpoint_scope") == "regional") & pl.col("regional_multiplier").is_not_null())
         .then(pl.col("regional_multiplier"))
         .otherwise(1.0)
+        * pl.when(fast).then(pl.col("fast_multiplier")).otherwise(1.0)
         * discount
     )
     known = pl.col("input").is_not_null()
     missing_rate = [
         (tokens[tok] > 0) & rate(r).is_null() for parts in _CATEGORIES.values() for tok, r in parts
     ]
-    web_ok = (tokens["web_search_requests"] == 0) | (pl.col("provider") == "anthropic")
-    priced = known & ~pl.any_horizontal(missing_rate) & web_ok
+    web_rate = (
+        pl.when(pl.col("web_search_variant") == "preview")
+        .then(pl.col("web_search_preview_call"))
+        .otherwise(pl.col("web_search_call"))
+    )
+    fees = [(tokens["web_search_requests"], web_rate)] + [
+        (tokens[calls], pl.col(rate))
+        for calls, rate in zip(TOOL_CALL_COLUMNS, TOOL_RATE_COLUMNS, strict=True)
+    ]
+    missing_rate += [(calls > 0) & fee.is_null() for calls, fee in fees]
+    missing_rate.append(fast & pl.col("fast_multiplier").is_null())
+    priced = known & ~pl.any_horizontal(missing_rate)
 
     def category(parts: list[tuple[str, str]]) -> pl.Expr:
         terms = [pl.when(tokens[tok] == 0).then(0.0).otherwise(tokens[tok] * rate(r)) for tok, r in parts]
         total = terms[0] if len(terms) == 1 else pl.sum_horizontal(terms)
         return pl.when(priced).then(total / _PER_TOKEN * pl.col("price_multiplier"))
 
-    web = pl.when(priced).then(tokens["web_search_requests"].cast(pl.Float64) * WEB_SEARCH_USD)
+    def fee(calls: pl.Expr, rate: pl.Expr) -> pl.Expr:
+        return pl.when(calls == 0).then(0.0).otherwise(calls.cast(pl.Float64) * rate)
+
+    web = pl.when(priced).then(fee(*fees[0]))
+    tools = pl.when(priced).then(pl.sum_horizontal([fee(c, r) for c, r in fees[1:]]))
     costs = [category(parts).alias(name) for name, parts in _CATEGORIES.items()]
     total = pl.when(priced).then(
-        pl.sum_horizontal([pl.col(n) for n in _CATEGORIES] + [pl.col("cost_web_search_usd")])
+        pl.sum_horizontal(
+            [pl.col(n) for n in _CATEGORIES] + [pl.col("cost_web_search_usd"), pl.col("cost_tools_usd")]
+        )
     )
     return (
         joined.with_columns(
@@ -112,7 +145,7 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
             tier=pl.coalesce(pl.col("_tier"), _tiers(frame)),
             price_version=pl.lit(table.version),
         )
-        .with_columns(*costs, cost_web_search_usd=web)
+        .with_columns(*costs, cost_web_search_usd=web, cost_tools_usd=tools)
         .with_columns(cost_usd=total)
         .drop([c for c in epochs.columns if c not in ("provider", "model_id")])
     )

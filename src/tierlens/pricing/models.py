@@ -14,6 +14,8 @@ import polars as pl
 
 _REGION_PREFIX = r"^(global|us|eu|apac|jp|au|us-gov|ca|sa|me|af)\."
 _VENDOR_PREFIX = r"^(anthropic|openai|bedrock|vertex_ai|azure|azure_ai|gemini)[/.]"
+_ROUTE_PREFIX = r"^(bedrock/)?(converse|invoke)/"
+"""A gateway's route before a Bedrock id (`converse/jp.anthropic.claude-...`, as LiteLLM writes it)."""
 _BUILTIN_ALIASES = {
     "claude-opus-4": "claude-opus-4-0",
     "claude-sonnet-4": "claude-sonnet-4-0",
@@ -25,6 +27,7 @@ def strip_routing(model: pl.Expr) -> pl.Expr:
     return (
         model.str.strip_chars()
         .str.to_lowercase()
+        .str.replace(_ROUTE_PREFIX, "")
         .str.replace(_REGION_PREFIX, "")
         .str.replace(_VENDOR_PREFIX, "")
     )
@@ -37,7 +40,7 @@ def normalize_model(model: pl.Expr, aliases: Mapping[str, str] | None = None) ->
     prefers an exact (dated) id when the price table has one (e.g. `gpt-4o-2024-05-13`).
     """
     raw = model.str.strip_chars().str.to_lowercase()
-    region = raw.str.extract(_REGION_PREFIX, 1)
+    region = raw.str.replace(_ROUTE_PREFIX, "").str.extract(_REGION_PREFIX, 1)
     scope = (
         pl.when(region.is_null())
         .then(pl.lit(None, pl.String))

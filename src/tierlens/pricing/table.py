@@ -32,6 +32,10 @@ RATE_COLUMNS = (
     "lc_cache_read",
     "lc_output",
 )
+ANTHROPIC_WEB_SEARCH_USD = 0.01
+"""Anthropic web search: $10 per 1,000 searches, whatever the model."""
+TOOL_RATE_COLUMNS = ("file_search_call", "code_interpreter_call", "image_generation_call")
+"""USD per built-in tool call; each bills the schema column of the same name with `s` (`file_search_calls`)."""
 TABLE_SCHEMA = pl.Schema(
     {
         "provider": pl.String(),
@@ -45,6 +49,8 @@ TABLE_SCHEMA = pl.Schema(
         **{c: pl.Float64() for c in RATE_COLUMNS[5:]},
         "geo_us_multiplier": pl.Float64(),
         "regional_multiplier": pl.Float64(),
+        "fast_multiplier": pl.Float64(),
+        **{c: pl.Float64() for c in ("web_search_call", "web_search_preview_call", *TOOL_RATE_COLUMNS)},
         "tokenizer": pl.String(),
         "source": pl.String(),
     }
@@ -120,6 +126,8 @@ def _overrides_frame(models: list[PriceOverride]) -> pl.DataFrame:
     for r in records:
         r["model_id"] = r["model_id"].lower()
         r["source"] = "tierlens.toml"
+        if r["provider"] == "anthropic" and r.get("web_search_call") is None:
+            r["web_search_call"] = ANTHROPIC_WEB_SEARCH_USD
     return pl.DataFrame(records).select(
         [pl.col(c).cast(t) if c in records[0] else pl.lit(None, t).alias(c) for c, t in TABLE_SCHEMA.items()]
     )

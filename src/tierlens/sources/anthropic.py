@@ -27,9 +27,22 @@ import polars as pl
 from tierlens.config import BatchSource, MessagesSource
 from tierlens.errors import SourceError
 from tierlens.pricing.models import normalize_model, with_model_ids
-from tierlens.schema import SCHEMA
-from tierlens.sources.base import Context, RawField, Reader, content_key, first_of, reject_if, with_timestamp
+from tierlens.schema import SCHEMA, TOKEN_COLUMNS
+from tierlens.sources.base import (
+    Context,
+    RawField,
+    Reader,
+    content_key,
+    first_of,
+    reject_if,
+    with_timestamp,
+)
+from tierlens.sources.common import claude_evidence, openai_evidence
+from tierlens.sources.iterations import with_iterations
+from tierlens.sources.streams import MERGED
 
+_USAGE_EVENTS = ["message_start", "message_delta", "message_stop"]
+"""Stream events merged into their request (`StreamAssembler`); the others carry no usage."""
 STREAM_EVENTS = [
     "message_start",
     "message_delta",
@@ -41,11 +54,14 @@ STREAM_EVENTS = [
 ]
 
 
-def message_fields(prefix: str) -> list[RawField]:
-    """Raw fields of a Messages API response object found at `prefix` ('' for top level)."""
+def message_fields(prefix: str, loose: bool = False) -> list[RawField]:
+    """Raw fields of a Messages API response object found at `prefix` ('' for top level).
+
+    `loose`: the prefix is probed (a stream event's `message`), so a non-object there is no error.
+    """
     p = f"{prefix}." if prefix else ""
     u = f"{p}usage."
-    return [
+    fields = [
         RawField(f"{p}id"),
         RawField(f"{p}type"),
         RawField(f"{p}model"),
@@ -61,7 +77,10 @@ def message_fields(prefix: str) -> list[RawField]:
         RawField(f"{u}server_tool_use.web_search_requests", "int"),
         RawField(f"{u}service_tier"),
         RawField(f"{u}inference_geo"),
+        RawField(f"{u}speed"),
+        RawField(f"{u}iterations", "json"),
     ]
+    return [RawField(f.path, f.kind, loose=True) for f in fields] if loose else fields
 
 
 def present_prefixes(raw: pl.DataFrame, prefixes: Sequence[str]) -> list[str]:
@@ -81,8 +100,7 @@ def present_prefixes(raw: pl.DataFrame, prefixes: Sequence[str]) -> list[str]:
 def finish(
     out: pl.DataFrame, aliases: dict[str, str], key_prefix: str, extra: Sequence[str] = ()
 ) -> pl.DataFrame:
-    """Common tail of the Anthropic readers: model ids, the dedupe key, and canonical columns only."""
-    out = with_model_ids(out, aliases)
+    """Common tail of the Anthropic readers: the dedupe key, iterations, model ids, canonical columns only."""
     key = pl.coalesce(pl.col("message_id"), pl.col("request_id"))
     if out.select(key.is_null().any()).item():
         # without any id, the record's content is its identity (re-ingesting it still adds nothing)
@@ -99,12 +117,25 @@ def finish(
         ]
         key = pl.coalesce(key, content_key([c for c in identity if c in out.columns]))
     out = out.with_columns(dedupe_key=pl.concat_str(pl.lit(key_prefix), key))
+    out = with_model_ids(with_iterations(_filled(out)), aliases)
     # canonical columns plus the framework's bookkeeping (`_line`, `_skip`, `_reject`, ...): the raw
     # columns are dropped here so that the filters after this step move far less data
     keep = [c for c in SCHEMA if c in out.columns] + [
         c for c in out.columns if c.startswith("_") and c != "_ts"
     ]
     return out.select(keep)
+
+
+_COUNTS = (*TOKEN_COLUMNS, "web_search_requests")
+
+
+def _filled(out: pl.DataFrame) -> pl.DataFrame:
+    """Absent counts are 0 in a whole response; stream events keep their nulls until merged."""
+    whole = pl.col("_event").is_null() if "_event" in out.columns else pl.lit(True)
+    return out.with_columns(
+        *[pl.when(whole).then(pl.col(c).fill_null(0)).otherwise(pl.col(c)) for c in _COUNTS],
+        speed=pl.col("speed").fill_null("standard"),
+    )
 
 
 def _pick(prefixes: Sequence[str], name: str) -> pl.Expr:
@@ -141,19 +172,25 @@ def message_columns(
             if normalize
             else {}
         ),
+        # counts stay null where the record has none: a stream event's usage updates only what it
+        # states (`finish` fills the rest with 0 once a row is a whole response)
         "input_tokens": g("usage.input_tokens"),
         "output_tokens": g("usage.output_tokens"),
-        "cache_read_tokens": g("usage.cache_read_input_tokens").fill_null(0),
+        "cache_read_tokens": g("usage.cache_read_input_tokens"),
         "cache_write_5m_tokens": pl.when(split_present)
         .then(g("usage.cache_creation.ephemeral_5m_input_tokens").fill_null(0))
-        .otherwise(g("usage.cache_creation_input_tokens").fill_null(0)),
-        "cache_write_1h_tokens": pl.when(split_present)
-        .then(g("usage.cache_creation.ephemeral_1h_input_tokens").fill_null(0))
-        .otherwise(0),
-        "web_search_requests": g("usage.server_tool_use.web_search_requests").fill_null(0),
+        .otherwise(g("usage.cache_creation_input_tokens")),
+        "cache_write_1h_tokens": pl.when(split_present).then(
+            g("usage.cache_creation.ephemeral_1h_input_tokens").fill_null(0)
+        ),
+        "web_search_requests": g("usage.server_tool_use.web_search_requests"),
         "requests": pl.lit(1, pl.Int64),
         "service_tier": g("usage.service_tier").fill_null("standard"),
         "inference_geo": g("usage.inference_geo"),
+        "speed": g("usage.speed"),
+        "_iterations": g("usage.iterations"),
+        "_cw_total": g("usage.cache_creation_input_tokens"),
+        "_cw_split": split_present,
         "stop_reason": g("stop_reason"),
         "structured_output": tool_call | json_text | (g("stop_reason") == "tool_use").fill_null(False),
         "status": pl.lit("ok"),
@@ -212,21 +249,32 @@ class MessagesReader(Reader):
         out += [RawField(p, "num") for p in c.latency_ms]
         out.append(RawField(c.tags, "strlist"))
         out += message_fields("response") + message_fields("")
+        # a stream event: `message_start` holds the message under `message`, `message_delta` its
+        # stop reason under `delta` (and cumulative usage at the top, where a response has it)
+        out += message_fields("response.message", loose=True) + message_fields("message", loose=True)
+        out += [RawField("response.delta.stop_reason", loose=True), RawField("delta.stop_reason", loose=True)]
         return _dedupe_fields(out)
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         resp = obj.get("response")
-        if isinstance(resp, dict) and ("usage" in resp or resp.get("type") in ("message", "error")):
+        if isinstance(resp, dict) and (claude_evidence(resp) or resp.get("type") in ("message", "error")):
+            return True
+        if isinstance(resp, dict) and "usage" in resp and not openai_evidence(resp):
             return True
         return obj.get("type") in ("message", "error", *STREAM_EVENTS) and "custom_id" not in obj
 
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         c = self.cfg
         prefixes = present_prefixes(raw, ["response", ""])
-        cols = message_columns(prefixes, self.aliases, normalize=False)
         kind = _pick(prefixes, "type")
+        event = pl.when(kind.is_in(_USAGE_EVENTS)).then(kind)
+        # a stream's start carries the message one level down: read it first, then the top level
+        nested = [f"{p}.message" if p else "message" for p in prefixes]
+        cols = message_columns([*nested, *prefixes], self.aliases, normalize=False)
+        cols["stop_reason"] = pl.coalesce(cols["stop_reason"], _pick(prefixes, "delta.stop_reason"))
         ts_text = first_of(c.timestamp)
         raw = with_timestamp(raw, ts_text)
+        fallback, fallback_source = file_time(ctx, ctx.options.get("ts_from") or c.ts_fallback)
         tags = pl.col(c.tags)
         tag_feature = (
             tags.list.eval(pl.element().filter(pl.element().str.starts_with(c.feature_tag_prefix)))
@@ -235,27 +283,37 @@ class MessagesReader(Reader):
         )
         has_error = _pick(prefixes, "error").is_not_null()
         skip = (
-            pl.when(kind.is_in(STREAM_EVENTS))
-            .then(pl.lit("streaming event"))
+            pl.when(kind.is_in(STREAM_EVENTS) & ~kind.is_in(_USAGE_EVENTS))
+            .then(pl.lit(MERGED))
             .when((kind == "error") | has_error)
             .then(pl.lit("error response"))
         )
-        reject = reject_if(
+        whole = reject_if(
             (
                 kind.is_null() & _pick(prefixes, "usage.input_tokens").is_null() & cols["model"].is_null(),
                 "not an Anthropic message record",
             ),
             *message_rejects(prefixes),
-            (ts_text.is_null(), "missing timestamp"),
-            (pl.col("_ts").is_null(), pl.format("unparseable timestamp {}", ts_text.str.slice(0, 40))),
+        )
+        start = reject_if(*message_rejects(nested))
+        update = reject_if(message_rejects(prefixes)[-1])  # a delta's counts: only their sign can be wrong
+        unparseable = ts_text.is_not_null() & pl.col("_ts").is_null()
+        reject = pl.coalesce(
+            pl.when(event.is_null()).then(whole).when(event == "message_start").then(start).otherwise(update),
+            pl.when(unparseable).then(pl.format("unparseable timestamp {}", ts_text.str.slice(0, 40))),
         )
         # reasons are computed on the raw columns, before canonical names (ts, model...) replace them
         checked = raw.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
+        from_log = pl.col("_ts").is_not_null()
+        request_key = first_of(c.request_id)
         out = checked.with_columns(
             **cols,
-            request_id=pl.coalesce(first_of(c.request_id), cols["message_id"]),
-            ts=pl.col("_ts"),
-            ts_source=pl.lit("log"),
+            request_id=pl.coalesce(request_key, cols["message_id"]),
+            ts=pl.coalesce(pl.col("_ts"), pl.lit(fallback, dtype=pl.Datetime("us", "UTC"))),
+            ts_source=pl.when(from_log).then(pl.lit("log")).otherwise(pl.lit(fallback_source)),
+            _event=event,
+            _stream_seq=(kind == "message_start").fill_null(False).cast(pl.Int64).cum_sum(),
+            _stream_key=pl.when(event.is_not_null()).then(request_key),
             feature=pl.coalesce(first_of(c.feature), tag_feature),
             user_id=first_of(c.user_id),
             api_key_id=first_of(c.api_key_id),
@@ -266,6 +324,10 @@ class MessagesReader(Reader):
             latency_ms=first_of(c.latency_ms),
         )
         return finish(out, self.aliases, "anthropic:")
+
+    def complete(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """A merged stream's iterations (in its last `message_delta`) count as a response's do."""
+        return with_model_ids(with_iterations(rows), self.aliases)
 
 
 class BatchReader(Reader):
@@ -317,6 +379,13 @@ class BatchReader(Reader):
 _BATCH_ID = re.compile(r"(msgbatch_[A-Za-z0-9]+)")
 
 
+def file_time(ctx: Context, how: str) -> tuple[datetime, str]:
+    """The time of records that carry none: the file's modification time (`mtime`) or `now`."""
+    if how == "mtime" and ctx.path is not None and ctx.path.exists():
+        return datetime.fromtimestamp(ctx.path.stat().st_mtime, UTC), "file_mtime"
+    return datetime.now(UTC), "ingest_time"
+
+
 def batch_time(ctx: Context, cfg: BatchSource) -> tuple[datetime, str, str]:
     """(ended_at, how it was found, batch id) for a results file."""
     name = ctx.path.name if ctx.path else ctx.source_file
@@ -331,9 +400,7 @@ def batch_time(ctx: Context, cfg: BatchSource) -> tuple[datetime, str, str]:
             return sidecar, "batch_ended_at", batch_id
     if cfg.ended_at is not None:
         return _utc(cfg.ended_at), "config", batch_id
-    if ctx.path is not None and ctx.path.exists():
-        return datetime.fromtimestamp(ctx.path.stat().st_mtime, UTC), "file_mtime", batch_id
-    return datetime.now(UTC), "ingest_time", batch_id
+    return (*file_time(ctx, "mtime"), batch_id)
 
 
 def _find_sidecar(path: Path, batch_id: str) -> datetime | None:

@@ -75,6 +75,10 @@ class RawField:
     kind: Kind = "str"
     label: str | None = None
     """How reject reasons name the field when `path` is not what the log calls it (an OTel attribute)."""
+    loose: bool = False
+    """A non-object on the way to the field means the field is absent, not a bad record (a path a
+    reader probes for one shape of record, such as a stream event's `message`, that other records
+    use for something else)."""
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -107,6 +111,9 @@ class Parsed:
     records: int = -1
     """Records accounted for: rows + skipped + rejects (a line of JSON lines is one record; a
     document or a CSV row may differ from the physical lines). Defaults to `lines`."""
+    pending: pl.DataFrame | None = None
+    """Stream events (canonical columns plus `_event`, `_stream_seq`, `_stream_key`) still to be
+    merged into their requests by `assemble_streams`; counted in `records`, not yet in `rows`."""
 
     def __post_init__(self) -> None:
         if self.records < 0:
@@ -167,6 +174,10 @@ class Reader:
     """Input shape this reader insists on (a CSV mapping); None = sniffed from the content."""
     delimiter: str | None = None
     """CSV delimiter; None = sniffed from the header."""
+    whole_file: ClassVar[bool] = False
+    """True when `prepare` must see a whole file at once (copies of one response that may lie far
+    apart): the file is then parsed as one chunk, whatever `chunk_bytes` says. For formats whose
+    files stay small (a Claude Code session)."""
 
     def fields(self) -> Sequence[RawField]:
         raise NotImplementedError
@@ -194,6 +205,10 @@ class Reader:
 
     def prepare(self, rows: pl.DataFrame) -> pl.DataFrame:
         """Reader-specific clean-up of a chunk's accepted rows (e.g. duplicate resolution)."""
+        return rows
+
+    def complete(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Finish rows merged from stream events (`tierlens.sources.streams`): canonical columns out."""
         return rows
 
 
@@ -619,6 +634,12 @@ def _finish(
         source=pl.lit(reader.name),
         ingest_id=pl.lit(ctx.ingest_id),
     )
+    pending = None
+    if "_event" in kept.columns:
+        events = pl.col("_event").is_not_null()
+        extra = [c for c in _STREAM_COLUMNS if c in kept.columns]
+        pending = conform(kept.filter(events)).hstack(kept.filter(events).select(extra))
+        kept = kept.filter(~events)
     rows = reader.prepare(kept)
     dropped = kept.height - rows.height
     if dropped:
@@ -631,7 +652,12 @@ def _finish(
         lines=lines,
         path_used=path_used,
         records=out.height + extra_records,
+        pending=pending,
     )
+
+
+_STREAM_COLUMNS = ("_event", "_stream_seq", "_stream_key", "_iterations", "_cw_total", "_cw_split")
+"""What a reader adds to a stream event row for `tierlens.sources.streams` (see `Parsed.pending`)."""
 
 
 def _line_index(chunk: bytes) -> list[bytes]:
@@ -849,7 +875,7 @@ def _extract(obj: dict[str, Any], f: RawField, lenient: bool = False) -> tuple[A
         for depth, part in enumerate(parts):
             if lenient and isinstance(node, str):
                 node = _json_or_none(node) if node.strip() else None
-            if node is None:
+            if node is None or (f.loose and not isinstance(node, dict)):
                 return None, None
             if not isinstance(node, dict):
                 where = ".".join(parts[:depth])

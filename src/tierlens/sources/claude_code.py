@@ -11,14 +11,36 @@ is kept apart in `logged_cost_usd`.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from tierlens.config import ClaudeCodeSource
+from tierlens.errors import SourceError
 from tierlens.sources.anthropic import finish, message_columns, message_fields, message_rejects
 from tierlens.sources.base import Context, RawField, Reader, reject_if, with_timestamp
+
+
+def claude_code_roots(env: Mapping[str, str] | None = None) -> list[Path]:
+    """Where Claude Code keeps its logs, as ccusage looks for them: each `projects/` directory of
+    `$CLAUDE_CONFIG_DIR` (a comma-separated list), else of `~/.config/claude` and `~/.claude`.
+
+    Raises SourceError when none exists.
+    """
+    env = os.environ if env is None else env
+    configured = [p.strip() for p in env.get("CLAUDE_CONFIG_DIR", "").split(",") if p.strip()]
+    bases = [Path(p).expanduser() for p in configured] or [
+        Path.home() / ".config" / "claude",
+        Path.home() / ".claude",
+    ]
+    found = [b / "projects" for b in bases if (b / "projects").is_dir()]
+    if not found:
+        where = ", ".join(str(b / "projects") for b in bases)
+        raise SourceError(f"no Claude Code logs found (looked in {where}); give the log paths to ingest")
+    return found
 
 
 def project_of(path: Path | None) -> str | None:
@@ -33,10 +55,15 @@ def project_of(path: Path | None) -> str | None:
     return path.parent.name or None
 
 
+PROGRESS = "data.message.message"
+"""Where a `progress` line of a parent session holds the assistant message of its subagent."""
+
+
 class ClaudeCodeReader(Reader):
     """Claude Code JSONL transcripts."""
 
     name = "claude_code"
+    whole_file = True
     description = "Claude Code session logs (projects/<project>/**/*.jsonl)"
 
     def __init__(self, cfg: ClaudeCodeSource | None = None, aliases: dict[str, str] | None = None) -> None:
@@ -53,15 +80,26 @@ class ClaudeCodeReader(Reader):
             RawField("isApiErrorMessage", "bool"),
             RawField("costUSD", "num"),
             RawField("cwd"),
-            *message_fields("message"),
+            *message_fields("message", loose=True),
+            # a subagent's call as its parent's `progress` line relays it
+            RawField("data.message.requestId", loose=True),
+            *message_fields(PROGRESS, loose=True),
         ]
 
     def sniff(self, obj: dict[str, Any]) -> bool:
-        return ("sessionId" in obj and "type" in obj) or (obj.get("type") == "summary" and "leafUuid" in obj)
+        message = obj.get("message")
+        has_usage = isinstance(message, dict) and isinstance(message.get("usage"), dict)
+        return ("sessionId" in obj and ("type" in obj or has_usage)) or (
+            obj.get("type") == "summary" and "leafUuid" in obj
+        )
 
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
-        prefixes = ["message"]
+        prefixes = ["message", PROGRESS]
         cols = message_columns(prefixes, self.aliases, normalize=False)
+        relayed = (
+            pl.col("message.usage.output_tokens").is_null()
+            & pl.col(f"{PROGRESS}.usage.output_tokens").is_not_null()
+        )
         raw = with_timestamp(raw, pl.col("timestamp"))
         ts = pl.col("_ts")
         session = pl.col("sessionId")
@@ -69,30 +107,32 @@ class ClaudeCodeReader(Reader):
             session = pl.coalesce(session, pl.lit(ctx.path.stem))
         out = raw.with_columns(
             **cols,
-            request_id=pl.coalesce(pl.col("requestId"), pl.col("message.id")),
+            request_id=pl.coalesce(pl.col("requestId"), pl.col("data.message.requestId"), cols["message_id"]),
             ts=ts,
             ts_source=pl.lit("log"),
             feature=pl.lit(self.cfg.feature),
             project=pl.lit(project_of(ctx.path), pl.String),
             session_id=session,
             logged_cost_usd=pl.col("costUSD"),
-            _sidechain=pl.col("isSidechain").fill_null(False),
+            # the subagent's own transcript, when there is one, is the same call: a relayed copy
+            # loses to it in the per-file dedupe, and the store drops the second one it sees
+            _sidechain=pl.col("isSidechain").fill_null(False) | relayed,
         )
-        has_usage = (
-            pl.col("message.usage.input_tokens").is_not_null()
-            | pl.col("message.usage.output_tokens").is_not_null()
+        has_usage = pl.any_horizontal(
+            pl.col(f"{p}.usage.{n}").is_not_null()
+            for p in prefixes
+            for n in ("input_tokens", "output_tokens")
         )
         skip = (
             pl.when(~has_usage)
             .then(pl.format("{} line (no usage)", pl.col("type").fill_null("untyped")))
-            .when(pl.col("message.model") == "<synthetic>")
+            .when(cols["model"] == "<synthetic>")
             .then(pl.lit("synthetic message"))
             .when(pl.col("isApiErrorMessage").fill_null(False))
             .then(pl.lit("API error message"))
         )
         reject = reject_if(
             *message_rejects(prefixes),
-            (pl.col("message.id").is_null(), "missing message.id"),
             (pl.col("timestamp").is_null(), "missing timestamp"),
             (ts.is_null(), pl.format("unparseable timestamp {}", pl.col("timestamp").str.slice(0, 40))),
         )

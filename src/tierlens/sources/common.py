@@ -1,4 +1,4 @@
-"""Small expressions the readers of issue-3 formats share (token conventions, providers, tiers).
+"""Small expressions the readers share (token conventions, providers, tiers, format evidence).
 
 Each reader documents its own token convention and maps it to the canonical one, where
 `input_tokens` is *uncached* input; these helpers only keep the arithmetic and the checks identical.
@@ -7,6 +7,7 @@ Each reader documents its own token convention and maps it to the canonical one,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
@@ -56,3 +57,23 @@ def json_int(json_text: pl.Expr, path: str, label: str | None = None) -> tuple[p
 
 def coalesce(exprs: Sequence[pl.Expr]) -> pl.Expr:
     return pl.coalesce(list(exprs)) if len(exprs) > 1 else exprs[0]
+
+
+def claude_evidence(resp: dict[str, Any]) -> bool:
+    """Strong signs of an Anthropic Messages response (one optional field proves nothing)."""
+    usage = resp.get("usage")
+    model = resp.get("model")
+    return (
+        (resp.get("type") == "message" and resp.get("role") == "assistant")
+        or (isinstance(model, str) and "claude" in model.lower())
+        or (isinstance(usage, dict) and "cache_creation_input_tokens" in usage)
+        or ("stop_reason" in resp and "content" in resp)
+    )
+
+
+def openai_evidence(resp: dict[str, Any]) -> bool:
+    """Strong signs of an OpenAI chat completion or Responses object."""
+    usage = resp.get("usage")
+    return resp.get("object") in ("chat.completion", "chat.completion.chunk", "response") or (
+        isinstance(usage, dict) and ("prompt_tokens" in usage or "input_tokens_details" in usage)
+    )

@@ -6,7 +6,7 @@ include reasoning. Canonically: `input_tokens` = prompt - cached (uncached input
 `cache_read_tokens` = cached, `output_tokens` = completion. OpenAI publishes no cache-write price,
 so `cache_write_tokens` stay in the uncached input, which is what rule 8 bills. Audio tokens are
 priced as text (the table has no audio rates). `service_tier` `default`/`auto` is `standard`;
-`flex`, `scale` and `priority` are kept as logged and priced at list price (no public rates here).
+`flex` is billed at Batch API prices (x0.5, as OpenAI prices it); `scale` and `priority` are kept as logged and priced at list price (no public rates here).
 
 - `openai`: one response per line, bare or wrapped under `response` by a gateway (the same
   attribution paths as the Anthropic gateway logs), also a streaming `response.completed` event
@@ -29,6 +29,7 @@ import polars as pl
 
 from tierlens.config import OpenAISource
 from tierlens.pricing.models import normalize_model
+from tierlens.sources.anthropic import file_time
 from tierlens.sources.base import (
     Context,
     RawField,
@@ -39,10 +40,23 @@ from tierlens.sources.base import (
     parse_timestamp,
     reject_if,
 )
-from tierlens.sources.common import negative, standard_tier
+from tierlens.sources.common import claude_evidence, negative, openai_evidence, standard_tier
 
 _PREFIXES = ("response", "")
-_RESPONSE_OBJECTS = ("chat.completion", "chat.completion.chunk", "response")
+_RESPONSE_OBJECTS = ("chat.completion", "chat.completion.chunk", "response", "response.compaction")
+_RUNNING = ("queued", "in_progress")
+"""Background-mode statuses of a response that has not finished (polled, usage still null)."""
+
+
+def _calls(output: pl.Expr, kind: str) -> pl.Expr:
+    """How many items of `kind` a Responses `output` array (as JSON text) holds."""
+    return output.str.count_matches(f'"type":"{kind}"').fill_null(0).cast(pl.Int64)
+
+
+def _containers(output: pl.Expr) -> pl.Expr:
+    """Distinct code interpreter containers a response used (OpenAI bills per container)."""
+    ids = output.str.extract_all(r'"container_id":"([^"]+)"').list.unique().list.len()
+    return pl.when(_calls(output, "code_interpreter_call") > 0).then(ids).otherwise(0).cast(pl.Int64)
 
 
 def _response_fields(prefix: str) -> list[RawField]:
@@ -57,6 +71,7 @@ def _response_fields(prefix: str) -> list[RawField]:
         RawField(f"{p}error", "json"),
         RawField(f"{p}choices", "json"),
         RawField(f"{p}output", "json"),
+        RawField(f"{p}tools", "json"),
         RawField(f"{p}incomplete_details.reason"),
         RawField(f"{u}prompt_tokens", "int"),
         RawField(f"{u}completion_tokens", "int"),
@@ -108,12 +123,17 @@ class OpenAIReader(Reader):
         out = [RawField(p) for p in dict.fromkeys(scalar)]
         out += [RawField(p, "num") for p in c.latency_ms]
         out.append(RawField(c.tags, "strlist"))
+        out.append(RawField("request.model", loose=True))
         for prefix in _PREFIXES:
             out += _response_fields(prefix)
         return _unique(out)
 
     def sniff(self, obj: dict[str, Any]) -> bool:
-        return _looks_like_response(obj) or _looks_like_response(obj.get("response"))
+        resp = obj.get("response")
+        for candidate in (obj, resp):
+            if isinstance(candidate, dict) and claude_evidence(candidate) and not openai_evidence(candidate):
+                return False  # a Claude response (`output_tokens_details` alone proves nothing)
+        return _looks_like_response(obj) or _looks_like_response(resp)
 
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         c = self.cfg
@@ -123,15 +143,20 @@ class OpenAIReader(Reader):
             _pick("usage.input_tokens_details.cached_tokens"),
         ).fill_null(0)
         completion = pl.coalesce(_pick("usage.completion_tokens"), _pick("usage.output_tokens"))
-        model = _pick("model")
         obj = _pick("object")
+        # a compaction object names no model: it is the model of the request that asked for it
+        model = pl.coalesce(_pick("model"), pl.col("request.model"))
+        compaction = (obj == "response.compaction").fill_null(False)
         status = _pick("status")
         has_usage = prompt.is_not_null() | completion.is_not_null()
         ts_text = first_of(c.timestamp)
-        ts = parse_timestamp(ts_text)
+        logged_ts = parse_timestamp(ts_text)
+        fallback, fallback_source = file_time(ctx, ctx.options.get("ts_from") or c.ts_fallback)
         skip = (
             pl.when(_pick("error").is_not_null() | (status == "failed"))
             .then(pl.lit("error response"))
+            .when(~has_usage & status.is_in(_RUNNING))
+            .then(pl.lit("background response still running (no usage yet)"))
             .when(
                 ~has_usage & ((obj == "chat.completion.chunk") | pl.col("type").str.starts_with("response."))
             )
@@ -139,14 +164,18 @@ class OpenAIReader(Reader):
         )
         reject = reject_if(
             (model.is_null() & ~has_usage & obj.is_null(), "not an OpenAI response record"),
-            (model.is_null(), "missing model"),
+            (model.is_null() & ~compaction, "missing model"),
             (prompt.is_null(), "missing usage.prompt_tokens (or usage.input_tokens)"),
             (completion.is_null(), "missing usage.completion_tokens (or usage.output_tokens)"),
             (negative(prompt, completion, cached), "negative token count"),
             (cached > prompt, "cached_tokens exceed the prompt tokens"),
-            (ts_text.is_null(), "missing timestamp"),
-            (ts.is_null(), pl.format("unparseable timestamp {}", ts_text.str.slice(0, 40))),
+            (
+                ts_text.is_not_null() & logged_ts.is_null(),
+                pl.format("unparseable timestamp {}", ts_text.str.slice(0, 40)),
+            ),
         )
+        output = _pick("output")
+        preview = _pick("tools").str.contains('"type":"web_search_preview').fill_null(False)
         model_id, scope = normalize_model(model, self.aliases)
         choices = _pick("choices")
         finish = choices.str.extract(r'"finish_reason":"([a-z_]+)"', 1)
@@ -159,8 +188,8 @@ class OpenAIReader(Reader):
         out = checked.with_columns(
             message_id=_pick("id"),
             request_id=pl.coalesce(first_of(c.request_id), _pick("id")),
-            ts=ts,
-            ts_source=pl.lit("log"),
+            ts=pl.coalesce(logged_ts, pl.lit(fallback, dtype=pl.Datetime("us", "UTC"))),
+            ts_source=pl.when(logged_ts.is_not_null()).then(pl.lit("log")).otherwise(pl.lit(fallback_source)),
             provider=pl.lit("openai"),
             model=model,
             model_id=model_id,
@@ -170,12 +199,16 @@ class OpenAIReader(Reader):
             cache_write_5m_tokens=pl.lit(0, pl.Int64),
             cache_write_1h_tokens=pl.lit(0, pl.Int64),
             output_tokens=completion,
-            web_search_requests=pl.lit(0, pl.Int64),
+            web_search_requests=_calls(output, "web_search_call"),
+            web_search_variant=pl.when(preview).then(pl.lit("preview")),
+            file_search_calls=_calls(output, "file_search_call"),
+            code_interpreter_calls=_containers(output),
+            image_generation_calls=_calls(output, "image_generation_call"),
             requests=pl.lit(1, pl.Int64),
             service_tier=standard_tier(_pick("service_tier")),
             stop_reason=pl.coalesce(finish, _pick("incomplete_details.reason"), status),
             structured_output=structured,
-            status=pl.lit("ok"),
+            status=pl.when(compaction).then(pl.lit("compaction")).otherwise(pl.lit("ok")),
             feature=first_of(c.feature),
             user_id=first_of(c.user_id),
             api_key_id=first_of(c.api_key_id),
@@ -185,12 +218,12 @@ class OpenAIReader(Reader):
             tags=pl.col(c.tags),
             latency_ms=first_of(c.latency_ms),
         )
-        fallback = content_key(
+        content = content_key(
             ["ts", "model", "input_tokens", "cache_read_tokens", "output_tokens", "feature"]
         )
         return out.with_columns(
             dedupe_key=pl.concat_str(
-                pl.lit("openai:"), pl.coalesce(pl.col("message_id"), pl.col("request_id"), fallback)
+                pl.lit("openai:"), pl.coalesce(pl.col("message_id"), pl.col("request_id"), content)
             )
         )
 

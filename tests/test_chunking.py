@@ -1,0 +1,59 @@
+"""Cutting a valid file at any chunk size gives the same rows, for every reader (streams included).
+
+The inputs are the real JSON-lines files of tests/realworld, plus one file that chains all of its
+streamed responses one after another (a gateway's log of several streams), so that chunk
+boundaries fall inside streams, between their events, and between streams.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+import tierlens
+from tierlens.config import Settings
+from tierlens.ingest import ingest
+
+CORPUS = Path(__file__).parent / "realworld"
+LINE_FILES = sorted(p for p in CORPUS.rglob("*.jsonl"))
+KEY = ["dedupe_key", "model", "input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+       "cache_write_1h_tokens", "output_tokens", "web_search_requests", "status", "cost_usd"]  # fmt: skip
+
+
+def rows_of(path: Path, data: Path, chunk: int) -> pl.DataFrame:
+    ingest([path], Settings(data_dir=data, chunk_bytes=chunk))
+    return tierlens.open(data).collect().select(KEY).sort(KEY, nulls_last=True)
+
+
+@pytest.fixture(scope="module")
+def streams(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("streams") / "gateway-streams.jsonl"
+    out.write_bytes(b"".join(p.read_bytes() for p in LINE_FILES if p.name.startswith("stream_")))
+    return out
+
+
+@pytest.mark.slow
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(1024, 64 * 1024), which=st.integers(0, len(LINE_FILES)))
+def test_any_chunk_size_gives_the_same_rows(
+    chunk: int, which: int, streams: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = streams if which == len(LINE_FILES) else LINE_FILES[which]
+    whole = rows_of(path, tmp_path_factory.mktemp("whole"), 64 * 2**20)
+    cut = rows_of(path, tmp_path_factory.mktemp("cut"), chunk)
+    assert whole.height > 0
+    assert_frame_equal(cut, whole, check_exact=False, rel_tol=1e-12)
+
+
+def test_streams_split_across_chunks_are_each_one_request(streams: Path, tmp_path: Path) -> None:
+    rows = rows_of(streams, tmp_path, 1024)
+    starts = sum(b'"type": "message_start"' in line or b'"type":"message_start"' in line
+                 for line in streams.read_bytes().splitlines())  # fmt: skip
+    advisors = 1  # the advisor stream bills a second model in its own row
+    assert rows.height == starts + advisors
+    assert rows["status"].to_list().count("ok") == rows.height
