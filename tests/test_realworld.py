@@ -116,7 +116,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[IngestResult, pl.D
 
 def test_one_call_reads_every_file_of_many_tools(corpus: tuple[IngestResult, pl.DataFrame]) -> None:
     result, rows = corpus
-    assert result.files_skipped == [f"{CORPUS}: 1 file(s) listed in {CORPUS / '.tierlensignore'}"]
+    ignored = sum(1 for _ in (CORPUS / "sse").iterdir()) + 1  # the raw SSE twins and expected.json
+    assert result.files_skipped == [f"{CORPUS}: {ignored} file(s) listed in {CORPUS / '.tierlensignore'}"]
     assert result.rejected == {}, result.rejects[:5]
     assert set(rows["file"].unique()) == {f for f, reqs in UNITS.items() if reqs}
     formats = set(result.formats)

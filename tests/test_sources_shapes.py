@@ -117,3 +117,47 @@ def test_symlinked_and_dot_named_projects_are_read_once(tmp_path: Path) -> None:
     got = rows(tmp_path / "d")
     assert set(got["project"]) == {".dotfiles"}
     assert got.height == 2  # session-beta's two requests, read once despite the loop
+
+
+def test_a_file_goes_to_the_reader_that_prices_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were OpenAI's sniffer to claim a Claude response for its `output_tokens_details` (as it once
+    did), detection still gives the file to the reader under which its rows are priced."""
+    from tierlens.sources.openai import OpenAIReader
+
+    claims = lambda self, obj: "output_tokens_details" in (obj.get("usage") or {})  # noqa: E731
+    monkeypatch.setattr(OpenAIReader, "sniff", claims)
+    body = json.loads((REAL / "anthropic" / "msg_thinking_claude-opus-5.json").read_text())
+    result = ingest([write(tmp_path / "claude.jsonl", [body])], Settings(data_dir=tmp_path / "d"))
+    assert result.formats == {"anthropic_messages": 1}
+    (row,) = rows(tmp_path / "d").to_dicts()
+    assert row["priced"] and row["cost_usd"] == pytest.approx((13 * 5 + 44 * 25) / 1e6, rel=1e-12)
+
+
+def test_the_report_counts_fast_mode_apart(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tierlens.cli import main
+
+    def msg(mid: str, speed: str) -> dict[str, Any]:
+        return {"ts": "2026-11-03T10:00:00Z", "response": {"id": mid, "type": "message", "role": "assistant",
+                "model": "claude-opus-4-8", "usage": {"input_tokens": 1000, "output_tokens": 100, "speed": speed}}}  # fmt: skip
+
+    data = tmp_path / "d"
+    ingest([write(tmp_path / "fast.jsonl", [msg("m1", "fast"), msg("m2", "standard")])], Settings(data_dir=data))
+    args = ["report", "--data", str(data), "--since", "2026-11-02", "--until", "2026-11-09", "--format", "json"]
+    out = CliRunner().invoke(main, args, catch_exceptions=False)
+    savings = json.loads(out.output)["savings"]
+    base = (1000 * 5 + 100 * 25) / 1e6
+    assert savings["fast_premium_usd"] == pytest.approx(base, rel=1e-9)  # 2x on Opus 4.8: one more base
+    assert savings["actual_cost_usd"] == pytest.approx(3 * base, rel=1e-9)
+
+
+@pytest.mark.parametrize("sse", sorted((REAL / "sse").glob("*.sse")), ids=lambda p: p.stem)
+def test_a_raw_sse_body_reads_as_its_events(sse: Path, tmp_path: Path) -> None:
+    """A cassette's raw `event:`/`data:` text gives the rows its `data:` payloads give as JSON lines."""
+    ingest([sse], Settings(data_dir=tmp_path / "raw"))
+    ingest([REAL / "anthropic" / f"{sse.stem}.jsonl"], Settings(data_dir=tmp_path / "lines"))
+    keep = ["dedupe_key", "model", "input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+            "cache_write_1h_tokens", "output_tokens", "web_search_requests", "status", "cost_usd"]  # fmt: skip
+    raw, lines = (rows(tmp_path / d).select(keep).sort("dedupe_key") for d in ("raw", "lines"))
+    assert raw.height > 0 and raw.equals(lines)

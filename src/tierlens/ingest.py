@@ -38,14 +38,16 @@ from tierlens.sources import (
     Context,
     Parsed,
     Reader,
-    detect_reader,
+    Record,
     make_reader,
     match_path,
     parse_batch,
+    parse_records,
 )
 from tierlens.sources.base import open_input, read_input
 from tierlens.sources.claude_code import claude_code_roots
 from tierlens.sources.costs import CostReportInput
+from tierlens.sources.detect import detect_candidates
 from tierlens.sources.streams import assemble_streams
 from tierlens.store import Store
 
@@ -54,6 +56,7 @@ LOG_SUFFIXES = (
     ".ndjson",
     ".json",
     ".log",
+    ".sse",
     ".csv",
     ".tsv",
     ".jsonl.gz",
@@ -246,7 +249,7 @@ def ingest(
                     result.files_skipped.append(f"{name}: empty")
                     continue
                 try:
-                    reader = forced or detect_reader(inp.samples, settings, name)
+                    reader = forced or choose_reader(inp.samples, settings, name, table)
                 except CostReportInput as exc:
                     if len(files) == 1:
                         raise
@@ -299,6 +302,25 @@ def ingest(
             f"(good rows were committed; see {Path(settings.data_dir) / 'quarantine' / (result.ingest_id + '.jsonl')})"
         )
     return result
+
+
+def choose_reader(samples: list[Any], settings: Settings, label: str, table: PriceTable) -> Reader:
+    """The reader for an input: of the formats that claim its first records, the one that prices
+    the most of them (so a file is never silently given to a reader that leaves it unpriced while
+    another would price it); on a tie, the most specific."""
+    candidates = detect_candidates(samples, settings, label)
+    if len(candidates) == 1:
+        return candidates[0]
+    records = [Record(i + 1, s, b"") for i, s in enumerate(samples)]
+    ctx = Context(source_file=label, path=None, ingest_id="detect")
+
+    def priced(reader: Reader) -> int:
+        parsed = parse_records(reader, records, ctx, lines=len(records))
+        rows = pl.concat([p.rows for p in assemble_streams([parsed], reader)])
+        return int(price_requests(rows, table)["priced"].sum()) if rows.height else 0
+
+    scores = [priced(r) for r in candidates]
+    return candidates[scores.index(max(scores))]
 
 
 def _with_time_field(settings: Settings, ts_from: str | None) -> tuple[Settings, str | None]:

@@ -353,7 +353,8 @@ def _unit_costs(data_dir: str | Path, current: Window, prev: Window | None, engi
 
 
 def _savings(cur: pl.DataFrame, table: PriceTable) -> dict[str, Any]:
-    """What prompt caching and batch saved against list price in the period (same rows, re-priced).
+    """What prompt caching and batch saved against list price in the period, and what fast mode cost
+    beyond standard speed (same rows, re-priced).
 
     Aggregate-report buckets are left out: their summed tokens cannot be re-priced per request.
     """
@@ -363,6 +364,7 @@ def _savings(cur: pl.DataFrame, table: PriceTable) -> dict[str, Any]:
             "list_cost_usd": 0.0,
             "caching_saved_usd": 0.0,
             "batch_saved_usd": 0.0,
+            "fast_premium_usd": 0.0,
             "actual_cost_usd": 0.0,
         }
     prompt = (
@@ -382,10 +384,15 @@ def _savings(cur: pl.DataFrame, table: PriceTable) -> dict[str, Any]:
     )
     standard = reprice(priced, table, service_tier="standard")
     actual = priced["cost_usd"]
+    fast = priced["speed"] == "fast"
+    at_standard_speed = reprice(priced.filter(fast), table, speed="standard") if fast.any() else None
     return {
         "list_cost_usd": float(no_cache.sum()),
         "caching_saved_usd": float((no_cache - actual).sum()),
         "batch_saved_usd": float((standard - actual).filter(priced["service_tier"] == "batch").sum()),
+        "fast_premium_usd": 0.0
+        if at_standard_speed is None
+        else float((actual.filter(fast) - at_standard_speed).sum()),
         "actual_cost_usd": float(actual.sum()),
     }
 

@@ -92,6 +92,11 @@ def _headline(r: Report) -> list[str]:
     lines.append(
         f"Prompt caching saved {money(s['caching_saved_usd'])} and batch saved {money(s['batch_saved_usd'])} "
         f"against list price ({money(s['list_cost_usd'] + s['batch_saved_usd'])})"
+        + (
+            f"; fast mode cost {money(s['fast_premium_usd'])} more than standard speed"
+            if s["fast_premium_usd"]
+            else ""
+        )
     )
     unpriced = f"{count(c['unpriced_requests'])} unpriced requests ({100 * c['unpriced_share']:.1f}%)"
     if c["unpriced_models"]:

@@ -300,6 +300,9 @@ def read_input(
     first = next(chunks, None)
     if first is None:
         return None
+    if shape is None and _is_sse(first[1]):
+        chunks = ((line, sse_payloads(c)) for line, c in chunks)
+        first = (first[0], sse_payloads(first[1]))
     shape = shape or sniff_shape(first[1])
     if shape == "csv":
         return _csv_input(itertools.chain([first], chunks), delimiter)
@@ -317,6 +320,26 @@ def read_input(
         for line, c in itertools.chain([first], chunks)
     )
     return Input("jsonl", batches, _line_samples(first[1]))
+
+
+def _is_sse(head: bytes) -> bool:
+    """A saved server-sent-events body (`event: ...` / `data: {...}` lines), as cassettes keep streams."""
+    for raw in head.split(b"\n"):
+        line = raw.strip()
+        if line:
+            return line.startswith((b"event:", b"data:"))
+    return False
+
+
+def sse_payloads(chunk: bytes) -> bytes:
+    """Server-sent events as JSON lines: each `data:` line becomes its payload, every other line
+    (`event:`, `id:`, comments, the blank separators, OpenAI's `[DONE]`) a blank line, so that line
+    numbers stay those of the file."""
+    out = []
+    for line in chunk.split(b"\n"):
+        payload = line[5:].strip() if line.startswith(b"data:") else b""
+        out.append(b"" if payload == b"[DONE]" else payload)
+    return b"\n".join(out)
 
 
 def sample_records(head: bytes) -> list[Any]:

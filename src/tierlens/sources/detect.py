@@ -83,9 +83,18 @@ def match_path(path: Path | None, settings: Settings) -> Reader | None:
 
 
 def detect_reader(samples: Sequence[Any], settings: Settings, label: str) -> Reader:
-    """Pick the reader for an input from its first decoded records."""
+    """Pick the reader for an input from its first decoded records (the first that claims them)."""
+    return detect_candidates(samples, settings, label)[0]
+
+
+def detect_candidates(samples: Sequence[Any], settings: Settings, label: str) -> list[Reader]:
+    """Every reader that claims one of the input's first records, most specific first.
+
+    A cost report among the records is refused (`CostReportInput`); no claim at all is an error.
+    """
     readers = [make_reader(n, settings) for n in DETECT_ORDER]
     readers += [make_reader(n, settings) for n in settings.sources.mapped if n not in _FACTORIES]
+    claimed: set[int] = set()
     seen = 0
     for obj in samples:
         if not isinstance(obj, dict):
@@ -93,12 +102,14 @@ def detect_reader(samples: Sequence[Any], settings: Settings, label: str) -> Rea
         seen += 1
         if seen > SNIFF_LINES:
             break
-        for reader in readers:
-            if reader.sniff(obj):
-                return reader
-        kind = cost_report_kind(obj)
-        if kind is not None:
-            raise CostReportInput(label, kind)
+        hits = {i for i, reader in enumerate(readers) if reader.sniff(obj)}
+        if not hits and not claimed:
+            kind = cost_report_kind(obj)
+            if kind is not None:
+                raise CostReportInput(label, kind)
+        claimed |= hits
+    if claimed:
+        return [readers[i] for i in sorted(claimed)]
     if not samples:
         raise SourceError(f"{label}: empty input, or no record could be decoded")
     raise SourceError(
