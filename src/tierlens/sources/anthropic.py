@@ -41,6 +41,7 @@ from tierlens.sources.common import claude_evidence, openai_evidence
 from tierlens.sources.iterations import with_iterations
 from tierlens.sources.streams import MERGED
 
+_STREAM_MARKERS = (b'"message_start"', b'"message_delta"', b'"message_stop"')
 _USAGE_EVENTS = ["message_start", "message_delta", "message_stop"]
 """Stream events merged into their request (`StreamAssembler`); the others carry no usage."""
 STREAM_EVENTS = [
@@ -81,6 +82,16 @@ def message_fields(prefix: str, loose: bool = False) -> list[RawField]:
         RawField(f"{u}iterations", "json"),
     ]
     return [RawField(f.path, f.kind, loose=True) for f in fields] if loose else fields
+
+
+_STREAM_FIELDS = [
+    # a stream event: `message_start` holds the message under `message`, `message_delta` its stop
+    # reason under `delta` (and cumulative usage at the top, where a response has it)
+    *message_fields("response.message", loose=True),
+    *message_fields("message", loose=True),
+    RawField("response.delta.stop_reason", loose=True),
+    RawField("delta.stop_reason", loose=True),
+]
 
 
 def present_prefixes(raw: pl.DataFrame, prefixes: Sequence[str]) -> list[str]:
@@ -131,9 +142,11 @@ _COUNTS = (*TOKEN_COLUMNS, "web_search_requests")
 
 def _filled(out: pl.DataFrame) -> pl.DataFrame:
     """Absent counts are 0 in a whole response; stream events keep their nulls until merged."""
-    whole = pl.col("_event").is_null() if "_event" in out.columns else pl.lit(True)
+    events = "_event" in out.columns and out.select(pl.col("_event").is_not_null().any()).item()
+    whole = pl.col("_event").is_null() if events else pl.lit(True)
+    counts = [pl.when(whole).then(pl.col(c).fill_null(0)).otherwise(pl.col(c)) for c in _COUNTS]
     return out.with_columns(
-        *[pl.when(whole).then(pl.col(c).fill_null(0)).otherwise(pl.col(c)) for c in _COUNTS],
+        *(counts if events else [pl.col(c).fill_null(0) for c in _COUNTS]),
         speed=pl.col("speed").fill_null("standard"),
     )
 
@@ -249,11 +262,12 @@ class MessagesReader(Reader):
         out += [RawField(p, "num") for p in c.latency_ms]
         out.append(RawField(c.tags, "strlist"))
         out += message_fields("response") + message_fields("")
-        # a stream event: `message_start` holds the message under `message`, `message_delta` its
-        # stop reason under `delta` (and cumulative usage at the top, where a response has it)
-        out += message_fields("response.message", loose=True) + message_fields("message", loose=True)
-        out += [RawField("response.delta.stop_reason", loose=True), RawField("delta.stop_reason", loose=True)]
-        return _dedupe_fields(out)
+        return _dedupe_fields(out + _STREAM_FIELDS)
+
+    def fields_for(self, chunk: bytes) -> list[RawField]:
+        """Without stream events in the chunk, the fields of their nested message are not parsed."""
+        streams = any(marker in chunk for marker in _STREAM_MARKERS)
+        return self.fields() if streams else [f for f in self.fields() if f not in _STREAM_FIELDS]
 
     def sniff(self, obj: dict[str, Any]) -> bool:
         resp = obj.get("response")
@@ -269,9 +283,12 @@ class MessagesReader(Reader):
         kind = _pick(prefixes, "type")
         event = pl.when(kind.is_in(_USAGE_EVENTS)).then(kind)
         # a stream's start carries the message one level down: read it first, then the top level
-        nested = [f"{p}.message" if p else "message" for p in prefixes]
+        nested = [
+            p for p in (f"{p}.message" if p else "message" for p in prefixes) if f"{p}.type" in raw.columns
+        ]
         cols = message_columns([*nested, *prefixes], self.aliases, normalize=False)
-        cols["stop_reason"] = pl.coalesce(cols["stop_reason"], _pick(prefixes, "delta.stop_reason"))
+        if nested:
+            cols["stop_reason"] = pl.coalesce(cols["stop_reason"], _pick(prefixes, "delta.stop_reason"))
         ts_text = first_of(c.timestamp)
         raw = with_timestamp(raw, ts_text)
         fallback, fallback_source = file_time(ctx, ctx.options.get("ts_from") or c.ts_fallback)
@@ -295,7 +312,7 @@ class MessagesReader(Reader):
             ),
             *message_rejects(prefixes),
         )
-        start = reject_if(*message_rejects(nested))
+        start = reject_if(*message_rejects(nested or prefixes))
         update = reject_if(message_rejects(prefixes)[-1])  # a delta's counts: only their sign can be wrong
         unparseable = ts_text.is_not_null() & pl.col("_ts").is_null()
         reject = pl.coalesce(

@@ -182,6 +182,11 @@ class Reader:
     def fields(self) -> Sequence[RawField]:
         raise NotImplementedError
 
+    def fields_for(self, chunk: bytes) -> Sequence[RawField]:
+        """The fields to parse a chunk of JSON lines with: `fields()`, or fewer when the chunk shows
+        it cannot hold some shapes (every field is a column DuckDB must build)."""
+        return self.fields()
+
     def explode(self, obj: dict[str, Any]) -> Iterable[tuple[str | None, dict[str, Any]]]:
         """Split one decoded record into row objects, each with a label for reject reasons (None for
         the record itself). Raise `RecordError` to reject the record, `SkipRecord` to skip it."""
@@ -580,7 +585,7 @@ def parse_chunk(
     reader: Reader, chunk: bytes, first_line: int, ctx: Context, *, force_exact: bool = False
 ) -> Parsed:
     """Parse one chunk of JSON lines into canonical rows, through the fast path when it accepts the chunk."""
-    fields = list(reader.fields())
+    fields = list(reader.fields_for(chunk))
     n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
     if reader.fast_path and not force_exact:
         raw = _fast_raw(chunk, fields)
@@ -658,7 +663,7 @@ def _finish(
         ingest_id=pl.lit(ctx.ingest_id),
     )
     pending = None
-    if "_event" in kept.columns:
+    if "_event" in kept.columns and kept.select(pl.col("_event").is_not_null().any()).item():
         events = pl.col("_event").is_not_null()
         extra = [c for c in _STREAM_COLUMNS if c in kept.columns]
         pending = conform(kept.filter(events)).hstack(kept.filter(events).select(extra))

@@ -92,10 +92,10 @@ def with_iterations(out: pl.DataFrame) -> pl.DataFrame:
     for flag in ("_reject", "_skip", "_type_error", "_event"):
         if flag in out.columns:
             live &= pl.col(flag).is_null()
+    if not out.select(live.any()).item():
+        return out
     indexed = out.with_row_index("_i")
     subset = indexed.filter(live)
-    if subset.is_empty():
-        return out
     updates: list[dict[str, Any]] = []
     extra: list[pl.DataFrame] = []
     for row in subset.iter_rows(named=True):
