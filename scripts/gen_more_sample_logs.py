@@ -1,4 +1,4 @@
-"""Write sample_logs/more/: small, realistic logs of every issue-3 format, deterministic.
+"""Write sample_logs/more/: small, realistic logs of every gateway, cloud and telemetry format, deterministic.
 
     python scripts/gen_more_sample_logs.py --out sample_logs/more
 
@@ -275,8 +275,9 @@ def bedrock_logs(rng: random.Random, t: Totals) -> str:
         if role == "support-bot":
             rec["requestMetadata"] = {"feature": "support-chat", "user_id": f"u_{rng.randrange(1, 25):04d}"}
         lines.append(rec)
-        if priced_as is None:
-            t.add("bedrock", None)
+        if priced_as is None:  # Amazon Nova Pro: aws.amazon.com/bedrock/pricing (no cache-write rate)
+            nova = (D(uncached) * D("0.8") + D(read) * D("0.2") + D(out) * D("3.2")) / D(1_000_000)
+            t.add("bedrock", None if write else nova)
             continue
         mult = D("1.1") if regional and priced_as in REGIONAL else D(1)
         t.add("bedrock", claude_cost(priced_as, uncached, write, 0, read, out, mult=mult))

@@ -1,6 +1,6 @@
 """Every format in one directory, one `tierlens ingest DIR`, per-format totals equal to hand-computed costs.
 
-tests/fixtures/issue3/ holds one small file per format; each total below is computed by hand from
+tests/fixtures/formats/ holds one small file per format; each total below is computed by hand from
 the price table in FACTS.md (USD per million tokens), so a change in a reader's token convention,
 a model normalization or a multiplier shows up here to the micro-dollar.
 """
@@ -40,10 +40,12 @@ request_id = "request"
 EXPECTED = {
     # (1000-400) x 2.50 + 400 x 1.25 + 200 x 10;  (2000-1000) x 0.25 + 1000 x 0.025 + 500 x 2
     "openai": usd((600, 2.5), (400, 1.25), (200, 10)) + usd((1000, 0.25), (1000, 0.025), (500, 2)),
-    # us. Sonnet 4.5 x1.1; global. Haiku 4.5; Haiku 3.5 (list); an app-profile ARN and Nova unpriced
+    # us. Sonnet 4.5 x1.1; global. Haiku 4.5; Haiku 3.5 (list); Nova Pro (aws.amazon.com/bedrock/pricing);
+    # an app-profile ARN unpriced
     "bedrock": usd((1000, 3), (2000, 0.3), (1000, 3.75), (500, 15)) * 1.1
     + usd((2000, 1), (1000, 5))
-    + usd((1000, 0.8), (1000, 4)),
+    + usd((1000, 0.8), (1000, 4))
+    + usd((800, 0.8), (80, 3.2)),
     # Sonnet 4.5 (prompt 3500 = 1000 + 2000 read + 500 written); gpt-4o-mini (1000 incl. 500 cached)
     "litellm": usd((1000, 3), (2000, 0.3), (500, 3.75), (300, 15))
     + usd((500, 0.15), (500, 0.075), (100, 0.6)),
@@ -80,7 +82,6 @@ def test_one_ingest_call_reads_every_format(config: Path, tmp_path: Path) -> Non
     assert summary["formats"] == {f: 1 for f in EXPECTED}
     assert summary["rejected"] == {} and summary["unpriced"] == {
         "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6": 1,
-        "us.amazon.nova-pro-v1:0": 1,
     }
     assert any(
         "anthropic_cost_report.json is an Anthropic cost report" in n for n in summary["files_skipped"]

@@ -174,11 +174,123 @@ def test_bad_rows_are_rejected() -> None:
     ]
 
 
+def payload(
+    request_id: str, prompt: int, completion: int, metadata: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
+    """A row as LiteLLM's `SpendLogsPayload` declares it: `metadata` and `request_tags` are JSON
+    strings, and every identity LiteLLM does not know is `""` (litellm spend_tracking_utils)."""
+    row = spend_log(request_id, prompt, completion, metadata=json.dumps(metadata), **kw)
+    row.update(
+        request_tags=json.dumps(kw.get("tags", [])),
+        user=kw.get("user", ""),
+        end_user=kw.get("end_user", ""),
+        team_id=kw.get("team_id", ""),
+        organization_id="",
+        model_id="",
+        api_base="https://api.anthropic.com/v1/messages",
+        cache_key="Cache OFF",
+        requester_ip_address="",
+        messages="{}",
+        response="{}",
+        proxy_server_request="{}",
+        session_id="",
+    )
+    return row
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_spend_logs_payload_json_strings_are_read(exact: bool) -> None:
+    meta = {
+        "user_api_key_user_id": "u_meta",
+        "user_api_key_team_id": "team_meta",
+        "spend_logs_metadata": None,
+        **usage_object(2000, 500),
+    }
+    rows = [
+        payload("p1", 3500, 300, meta, user="u_0003"),  # request_tags "[]", end_user ""
+        payload("p2", 3500, 300, meta, tags=["feature:search"], end_user="cust-9", team_id="team_a"),
+        payload("p3", 1000, 10, {}, user=""),  # every identity empty: metadata paths, then null
+    ]
+    p = parse_lines("litellm", rows, exact=exact)
+    assert not p.rejects and p.rows.height == 3
+    a, b, c = priced(p.rows).sort("source_line").to_dicts()
+    assert (a["input_tokens"], a["cache_read_tokens"], a["cache_write_5m_tokens"]) == (1000, 2000, 500)
+    assert a["cost_usd"] == pytest.approx(usd((1000, 3), (2000, 0.3), (500, 3.75), (300, 15)), rel=1e-12)
+    assert a["tags"] == [] and b["tags"] == ["feature:search"]
+    # end_user "" is absent: `user` decides; a real end_user wins over user
+    assert (a["user_id"], b["user_id"], c["user_id"]) == ("u_0003", "cust-9", None)
+    # team_id "" falls through to metadata.user_api_key_team_id
+    assert (a["workspace_id"], b["workspace_id"], c["workspace_id"]) == ("team_meta", "team_a", None)
+    assert c["session_id"] is None and c["request_id"] == "p3"
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_json_held_in_strings_inside_metadata(exact: bool) -> None:
+    meta = {
+        "usage_object": json.dumps(usage_object(4000, 3000, split=(1000, 2000))["usage_object"]),
+        "spend_logs_metadata": json.dumps({"feature": "ticket-triage"}),
+    }
+    extra = {"additional_usage_values": json.dumps({"prompt_tokens_details": {"cached_tokens": 600}})}
+    rows = [
+        spend_log("s1", 10_000, 100, metadata=meta),
+        spend_log("s2", 10_000, 100, metadata=json.dumps(meta)),
+        spend_log("s3", 1000, 10, model="gpt-4o-mini", provider="openai", metadata=json.dumps(extra)),
+    ]
+    p = parse_lines("litellm", rows, exact=exact)
+    assert not p.rejects
+    got = [
+        (
+            r["input_tokens"],
+            r["cache_read_tokens"],
+            r["cache_write_5m_tokens"],
+            r["cache_write_1h_tokens"],
+            r["feature"],
+        )
+        for r in p.rows.sort("source_line").to_dicts()
+    ]
+    assert got == [
+        (3000, 4000, 1000, 2000, "ticket-triage"),
+        (3000, 4000, 1000, 2000, "ticket-triage"),
+        (400, 600, 0, 0, None),
+    ]
+
+
+def test_malformed_request_tags_are_rejected() -> None:
+    lines: list[Any] = [
+        spend_log("t1", 10, 1, tags="feature:search"),  # a bare string, not an array
+        spend_log("t2", 10, 1, tags=json.dumps({"feature": "search"})),
+        spend_log("t3", 10, 1, tags=[{"feature": "search"}]),
+        spend_log("t4", 10, 1, tags=""),  # LiteLLM's empty value: no tags, accepted
+        spend_log("t5", 10, 1, tags=None),
+    ]
+    for exact in (False, True):
+        p = parse_lines("litellm", lines, exact=exact)
+        why = "request_tags: expected an array of strings (or a JSON string holding one)"
+        assert [(r["line"], r["reason"]) for r in p.rejects] == [(1, why), (2, why), (3, why)]
+        assert p.rows.sort("source_line")["tags"].to_list() == [None, None]
+
+
+def test_csv_cells_holding_json_strings() -> None:
+    # a CSV written from JSON lines: the request_tags cell is the JSON string itself
+    body = (
+        b"request_id,spend,prompt_tokens,completion_tokens,startTime,model,custom_llm_provider,user,"
+        b"end_user,team_id,metadata,request_tags,cache_hit,status\n"
+        b"c1,0.01,3500,300,2026-09-01 12:00:00,claude-sonnet-4-5,anthropic,u_7,,,"
+        b'"{""usage_object"": {""cache_read_input_tokens"": 2000, ""cache_creation_input_tokens"": 500}}",'
+        b'"""[\\""feature:search\\""]""",False,success\n'
+    )
+    p = parse_bytes("litellm", body)
+    assert not p.rejects and p.rows.height == 1
+    row = p.rows.row(0, named=True)
+    assert (row["input_tokens"], row["cache_read_tokens"], row["user_id"]) == (1000, 2000, "u_7")
+    assert row["tags"] == ["feature:search"]
+
+
 # --- properties ------------------------------------------------------------------------------------
 
 valid = st.builds(
-    lambda i, u, r, w, o, m: spend_log(
-        f"req-{i}", u + r + w, o, model=m, metadata=usage_object(r, w), spend=0.001
+    lambda i, u, r, w, o, m, t: spend_log(
+        f"req-{i}", u + r + w, o, model=m, metadata=usage_object(r, w), spend=0.001, tags=t
     ),
     st.integers(0, 10**9),
     token,
@@ -188,6 +300,7 @@ valid = st.builds(
     st.sampled_from(
         ["claude-sonnet-4-5-20250929", "anthropic/claude-opus-4-6", "gpt-4o-mini", "unknown-model"]
     ),
+    st.lists(st.text(max_size=8), max_size=3),
 )
 
 
@@ -204,7 +317,7 @@ def test_valid_records_round_trip(records: list[dict[str, Any]]) -> None:
             read,
             write,
         )
-        assert row["logged_cost_usd"] == rec["spend"]
+        assert row["logged_cost_usd"] == rec["spend"] and row["tags"] == rec["request_tags"]
 
 
 @hsettings(max_examples=60, deadline=None)
@@ -226,3 +339,21 @@ def test_garbage_never_crashes_litellm(lines: list[str]) -> None:
     assert sorted(r["line"] for r in parse_lines("litellm", lines, exact=True).rejects) == sorted(
         r["line"] for r in p.rejects
     )
+
+
+@hsettings(max_examples=30, deadline=None)
+@given(st.lists(valid, min_size=1, max_size=5, unique_by=lambda r: r["request_id"]))
+def test_json_string_fields_read_like_json_values(records: list[dict[str, Any]]) -> None:
+    as_strings = [
+        {
+            **r,
+            "metadata": json.dumps(r["metadata"]),
+            "request_tags": json.dumps(r["request_tags"]),
+            "end_user": "",
+        }
+        for r in records
+    ]
+    for exact in (False, True):
+        want = parse_lines("litellm", records, exact=exact).rows.drop("source_line")
+        got = parse_lines("litellm", as_strings, exact=exact)
+        assert not got.rejects and got.rows.drop("source_line").equals(want)

@@ -254,6 +254,7 @@ def _ingest_text(r: Any) -> str:
     if r.formats:
         lines.append("  formats             " + ", ".join(f"{k}: {v}" for k, v in r.formats.items()))
     lines += [f"  note: {t}" for t in r.timestamps]
+    lines += [f"  note: {n:,} rows: {why}" for why, n in r.notes.items()]
     lines += [f"  skipped file: {f}" for f in r.files_skipped]
     if r.rejected_total:
         lines.append(

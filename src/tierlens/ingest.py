@@ -94,6 +94,8 @@ class IngestResult:
     total_cost_usd: float = 0.0
     formats: dict[str, int] = field(default_factory=dict)
     timestamps: list[str] = field(default_factory=list)
+    notes: dict[str, int] = field(default_factory=dict)
+    """Rows priced as logged that the summary must qualify, by note (e.g. OpenLIT's missing cache tokens)."""
     files_skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
     records_read: int = 0
@@ -229,6 +231,7 @@ def ingest(
     store = Store(settings.data_dir)
     started = time.perf_counter()
     skipped: Counter[str] = Counter()
+    notes: Counter[str] = Counter()
     with store.transaction() as txn:
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
         result.files_skipped += ignored
@@ -268,6 +271,7 @@ def ingest(
                     result.lines_read += parsed.lines
                     result.records_read += parsed.records
                     skipped.update(parsed.skipped)
+                    notes.update(parsed.notes)
                     txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
                     rows = (
                         _price(parsed.rows, table, standard)
@@ -290,6 +294,7 @@ def ingest(
         result.duplicates_skipped = txn.stats.duplicates
         result.total_cost_usd = txn.stats.cost_usd
         result.skipped = dict(skipped.most_common())
+        result.notes = dict(notes.most_common())
         result.rejects = txn.rejects
         result.rejected = dict(Counter(_reason_class(r["reason"]) for r in txn.rejects).most_common())
         result.unpriced = dict(txn.stats.unpriced.most_common())

@@ -111,6 +111,9 @@ class Parsed:
     records: int = -1
     """Records accounted for: rows + skipped + rejects (a line of JSON lines is one record; a
     document or a CSV row may differ from the physical lines). Defaults to `lines`."""
+    notes: dict[str, int] = field(default_factory=dict)
+    """Rows kept and priced as logged, about which the summary must say something (a reader's
+    `_note` column: e.g. an instrumentation known to leave cache tokens out)."""
     pending: pl.DataFrame | None = None
     """Stream events (canonical columns plus `_event`, `_stream_seq`, `_stream_key`) still to be
     merged into their requests by `assemble_streams`; counted in `records`, not yet in `rows`."""
@@ -662,6 +665,9 @@ def _finish(
         source=pl.lit(reader.name),
         ingest_id=pl.lit(ctx.ingest_id),
     )
+    notes: dict[str, int] = {}
+    if "_note" in kept.columns:
+        notes = dict(kept.filter(pl.col("_note").is_not_null()).group_by("_note").len().iter_rows())
     pending = None
     if "_event" in kept.columns and kept.select(pl.col("_event").is_not_null().any()).item():
         events = pl.col("_event").is_not_null()
@@ -680,6 +686,7 @@ def _finish(
         lines=lines,
         path_used=path_used,
         records=out.height + extra_records,
+        notes=notes,
         pending=pending,
     )
 

@@ -6,22 +6,39 @@ Each line (or document) is one export: `{resourceSpans: [{resource: {attributes}
 export is exploded into one row per span; a span's reject reason names it
 (`resourceSpans[0].scopeSpans[1].spans[4]: ...`) and every span keeps its export's line.
 
-Attributes (semantic conventions v1.41, "Development"): `gen_ai.usage.input_tokens` (deprecated
-`gen_ai.usage.prompt_tokens`), `gen_ai.usage.output_tokens` (deprecated `completion_tokens`),
-`gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.cache_creation.input_tokens` (also the
-underscore spellings some instrumentations emit [P]), `gen_ai.response.model` (else
-`gen_ai.request.model`), `gen_ai.provider.name` (deprecated `gen_ai.system`),
-`gen_ai.response.id`, `gen_ai.response.finish_reasons`, `gen_ai.conversation.id`.
+Attributes, current semantic conventions (v1.41, "Development") first, then the names older
+instrumentations emit (traceloop/OpenLLMetry before its move to the OTel names, OpenLIT):
+- input: `gen_ai.usage.input_tokens`, `gen_ai.usage.prompt_tokens`, `llm.usage.prompt_tokens`;
+  when none is set, `gen_ai.usage.total_tokens` / `llm.usage.total_tokens` minus output;
+- output: `gen_ai.usage.output_tokens`, `gen_ai.usage.completion_tokens`, `llm.usage.completion_tokens`;
+- cache: `gen_ai.usage.cache_read.input_tokens` (`gen_ai.usage.cache_read_input_tokens`),
+  `gen_ai.usage.cache_creation.input_tokens` (`gen_ai.usage.cache_creation_input_tokens`);
+- `gen_ai.response.model` (else `gen_ai.request.model`), `gen_ai.provider.name` (deprecated
+  `gen_ai.system`), `gen_ai.response.id`, `gen_ai.response.finish_reasons`, `gen_ai.conversation.id`.
 
 Token convention (FACTS rule 9): `gen_ai.usage.input_tokens` INCLUDES cache reads and cache
 writes ("SHOULD be included"), so `input_tokens` = input - cache_read - cache_creation; cache
-creation has no TTL split and is priced as 5-minute writes. An instrumentation that reports
-uncached input there is read with `[sources.otel] input_includes_cache = false`.
+creation has no TTL split and is priced as 5-minute writes. Instrumentations differ, and the
+span's instrumentation scope (or the `telemetry.sdk.name` resource attribute) says which wrote it:
+- OpenLLMetry Anthropic (`opentelemetry.instrumentation.anthropic`): input + cache reads + cache
+  writes since it reported cache tokens (2024-10), under both the old and the new names; the
+  OpenAI instrumentation reports `prompt_tokens`, which includes cached tokens: both follow the rule;
+- OpenLLMetry Bedrock (`opentelemetry.instrumentation.bedrock`): Bedrock's `inputTokens`, which
+  excludes cache tokens, beside the cache counts: read as uncached input;
+- OpenLIT (scope `openlit...` or `telemetry.sdk.name = "openlit"`): for Anthropic and Bedrock spans
+  the provider's uncached input beside the cache counts (read as uncached input), for OpenAI the
+  prompt tokens with cached ones included. Before 2026-02 OpenLIT set no cache attributes at all:
+  such spans are kept and priced as logged (cache reads and writes are missing from them, and an
+  OpenAI span's cached tokens are priced as input); the mapping marks each in a `_note` column
+  (the reason, not stored).
+`[sources.otel] input_includes_cache = false` reads every span as uncached input.
 
 Only model calls are rows: spans without token usage are skipped ("span without token usage"),
 and agent/tool/workflow spans (`invoke_agent`, `create_agent`, `execute_tool`,
 `invoke_workflow`) are skipped even when they carry usage, since their model calls are counted
-on their own spans. A span with a provider response id (`msg_...`, `chatcmpl-...`) is keyed like
+on their own spans. One exception: when the model-call spans of a trace carry only
+`gen_ai.usage.partial.*` (Logfire's Claude Agent SDK instrumentation), the `invoke_agent` span of
+that trace in the same export holds the totals and is the row. A span with a provider response id (`msg_...`, `chatcmpl-...`) is keyed like
 that provider's own logs, so the same call logged by a gateway and traced is counted once.
 """
 
@@ -39,6 +56,7 @@ from tierlens.sources.common import coalesce, epoch_nanos, negative, provider_of
 
 NOT_MODEL_CALLS = ("invoke_agent", "create_agent", "execute_tool", "invoke_workflow")
 RESOURCE = "resource:"
+SDK_NAME = RESOURCE + "telemetry.sdk.name"
 
 
 def _key(name: str) -> str:
@@ -54,14 +72,25 @@ def attr(name: str) -> str:
 
 
 USAGE_ATTRS = {
-    "input": ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"],
-    "output": ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"],
+    "input": ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens"],
+    "output": ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens"],
+    "total": ["gen_ai.usage.total_tokens", "llm.usage.total_tokens"],
     "cache_read": ["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"],
     "cache_creation": [
         "gen_ai.usage.cache_creation.input_tokens",
         "gen_ai.usage.cache_creation_input_tokens",
     ],
 }
+UNCACHED_INPUT_SCOPES = ("opentelemetry.instrumentation.bedrock",)
+"""Instrumentation scopes whose `input_tokens` excludes cache tokens (OpenLLMetry Bedrock)."""
+OPENLIT_UNCACHED_PROVIDERS = ("anthropic", "aws.bedrock")
+"""Providers whose uncached input OpenLIT reports as `input_tokens` (its `prompt_tokens_include_cache=False`)."""
+_USAGE_KEYS = frozenset(_key(n) for names in USAGE_ATTRS.values() for n in names)
+_PARTIAL = _key("gen_ai.usage.partial.")
+_OPERATION = _key("gen_ai.operation.name")
+OPENLIT_NO_CACHE_NOTE = (
+    "OpenLIT span without cache token attributes (cache tokens not reported; priced as logged)"
+)
 STRING_ATTRS = (
     "gen_ai.operation.name",
     "gen_ai.provider.name",
@@ -133,6 +162,9 @@ class OTelReader(Reader):
             RawField("span.name"),
             RawField("span.start"),
             RawField("span.end"),
+            RawField("span.agent_totals", "bool"),
+            RawField("scope.name"),
+            RawField(attr(SDK_NAME), "str", SDK_NAME.removeprefix(RESOURCE)),
             RawField(attr("gen_ai.response.finish_reasons"), "json", "gen_ai.response.finish_reasons"),
         ]
         out += [RawField(attr(a), "int", a) for names in USAGE_ATTRS.values() for a in names]
@@ -164,22 +196,13 @@ class OTelReader(Reader):
                 items = ss.get("spans") if isinstance(ss, dict) else None
                 if not isinstance(items, list):
                     raise RecordError(f"resourceSpans[{i}].scopeSpans[{j}].spans: expected an array")
+                scope = {"name": _scope_name(ss)}
                 for k, span in enumerate(items):
                     where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
                     if not isinstance(span, dict):
                         raise RecordError(f"{where}: expected an object")
-                    row = {
-                        "span": {
-                            "traceId": span.get("traceId"),
-                            "spanId": span.get("spanId"),
-                            "name": span.get("name"),
-                            "start": span.get("startTimeUnixNano"),
-                            "end": span.get("endTimeUnixNano"),
-                        },
-                        "attr": attributes(span.get("attributes")),
-                        "res": res,
-                    }
-                    out.append((where, row))
+                    out.append((where, _span_row(span, scope, res)))
+        _mark_agent_totals(out)
         return out
 
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
@@ -194,18 +217,20 @@ class OTelReader(Reader):
         tokens = {k: coalesce([col(n) for n in names]) for k, names in USAGE_ATTRS.items()}
         reads = tokens["cache_read"].fill_null(0)
         writes = tokens["cache_creation"].fill_null(0)
-        total_in = tokens["input"]
-        uncached = total_in - reads - writes if c.input_includes_cache else total_in
+        total_in = pl.coalesce(tokens["input"], tokens["total"] - tokens["output"])
+        vendor = pl.coalesce(col("gen_ai.provider.name"), col("gen_ai.system"))
+        includes, note = _convention(c.input_includes_cache, vendor, tokens)
+        uncached = pl.when(includes).then(total_in - reads - writes).otherwise(total_in)
         operation = col("gen_ai.operation.name")
         model = pl.coalesce(col("gen_ai.response.model"), col("gen_ai.request.model"))
         model_id, scope = normalize_model(model, self.aliases)
-        provider = provider_of(model_id, pl.coalesce(col("gen_ai.provider.name"), col("gen_ai.system")))
+        provider = provider_of(model_id, vendor)
         start = pl.col("span.start")
         ts = epoch_nanos(start)
         end = epoch_nanos(pl.col("span.end"))
-        has_usage = total_in.is_not_null() | tokens["output"].is_not_null()
+        has_usage = total_in.is_not_null() | tokens["output"].is_not_null() | tokens["total"].is_not_null()
         skip = (
-            pl.when(operation.is_in(NOT_MODEL_CALLS))
+            pl.when(operation.is_in(NOT_MODEL_CALLS) & ~pl.col("span.agent_totals").fill_null(False))
             .then(pl.format("{} span (its model calls are counted on their own spans)", operation))
             .when(~has_usage)
             .then(pl.lit("span without token usage (not a model call)"))
@@ -250,6 +275,7 @@ class OTelReader(Reader):
             project=first(c.project),
             session_id=first(c.session_id),
             latency_ms=(end - ts).dt.total_microseconds().cast(pl.Float64) / 1000.0,
+            _note=note,
         )
         by_response = pl.when(response_id.is_not_null() & pl.col("provider").is_in(["anthropic", "openai"]))
         return out.with_columns(
@@ -261,3 +287,60 @@ class OTelReader(Reader):
                 )
             )
         )
+
+
+def _mark_agent_totals(rows: list[tuple[str | None, dict[str, Any]]]) -> None:
+    """Mark the `invoke_agent` spans that hold their trace's only full usage: the model-call spans
+    under them carry `gen_ai.usage.partial.*` alone (Logfire's Claude Agent SDK instrumentation
+    finds per-message usage unreliable and puts the session's totals on the agent span). A trace
+    whose model calls carry usage of their own keeps its agent spans skipped."""
+    partial: set[Any] = set()
+    counted: set[Any] = set()
+    for _, row in rows:
+        trace, attrs = row["span"]["traceId"], row["attr"]
+        if any(k.startswith(_PARTIAL) for k in attrs):
+            partial.add(trace)
+        if attrs.get(_OPERATION) not in NOT_MODEL_CALLS and not _USAGE_KEYS.isdisjoint(attrs):
+            counted.add(trace)
+    totals = partial - counted
+    for _, row in rows:
+        if row["attr"].get(_OPERATION) == "invoke_agent" and row["span"]["traceId"] in totals:
+            row["span"]["agent_totals"] = True
+
+
+def _scope_name(scope_spans: dict[str, Any]) -> Any:
+    """The instrumentation scope's name (`scope`, or `instrumentationLibrary` in older exports)."""
+    scope = scope_spans.get("scope", scope_spans.get("instrumentationLibrary"))
+    return scope.get("name") if isinstance(scope, dict) else None
+
+
+def _span_row(span: dict[str, Any], scope: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "span": {
+            "traceId": span.get("traceId"),
+            "spanId": span.get("spanId"),
+            "name": span.get("name"),
+            "start": span.get("startTimeUnixNano"),
+            "end": span.get("endTimeUnixNano"),
+        },
+        "scope": scope,
+        "attr": attributes(span.get("attributes")),
+        "res": res,
+    }
+
+
+def _convention(configured: bool, vendor: pl.Expr, tokens: dict[str, pl.Expr]) -> tuple[pl.Expr, pl.Expr]:
+    """(whether a span's input count includes its cache tokens, a note on the span or null), by what
+    is known of the instrumentation that wrote it; `configured = False` reads every span as uncached."""
+    scope = pl.col("scope.name")
+    openlit = scope.str.contains(r"^openlit(\.|$)").fill_null(False) | (
+        pl.col(attr(SDK_NAME)) == "openlit"
+    ).fill_null(False)
+    no_cache_attrs = tokens["cache_read"].is_null() & tokens["cache_creation"].is_null()
+    note = pl.when(openlit & no_cache_attrs).then(pl.lit(OPENLIT_NO_CACHE_NOTE))
+    if not configured:
+        return pl.lit(False), note
+    uncached = scope.is_in(list(UNCACHED_INPUT_SCOPES)).fill_null(False) | (
+        openlit & vendor.str.to_lowercase().is_in(list(OPENLIT_UNCACHED_PROVIDERS)).fill_null(False)
+    )
+    return ~uncached, note
