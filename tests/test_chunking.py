@@ -1,6 +1,7 @@
 """Cutting a valid file at any chunk size gives the same rows, for every reader (streams included).
 
-The inputs are the real JSON-lines files of tests/realworld, plus one file that chains all of its
+The inputs are the real JSON-lines files of tests/realworld and the small file of each other
+JSON-lines format in tests/fixtures/formats, plus one file that chains all of the real
 streamed responses one after another (a gateway's log of several streams), so that chunk
 boundaries fall inside streams, between their events, and between streams.
 """
@@ -20,7 +21,9 @@ from tierlens.config import Settings
 from tierlens.ingest import ingest
 
 CORPUS = Path(__file__).parent / "realworld"
-LINE_FILES = sorted(p for p in CORPUS.rglob("*.jsonl"))
+FORMATS = Path(__file__).parent / "fixtures" / "formats"
+# the real files, plus one small file of every other JSON-lines reader (Bedrock, OTel, Usage API)
+LINE_FILES = sorted(CORPUS.rglob("*.jsonl")) + sorted(FORMATS.glob("*.jsonl"))
 KEY = ["dedupe_key", "model", "input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
        "cache_write_1h_tokens", "output_tokens", "web_search_requests", "status", "cost_usd"]  # fmt: skip
 
@@ -38,12 +41,13 @@ def streams(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(chunk=st.integers(1024, 64 * 1024), which=st.integers(0, len(LINE_FILES)))
+@pytest.mark.parametrize("name", [*(str(p.relative_to(p.parents[1])) for p in LINE_FILES), "all real streams"])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(1024, 64 * 1024))
 def test_any_chunk_size_gives_the_same_rows(
-    chunk: int, which: int, streams: Path, tmp_path_factory: pytest.TempPathFactory
+    name: str, chunk: int, streams: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    path = streams if which == len(LINE_FILES) else LINE_FILES[which]
+    path = streams if name == "all real streams" else next(p for p in LINE_FILES if str(p).endswith(name))
     whole = rows_of(path, tmp_path_factory.mktemp("whole"), 64 * 2**20)
     cut = rows_of(path, tmp_path_factory.mktemp("cut"), chunk)
     assert whole.height > 0
