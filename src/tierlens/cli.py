@@ -191,6 +191,13 @@ def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
     help="Also read Claude Code's own logs ($CLAUDE_CONFIG_DIR, else ~/.config/claude and ~/.claude); "
     "the default when no PATHS are given.",
 )
+@click.option(
+    "--reprice",
+    "reprice_after",
+    is_flag=True,
+    help="Then re-price the stored rows of the days these logs cover with the table in force "
+    "(rows a re-ingest skips as duplicates keep their old price otherwise).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the ingest summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless lines were rejected (for cron).")
 @click.pass_obj
@@ -204,6 +211,7 @@ def ingest(
     batch_ended_at: datetime | None,
     ts_from: str | None,
     claude_code: bool,
+    reprice_after: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -228,7 +236,15 @@ def ingest(
     settings = state.settings(data_dir=data_dir)
     ended = batch_ended_at.replace(tzinfo=None) if batch_ended_at else None
     targets: list[str | Path] = [*paths, *(claude_code_roots() if claude_code and paths else [])]
-    result = run(targets, settings, format=fmt, strict=strict, batch_ended_at=ended, ts_from=ts_from)
+    result = run(
+        targets,
+        settings,
+        format=fmt,
+        strict=strict,
+        batch_ended_at=ended,
+        ts_from=ts_from,
+        reprice=reprice_after,
+    )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     elif not quiet or result.rejected_total:
@@ -255,6 +271,12 @@ def _ingest_text(r: Any) -> str:
         lines.append("  formats             " + ", ".join(f"{k}: {v}" for k, v in r.formats.items()))
     lines += [f"  note: {t}" for t in r.timestamps]
     lines += [f"  note: {n:,} rows: {why}" for why, n in r.notes.items()]
+    if r.repriced:
+        p = r.repriced
+        lines.append(
+            f"  re-priced           {count(p['rows_changed'])} of {count(p['rows'])} stored rows of these days "
+            f"({count(p['newly_priced'])} newly priced): {money(p['cost_before_usd'])} -> {money(p['cost_after_usd'])}"
+        )
     lines += [f"  skipped file: {f}" for f in r.files_skipped]
     if r.rejected_total:
         lines.append(
@@ -280,10 +302,12 @@ def summary(
       tierlens summary --since 2026-10-01 --format csv > spend.csv
     """
     import tierlens
+    from tierlens.pricing import PriceTable
     from tierlens.summary import spend_summary
 
     settings = state.settings(data_dir=data_dir)
     s = spend_summary(tierlens.open(settings.data_dir), _day(since), _day(until))
+    _note_stale(s.stale_rows(PriceTable.load(settings.pricing).version))
     if fmt == "csv":
         click.echo(s.rows.write_csv(), nl=False)
         return
@@ -300,6 +324,16 @@ def summary(
         click.echo(json.dumps(payload, indent=2, default=str))
         return
     click.echo(_summary_text(s))
+
+
+def _note_stale(rows: int) -> None:
+    """On stderr (stdout stays data): rows priced by an older table than the one in force."""
+    if rows:
+        click.echo(
+            f"note: {rows:,} row(s) were priced by another price table than the one in force; "
+            "`tierlens reprice` prices them with it",
+            err=True,
+        )
 
 
 def _summary_text(s: Any) -> str:
@@ -439,6 +473,10 @@ def report(
         raise click.BadParameter(
             f"unknown dimension(s) {', '.join(bad)}; choose from {', '.join(BY_CHOICES)}", param_hint="--by"
         )
+    import tierlens
+    from tierlens.reprice import price_versions
+
+    table = PriceTable.load(settings.pricing)
     rep = build_report(
         settings.data_dir,
         grain=grain,
@@ -446,9 +484,11 @@ def report(
         until=_day(until),
         by=dims,
         as_of=_day(as_of),
-        table=PriceTable.load(settings.pricing),
+        table=table,
         engine=engine,
     )
+    versions = price_versions(tierlens.open(settings.data_dir).select("price_version"))
+    _note_stale(sum(n for v, n in versions.items() if v != table.version))
     fmt = _output_format(fmt, output)
     if fmt == "html":
         from tierlens.report.html import to_html
@@ -643,7 +683,7 @@ def formats() -> None:
         click.echo(f"{name:20}  {make_reader(name, Settings()).description}")
 
 
-# --- issue 5 commands (flags, alert) go here -------------------------------------------------------
+# --- findings: flags, alert ------------------------------------------------------------------------
 
 
 @main.command()
@@ -837,7 +877,7 @@ def alert(
     sys.exit(outcome.status)
 
 
-# --- issue 3 commands (reconcile, attribute) go here -----------------------------------------------
+# --- the dataset against the bill, and again with new rules: reconcile, attribute, reprice ---------
 
 
 @main.command()
@@ -1059,7 +1099,81 @@ def _attribute_text(run: Any, totals: Any, since: date | None, until: date | Non
     return "\n".join(lines)
 
 
-# --- issue 6 commands (replay) go here --------------------------------------------------------------
+@main.command()
+@data_option
+@period_options
+@click.option("--model", default=None, help="Only the rows of this model (as logged, or its normalized id).")
+@click.option("--dry-run", is_flag=True, help="Show what the table in force would change; write nothing.")
+@format_option("table", "json")
+@click.pass_obj
+@handle_errors
+def reprice(
+    state: State,
+    data_dir: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    model: str | None,
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Price the stored requests again with the price table in force (after a price in
+    tierlens.toml, a correction or an upgrade), without re-reading any log.
+
+    Only the price columns change; changed partitions are rewritten atomically, like an ingest.
+    Prints rows re-priced, newly priced, still unpriced (by model) and the change in cost by model.
+
+    \b
+    Examples:
+      tierlens reprice --dry-run
+      tierlens reprice --model claude-nimbus-preview
+      tierlens reprice --since 2026-11-01 --format json
+    """
+    from tierlens.pricing import PriceTable
+    from tierlens.reprice import reprice as run
+
+    settings = state.settings(data_dir=data_dir)
+    table = PriceTable.load(settings.pricing)
+    result = run(settings.data_dir, table, since=_day(since), until=_day(until), model=model, dry_run=dry_run)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    click.echo(_reprice_text(result))
+
+
+def _reprice_text(run: Any) -> str:
+    from tierlens.render import count, money, table
+
+    verb = "would rewrite" if run.dry_run else "rewrote"
+    lines = [
+        f"Re-pricing {'(dry run) ' if run.dry_run else ''}with price table {run.price_version}: "
+        f"{count(run.rows)} row(s) in {count(run.partitions)} partition(s); {verb} {count(run.partitions_rewritten)}",
+        f"  rows re-priced      {count(run.rows_changed)}"
+        + (
+            f"  (and {count(run.rows_restamped)} at the same cost, stamped with this table)"
+            if run.rows_restamped
+            else ""
+        ),
+        f"  newly priced        {count(run.newly_priced)}",
+        f"  still unpriced      {count(sum(run.still_unpriced.values()))}"
+        + (
+            f"  ({', '.join(f'{k}: {v:,}' for k, v in run.still_unpriced.items())})"
+            if run.still_unpriced
+            else ""
+        ),
+        f"  cost                {money(run.cost_before_usd)} -> {money(run.cost_after_usd)}"
+        f" ({money(run.cost_after_usd - run.cost_before_usd)})",
+    ]
+    if run.by_model:
+        rows = [
+            [m["model"], count(m["changed"]), count(m["newly_priced"]), money(m["before_usd"]),
+             money(m["after_usd"]), money(m["change_usd"])]
+            for m in run.by_model
+        ]  # fmt: skip
+        lines += ["", table(rows, ["model", "rows re-priced", "newly priced", "before", "after", "change"])]
+    return "\n".join(lines)
+
+
+# --- what-if: replay ---------------------------------------------------------------------------------
 
 
 @main.command()

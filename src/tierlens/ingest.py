@@ -33,6 +33,7 @@ from tierlens.attribution import Attribution
 from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError, StrictModeError
 from tierlens.pricing import PriceTable, price_requests
+from tierlens.pricing.engine import price_stored
 from tierlens.sources import (
     Batch,
     Context,
@@ -96,6 +97,8 @@ class IngestResult:
     timestamps: list[str] = field(default_factory=list)
     notes: dict[str, int] = field(default_factory=dict)
     """Rows priced as logged that the summary must qualify, by note (e.g. OpenLIT's missing cache tokens)."""
+    repriced: dict[str, float | int] = field(default_factory=dict)
+    """With `reprice`: what re-pricing the days of these logs changed (rows, cost before and after)."""
     files_skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
     records_read: int = 0
@@ -208,13 +211,16 @@ def ingest(
     stdin: IO[bytes] | None = None,
     force_exact: bool = False,
     ts_from: str | None = None,
+    reprice: bool = False,
 ) -> IngestResult:
     """Ingest logs into the dataset at `settings.data_dir`; returns what happened to every line.
 
     No `paths`: Claude Code's own log directories (`claude_code_roots`). `ts_from` says when records
     without a time field happened: `mtime` (the file's), `now`, or a field of the record to read it
-    from. Raises `SourceError` for unreadable inputs and `StrictModeError` (after committing the
-    good rows) when `strict` and some lines were rejected.
+    from. `reprice`: afterwards, re-price the stored rows of the days these logs cover with the
+    table in force (the rows a re-ingest skips as duplicates keep their old price otherwise).
+    Raises `SourceError` for unreadable inputs and `StrictModeError` (after committing the good
+    rows) when `strict` and some lines were rejected.
     """
     settings = settings or load_settings()
     if not paths:
@@ -226,12 +232,12 @@ def ingest(
     if not files:
         raise SourceError("no log files found in " + ", ".join(str(p) for p in paths))
     table = PriceTable.load(settings.pricing)
-    standard = _without_long_context(table)
     attribution = Attribution(settings.attribution)
     store = Store(settings.data_dir)
     started = time.perf_counter()
     skipped: Counter[str] = Counter()
     notes: Counter[str] = Counter()
+    span: list[Any] = []
     with store.transaction() as txn:
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
         result.files_skipped += ignored
@@ -273,11 +279,9 @@ def ingest(
                     skipped.update(parsed.skipped)
                     notes.update(parsed.notes)
                     txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
-                    rows = (
-                        _price(parsed.rows, table, standard)
-                        if reader.aggregate
-                        else price_requests(parsed.rows, table)
-                    )
+                    rows = price_stored(parsed.rows, table)
+                    if rows.height:
+                        span += [rows["ts"].min(), rows["ts"].max()]
                     txn.add(rows, expand=attribution.apply)
             finally:
                 if name != "-":
@@ -301,6 +305,14 @@ def ingest(
         result.timestamps = _timestamp_notes(txn.stats.ts_sources)
         result.seconds = time.perf_counter() - started
         txn.commit(_summary(result))
+    if reprice and span:
+        from tierlens.reprice import reprice as run_reprice
+
+        again = run_reprice(settings.data_dir, table, since=min(span).date(), until=max(span).date())
+        result.repriced = {
+            k: getattr(again, k)
+            for k in ("rows", "rows_changed", "newly_priced", "cost_before_usd", "cost_after_usd")
+        }
     if strict and result.rejected_total:
         raise StrictModeError(
             f"{result.rejected_total} line(s) rejected under --strict "
@@ -392,29 +404,6 @@ def _parsed_ahead(
         with contextlib.suppress(queue.Empty):
             results.get_nowait()  # unblock a producer waiting on a full queue
         worker.join()
-
-
-def _price(rows: pl.DataFrame, table: PriceTable, standard: PriceTable) -> pl.DataFrame:
-    """Price aggregate rows (usage-report buckets): a bucket's summed tokens say nothing about its
-    requests' prompt sizes, so the long-context tier is the one the reader took from the report
-    (`long_context`, e.g. Anthropic's `context_window = "200k-1M"`): long buckets are priced with
-    the full table (their sum is above the threshold, as each request's prompt was), the others
-    with a table without long-context rates."""
-    if rows.is_empty():
-        return price_requests(rows, table)
-    long = rows["long_context"].fill_null(False)
-    return pl.concat(
-        [
-            price_requests(rows.filter(long), table).with_columns(long_context=pl.lit(True)),
-            price_requests(rows.filter(~long), standard).with_columns(long_context=pl.lit(False)),
-        ]
-    )
-
-
-def _without_long_context(table: PriceTable) -> PriceTable:
-    lc = [c for c in table.rows.columns if c.startswith("lc_")]
-    rows = table.rows.with_columns([pl.lit(None, table.rows.schema[c]).alias(c) for c in lc])
-    return PriceTable(rows=rows, version=table.version, aliases=table.aliases, discounts=table.discounts)
 
 
 def _timestamp_notes(sources: Counter[tuple[str, str]]) -> list[str]:

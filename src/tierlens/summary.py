@@ -7,7 +7,7 @@ is excluded from the total, never counted as $0 silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -27,6 +27,12 @@ class SpendSummary:
     unpriced_models: dict[str, int]
     first_day: date | None
     last_day: date | None
+    price_versions: dict[str, int] = field(default_factory=dict)
+    """Rows by the price-table version that priced them."""
+
+    def stale_rows(self, version: str) -> int:
+        """Rows priced by another table than `version` (the one in force): a `reprice` would update them."""
+        return sum(n for v, n in self.price_versions.items() if v != version)
 
 
 def spend_summary(lf: pl.LazyFrame, since: date | None = None, until: date | None = None) -> SpendSummary:
@@ -44,6 +50,7 @@ def spend_summary(lf: pl.LazyFrame, since: date | None = None, until: date | Non
         cost_usd=pl.col("cost_usd"),
         priced=pl.col("priced"),
         day=pl.col("ts").dt.date(),
+        price_version=pl.col("price_version").fill_null("(none)"),
     ).collect()
     rows = (
         base.group_by("week", "feature", "tier")
@@ -64,6 +71,7 @@ def spend_summary(lf: pl.LazyFrame, since: date | None = None, until: date | Non
         unpriced_models={str(k): int(v) for k, v in models.items()},
         first_day=base["day"].min() if base.height else None,  # type: ignore[arg-type]
         last_day=base["day"].max() if base.height else None,  # type: ignore[arg-type]
+        price_versions=dict(base.group_by("price_version").len().sort("price_version").iter_rows()),
     )
 
 

@@ -187,3 +187,27 @@ def _discount_expr(table: PriceTable) -> pl.Expr:
     if not specific:
         return pl.lit(default)
     return pl.col("model_id").replace_strict(specific, default=default, return_dtype=pl.Float64)
+
+
+def without_long_context(table: PriceTable) -> PriceTable:
+    """The table with its long-context rates removed (for aggregate buckets below the threshold)."""
+    lc = [c for c in table.rows.columns if c.startswith("lc_")]
+    rows = table.rows.with_columns([pl.lit(None, table.rows.schema[c]).alias(c) for c in lc])
+    return PriceTable(rows=rows, version=table.version, aliases=table.aliases, discounts=table.discounts)
+
+
+def price_stored(rows: pl.DataFrame, table: PriceTable) -> pl.DataFrame:
+    """Price canonical rows, one per request: an aggregate bucket (`ts_source = bucket_start`) keeps
+    the long-context tier its report stated; every other row is priced from its tokens."""
+    bucket = (pl.col("ts_source") == "bucket_start").fill_null(False)
+    if not rows.select(bucket.any()).item():
+        return price_requests(rows, table)
+    lc = pl.col("long_context").fill_null(False)
+    parts = [
+        price_requests(rows.filter(~bucket), table),
+        price_requests(rows.filter(bucket & lc), table).with_columns(long_context=pl.lit(True)),
+        price_requests(rows.filter(bucket & ~lc), without_long_context(table)).with_columns(
+            long_context=pl.lit(False)
+        ),
+    ]
+    return pl.concat(parts)
