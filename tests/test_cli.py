@@ -73,7 +73,7 @@ def test_price_override_from_toml_prices_a_custom_model(tmp_path: Path, write: A
     path = write("n.jsonl", [f.logged(model="claude-nimbus-preview", input_tokens=1000, output_tokens=100)])
     data = str(tmp_path / "data")
     assert run("--config", str(cfg), "ingest", str(path), "--data", data).exit_code == 0
-    payload = json.loads(run("summary", "--data", data, "--format", "json").output)
+    payload = json.loads(run("summary", "--data", data, "--format", "json").stdout)
     assert payload["unpriced_requests"] == 0
     assert payload["total_cost_usd"] == pytest.approx((1000 * 2 + 100 * 8) / 1e6, rel=1e-12)
 
