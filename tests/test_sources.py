@@ -19,6 +19,7 @@ from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError
 from tierlens.ingest import ingest
 from tierlens.sources import Context, Parsed, Reader, detect_format, make_reader, parse_chunk
+from tierlens.sources.base import BAD_TIME
 from tierlens.sources.streams import assemble_streams
 
 CTX = Context(source_file="test.jsonl", path=None, ingest_id="t")
@@ -99,8 +100,8 @@ def test_skips_and_rejects_are_counted_with_reasons(exact: bool) -> None:
     assert p.skipped == {"error response": 1, "stream events without their message_start": 1}
     reasons = {r["line"]: r["reason"] for r in p.rejects}
     assert reasons == {
-        4: 'response.usage.input_tokens: expected an integer, got "1623"',
-        5: "unparseable timestamp not a time",
+        4: 'response.usage.input_tokens: expected an integer, got a string',
+        5: BAD_TIME,
         6: "negative token count",
         7: "missing model",
     }

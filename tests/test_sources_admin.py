@@ -111,7 +111,7 @@ def test_bad_results_are_rejected_by_bucket() -> None:
     assert [(r["line"], r["reason"]) for r in p.rejects] == [
         (1, "data[0].results[0]: negative token count"),
         (1, "data[0].results[1]: missing output_tokens"),
-        (2, "data[0].results[0]: unparseable starting_at nope"),
+        (2, "data[0].results[0]: unparseable starting_at (ISO 8601 between 2000 and 2100)"),
         (3, "data[0]: expected a bucket with results"),
     ]
     assert_accounted(p)

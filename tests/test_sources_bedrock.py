@@ -29,6 +29,7 @@ from tests.fixtures.readers import (
 from tierlens.config import Settings, load_settings
 from tierlens.ingest import ingest
 from tierlens.sources import detect_format, make_reader
+from tierlens.sources.base import BAD_TIME
 
 
 def invocation(
@@ -163,7 +164,7 @@ def test_bad_records_are_rejected_with_reasons() -> None:
         "not a Bedrock model invocation log",
         "missing output.outputTokenCount",
         "negative token count",
-        "unparseable timestamp yesterday",
+        BAD_TIME,
     ]
     assert (
         detect_format(json.dumps(invocation("x", 1, 1)).encode() + b"\n", load_settings(), "x").name

@@ -168,8 +168,8 @@ def test_bad_rows_are_rejected() -> None:
     p = parse_lines("litellm", lines)
     assert [r["reason"] for r in p.rejects] == [
         "cache tokens exceed prompt_tokens",
-        "metadata.usage_object.cache_read_input_tokens: expected an integer, got lots",
-        "unparseable startTime soon",
+        "metadata.usage_object.cache_read_input_tokens: expected an integer, got another value",
+        "unparseable startTime (ISO 8601 between 2000 and 2100)",
         "missing model",
     ]
 

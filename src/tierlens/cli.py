@@ -927,10 +927,11 @@ def reconcile(
 ) -> None:
     """Compare the dataset's cost with the provider's cost report (or with the logs' own costs).
 
-    Per day, model and workspace (as far as the report is grouped), prints both totals, what
-    matched, the unexplained gap in $ and %, and the days and models that carry it. The report's
-    days are the period (--since/--until apply to --logged). Exits 1 when the gap is above
-    --max-gap-pct.
+    Matches at the finest level both sides have (day x workspace x model x cost category, as far
+    as the report is grouped), then what is left at day x workspace, then at day, and says how
+    many dollars matched at each level and how many are unexplained; prints both totals, the gap
+    in $ and %, and the days and models that carry it. The report's days are the period
+    (--since/--until apply to --logged). Exits 1 when the gap is above --max-gap-pct.
 
     \b
     Examples:
@@ -985,6 +986,7 @@ def _reconcile_text(r: Any, top: int) -> str:
         f"  dataset total       {usd(r.ours_usd)}",
         f"  matched             {usd(r.matched_usd)} in {r.matched_groups:,} of {r.groups.height:,} group(s)"
         f" (within {money(r.tolerance_usd)})",
+        f"    {r.level_summary()}",
         f"  unexplained gap     {usd(r.gap_usd)} ({pct}): {verdict}",
     ]
     # when the total gap matters, list every group that carries some of it, even if each is small
@@ -1013,14 +1015,14 @@ def _reconcile_text(r: Any, top: int) -> str:
             )
     if gaps.height:
         lines += ["", f"Largest gaps ({' x '.join(r.keys)})"]
-        cols = [*r.keys, "ours_usd", "theirs_usd", "gap_usd", "status"]
+        cols = [*r.keys, "ours_usd", "theirs_usd", "gap_usd", "status", "level"]
         lines.append(
             table(
                 [
-                    [*(row[: len(r.keys)]), usd(row[-4]), usd(row[-3]), usd(row[-2]), row[-1]]
+                    [*(row[: len(r.keys)]), usd(row[-5]), usd(row[-4]), usd(row[-3]), row[-2], row[-1]]
                     for row in gaps.head(top).select(cols).iter_rows()
                 ],
-                [*r.keys, "dataset", "theirs", "gap", "status"],
+                [*r.keys, "dataset", "theirs", "gap", "status", "level"],
             )
         )
     if r.by_category.height:
@@ -1171,6 +1173,74 @@ def _reprice_text(run: Any) -> str:
         ]  # fmt: skip
         lines += ["", table(rows, ["model", "rows re-priced", "newly priced", "before", "after", "change"])]
     return "\n".join(lines)
+
+
+@main.command("export")
+@data_option
+@period_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["focus"]),
+    default="focus",
+    show_default=True,
+    help="What to export: focus = FinOps FOCUS 1.2 cost and usage rows, with the FOCUS 1.3 provider columns.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="File to write; its suffix, .csv or .parquet, sets the file format.",
+)
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="ISSUER=ID",
+    help="BillingAccountId of an invoice issuer (anthropic, openai, aws, gcp, azure), e.g. "
+    "anthropic=org_123; repeatable [default: the issuer key].",
+)
+@click.pass_obj
+@handle_errors
+def export(
+    state: State,
+    data_dir: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    fmt: str,
+    output: Path,
+    accounts: tuple[str, ...],
+) -> None:
+    """Export the priced requests as a FinOps FOCUS dataset (CSV or Parquet).
+
+    One row per UTC day, model, workspace/project/feature/user, pricing terms and cost category
+    (input, 5m and 1h cache writes, cache reads, output, web search, tool calls). BilledCost adds
+    up to the dataset's cost for the period; unpriced requests are left out and counted.
+    Columns and rules: docs/focus.md.
+
+    \b
+    Examples:
+      tierlens export --format focus -o focus.parquet
+      tierlens export --format focus -o 2026-10.csv --since 2026-10-01 --until 2026-10-31
+      tierlens export --format focus -o focus.csv --account anthropic=org_123 --account aws=123456789012
+    """
+    from tierlens.export import parse_accounts, write_focus
+    from tierlens.render import count, money
+
+    settings = state.settings(data_dir=data_dir)
+    r = write_focus(
+        settings.data_dir,
+        output,
+        _day(since),
+        _day(until),
+        pricing=settings.pricing,
+        billing_accounts=parse_accounts(accounts),
+    )
+    left_out = f"; {count(r.unpriced_rows)} unpriced requests left out" if r.unpriced_rows else ""
+    click.echo(
+        f"Wrote {count(r.rows)} FOCUS rows, {money(r.billed_total)} billed, to {r.path}{left_out}", err=True
+    )
 
 
 # --- what-if: replay ---------------------------------------------------------------------------------

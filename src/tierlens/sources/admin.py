@@ -119,7 +119,7 @@ class AnthropicUsageReportReader(Reader):
         model_id, scope = normalize_model(model, self.aliases)
         reject = reject_if(
             (start.is_null(), "missing starting_at"),
-            (ts.is_null(), pl.format("unparseable starting_at {}", start.str.slice(0, 40))),
+            (ts.is_null(), "unparseable starting_at (ISO 8601 between 2000 and 2100)"),
             (tok["uncached_input_tokens"].is_null(), "missing uncached_input_tokens"),
             (tok["output_tokens"].is_null(), "missing output_tokens"),
             (negative(*tok.values()), "negative token count"),

@@ -29,6 +29,7 @@ from tierlens.errors import SourceError
 from tierlens.pricing.models import normalize_model, with_model_ids
 from tierlens.schema import SCHEMA, TOKEN_COLUMNS
 from tierlens.sources.base import (
+    BAD_TIME,
     Context,
     RawField,
     Reader,
@@ -317,7 +318,7 @@ class MessagesReader(Reader):
         unparseable = ts_text.is_not_null() & pl.col("_ts").is_null()
         reject = pl.coalesce(
             pl.when(event.is_null()).then(whole).when(event == "message_start").then(start).otherwise(update),
-            pl.when(unparseable).then(pl.format("unparseable timestamp {}", ts_text.str.slice(0, 40))),
+            pl.when(unparseable).then(pl.lit(BAD_TIME)),
         )
         # reasons are computed on the raw columns, before canonical names (ts, model...) replace them
         checked = raw.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
@@ -383,7 +384,7 @@ class BatchReader(Reader):
         reject = reject_if(
             (pl.col("custom_id").is_null(), "missing custom_id"),
             (rtype.is_null(), "missing result.type"),
-            (rtype != "succeeded", pl.format("unknown batch result type {}", rtype.str.slice(0, 40))),
+            (rtype != "succeeded", "unknown batch result type"),
             *message_rejects(prefixes),
         )
         return finish(

@@ -47,6 +47,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
@@ -389,7 +390,10 @@ def _csv_delimiter(line: bytes, given: str | None = None) -> str | None:
     best = max(candidates, key=text.count)
     if text.count(best) < 1 and not given:
         return None
-    cells = next(csv.reader([text], delimiter=best))
+    try:
+        cells = next(csv.reader([text], delimiter=best))
+    except csv.Error:  # a stray carriage return or NUL: not a header line
+        return None
     if all(_HEADER_CELL.match(c.strip()) for c in cells) and len(set(cells)) == len(cells):
         return best
     return None
@@ -519,7 +523,11 @@ def _csv_input(chunks: Iterator[tuple[int, bytes]], delimiter: str | None) -> In
         return None
     d = _csv_delimiter(header_line, delimiter) or delimiter or ","
     header_text = header_line.decode("utf-8", errors="replace").lstrip("\ufeff")
-    header = [h.strip() for h in next(csv.reader([header_text.rstrip("\r\n")], delimiter=d))]
+    try:
+        cells = next(csv.reader([header_text.rstrip("\r\n")], delimiter=d))
+    except csv.Error:  # a stray carriage return or NUL in a forced CSV's header: split it plainly
+        cells = header_text.rstrip("\r\n").split(d)
+    header = [h.strip() for h in cells]
     rows = csv.reader(source, delimiter=d)
 
     def batches() -> Iterator[Batch]:
@@ -645,7 +653,7 @@ def _finish(
     """Type checks, the reader's mapping, rejects and skips: the part both paths share."""
     typed = _typed(raw, fields)
     out = reader.to_canonical(typed, ctx)
-    reason = pl.coalesce(pl.col("_type_error"), pl.col("_reject"))
+    reason = pl.coalesce(pl.col("_type_error"), pl.col("_reject"), _too_many_tokens(out.columns))
     where = pl.col("_where")
     out = out.with_columns(
         _reject=pl.when(where.is_not_null() & reason.is_not_null())
@@ -693,6 +701,23 @@ def _finish(
 
 _STREAM_COLUMNS = ("_event", "_stream_seq", "_stream_key", "_iterations", "_cw_total", "_cw_split")
 """What a reader adds to a stream event row for `tierlens.sources.streams` (see `Parsed.pending`)."""
+
+
+_COUNTED = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+            "output_tokens", "web_search_requests")  # fmt: skip
+
+
+def _too_many_tokens(columns: Sequence[str]) -> pl.Expr:
+    """A reason for a count no request can have (above `MAX_TOKENS`; x10^6 for a usage-report bucket)."""
+    present = [c for c in _COUNTED if c in columns]
+    if not present:
+        return pl.lit(None, pl.String)
+    bucket = (
+        (pl.col("ts_source") == "bucket_start").fill_null(False) if "ts_source" in columns else pl.lit(False)
+    )
+    limit = pl.when(bucket).then(pl.lit(MAX_TOKENS * 10**6)).otherwise(pl.lit(MAX_TOKENS))
+    over = pl.any_horizontal([(pl.col(c) > limit).fill_null(False) for c in present])
+    return pl.when(over).then(pl.lit(f"token count above {MAX_TOKENS:,} in one request"))
 
 
 def _line_index(chunk: bytes) -> list[bytes]:
@@ -775,7 +800,8 @@ def _fast_raw(chunk: bytes, fields: Sequence[RawField]) -> pl.DataFrame | None:
                 params={"path": tmp.name, "columns": columns, "size": 16 * 1024 * 1024},
             )
             table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
-        except duckdb.Error:
+        except (duckdb.Error, UnicodeDecodeError):
+            # DuckDB refused the chunk (its message may itself be cut inside a UTF-8 character)
             return None
     df = pl.from_arrow(table)
     assert isinstance(df, pl.DataFrame)
@@ -921,11 +947,7 @@ def _extract(obj: dict[str, Any], f: RawField, lenient: bool = False) -> tuple[A
     if node is None:
         return None, None
     if f.kind == "str":
-        if isinstance(node, str):
-            return node, None
-        if isinstance(node, (dict, list)):
-            return _compact(node), None
-        return _compact(node), None
+        return _utf8(node if isinstance(node, str) else _compact(node)), None
     if f.kind == "strlist":
         if not isinstance(node, list):
             return None, f"{f.shown}: expected an array, got {_jtype(node)}"
@@ -933,9 +955,19 @@ def _extract(obj: dict[str, Any], f: RawField, lenient: bool = False) -> tuple[A
         for item in node:
             if isinstance(item, (dict, list)):
                 return None, f"{f.shown}: expected an array of strings, got an {_jtype(item)} inside"
-            out.append(item if isinstance(item, str) or item is None else _compact(item))
+            out.append(_utf8(item) if isinstance(item, str) else None if item is None else _compact(item))
         return out, None
-    return _compact(node), None
+    return _utf8(_compact(node)), None
+
+
+def _utf8(text: str) -> str:
+    """`text`, with any lone UTF-16 surrogate (an emoji cut in half by a truncated stream: `"\\ud83d"`)
+    replaced by U+FFFD, so that it can be stored as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def _json_or_none(text: str) -> Any:
@@ -969,6 +1001,25 @@ def _coerce(text: str, f: RawField) -> tuple[Any, str | None]:
 _INT = r"^-?\d+$"
 
 
+def json_kind(text: pl.Expr) -> pl.Expr:
+    """What a raw JSON value is, as reject reasons name it: never the value itself, which can be
+    message text."""
+    t = text.str.strip_chars()
+    return (
+        pl.when(t.str.starts_with('"'))
+        .then(pl.lit("a string"))
+        .when(t.str.starts_with("{"))
+        .then(pl.lit("an object"))
+        .when(t.str.starts_with("["))
+        .then(pl.lit("an array"))
+        .when(t.is_in(["true", "false"]))
+        .then(pl.lit("a boolean"))
+        .when(t.str.contains(r"^-?[\d.]"))
+        .then(pl.lit("a number"))
+        .otherwise(pl.lit("another value"))
+    )
+
+
 def _typed(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
     """Cast JSON-text leaves to their kinds; a value of the wrong JSON type sets `_type_error`."""
     casts: list[pl.Expr] = []
@@ -981,7 +1032,7 @@ def _typed(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
             val = pl.when(ok).then(c.str.to_integer(strict=False))
             bad = c.is_not_null() & val.is_null()
             errors.append(
-                pl.when(bad).then(pl.format(f"{f.shown}: expected an integer, got {{}}", c.str.slice(0, 40)))
+                pl.when(bad).then(pl.format(f"{f.shown}: expected an integer, got {{}}", json_kind(c)))
             )
             casts.append(val.alias(f.path))
         elif f.kind == "num":
@@ -989,16 +1040,14 @@ def _typed(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
             val = pl.when(is_num).then(c.cast(pl.Float64, strict=False))
             bad = c.is_not_null() & val.is_null()
             errors.append(
-                pl.when(bad).then(pl.format(f"{f.shown}: expected a number, got {{}}", c.str.slice(0, 40)))
+                pl.when(bad).then(pl.format(f"{f.shown}: expected a number, got {{}}", json_kind(c)))
             )
             casts.append(val.alias(f.path))
         elif f.kind == "bool":
             val = pl.when(c == "true").then(True).when(c == "false").then(False).otherwise(None)
             bad = c.is_not_null() & val.is_null()
             errors.append(
-                pl.when(bad).then(
-                    pl.format(f"{f.shown}: expected true or false, got {{}}", c.str.slice(0, 40))
-                )
+                pl.when(bad).then(pl.format(f"{f.shown}: expected true or false, got {{}}", json_kind(c)))
             )
             casts.append(val.cast(pl.Boolean).alias(f.path))
     out = raw.with_columns(casts) if casts else raw
@@ -1012,13 +1061,34 @@ def first_of(paths: Sequence[str]) -> pl.Expr:
     return pl.coalesce([pl.col(p) for p in paths]) if len(paths) > 1 else pl.col(paths[0])
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Timestamps outside [EARLIEST, LATEST) are no request's: a misread unit, a zero, a typo."""
+BAD_TIME = "unparseable timestamp (ISO 8601, or epoch s/ms/us/ns, between 2000 and 2100)"
+MAX_TOKENS = 1_000_000_000
+"""More tokens than this in one request's category is no real request (aggregate buckets: x10^6)."""
+
+
+def in_range(ts: pl.Expr) -> pl.Expr:
+    """`ts` where it lies in [EARLIEST, LATEST), else null."""
+    return pl.when(ts.is_between(pl.lit(EARLIEST), pl.lit(LATEST), closed="left")).then(ts)
+
+
+def epoch_micros(num: pl.Expr) -> pl.Expr:
+    """An epoch number in seconds, milliseconds, microseconds or nanoseconds (told apart by size,
+    which is unambiguous between 2000 and 2100) as microseconds; null when it fits none."""
+    scale = (
+        pl.when(num < 1e11).then(1e6).when(num < 1e14).then(1e3).when(num < 1e17).then(1.0).otherwise(1e-3)
+    )
+    return (num * scale).round(0).cast(pl.Int64, strict=False)
+
+
 def parse_timestamp(text: pl.Expr) -> pl.Expr:
-    """ISO-8601 (Z, offset, or naive = UTC) or epoch seconds/milliseconds -> UTC datetime."""
+    """ISO-8601 (Z, offset, or naive = UTC) or epoch s/ms/us/ns -> UTC datetime; null outside 2000..2100."""
     t = text.str.strip_chars()
     numeric = t.str.contains(r"^\d+(\.\d+)?$")
     num = t.cast(pl.Float64, strict=False)
-    micros = pl.when(num > 1e11).then(num * 1_000).otherwise(num * 1_000_000).round(0).cast(pl.Int64)
-    from_epoch = pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+    from_epoch = pl.from_epoch(epoch_micros(num), time_unit="us").dt.replace_time_zone("UTC")
     iso = t.str.replace(r"Z$", "+00:00").str.replace(
         r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d(?::\d\d(?:\.\d+)?)?)$", "${1}T${2}+00:00"
     )
@@ -1027,7 +1097,7 @@ def parse_timestamp(text: pl.Expr) -> pl.Expr:
         iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"),
         iso.str.to_datetime("%Y-%m-%dT%H:%M%:z", strict=False, time_unit="us", time_zone="UTC"),
     )
-    return pl.when(numeric).then(from_epoch).otherwise(parsed)
+    return in_range(pl.when(numeric).then(from_epoch).otherwise(parsed))
 
 
 def with_timestamp(df: pl.DataFrame, text: pl.Expr, name: str = "_ts") -> pl.DataFrame:
@@ -1038,7 +1108,7 @@ def with_timestamp(df: pl.DataFrame, text: pl.Expr, name: str = "_ts") -> pl.Dat
     fast = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone(
         "UTC"
     )
-    out = df.with_columns(fast.alias(name))
+    out = df.with_columns(in_range(fast).alias(name))
     if out.select((pl.col(name).is_null() & text.is_not_null()).any()).item():
         out = out.with_columns(pl.coalesce(pl.col(name), parse_timestamp(text)).alias(name))
     return out

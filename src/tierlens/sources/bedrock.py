@@ -47,6 +47,7 @@ import polars as pl
 from tierlens.config import BedrockSource
 from tierlens.pricing.models import normalize_model
 from tierlens.sources.base import (
+    BAD_TIME,
     Context,
     RawField,
     Reader,
@@ -156,7 +157,7 @@ class BedrockReader(Reader):
             (output.is_null(), "missing output.outputTokenCount"),
             (negative(uncached, reads, writes, output), "negative token count"),
             (pl.col("timestamp").is_null(), "missing timestamp"),
-            (ts.is_null(), pl.format("unparseable timestamp {}", pl.col("timestamp").str.slice(0, 40))),
+            (ts.is_null(), BAD_TIME),
         )
         checked = raw.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
         out = checked.with_columns(

@@ -21,7 +21,7 @@ import polars as pl
 from tierlens.config import ClaudeCodeSource
 from tierlens.errors import SourceError
 from tierlens.sources.anthropic import finish, message_columns, message_fields, message_rejects
-from tierlens.sources.base import Context, RawField, Reader, reject_if, with_timestamp
+from tierlens.sources.base import BAD_TIME, Context, RawField, Reader, reject_if, with_timestamp
 
 
 def claude_code_roots(env: Mapping[str, str] | None = None) -> list[Path]:
@@ -134,7 +134,7 @@ class ClaudeCodeReader(Reader):
         reject = reject_if(
             *message_rejects(prefixes),
             (pl.col("timestamp").is_null(), "missing timestamp"),
-            (ts.is_null(), pl.format("unparseable timestamp {}", pl.col("timestamp").str.slice(0, 40))),
+            (ts.is_null(), BAD_TIME),
         )
         checked = out.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
         return finish(checked, self.aliases, "anthropic:")

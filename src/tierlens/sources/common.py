@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 
+from tierlens.sources.base import in_range, json_kind
+
 OPENAI_MODEL = r"^(gpt-|o\d|chatgpt-|text-embedding-|davinci|babbage|codex-|computer-use-)"
 """Normalized model ids priced under the `openai` provider."""
 
@@ -40,9 +42,10 @@ def negative(*cols: pl.Expr) -> pl.Expr:
 
 
 def epoch_nanos(text: pl.Expr) -> pl.Expr:
-    """An OTLP `*TimeUnixNano` (a decimal string or number) as a UTC datetime; null if not a number."""
+    """An OTLP `*TimeUnixNano` (a decimal string or number) as a UTC datetime; null if not a number
+    or outside 2000..2100."""
     ns = pl.when(text.str.contains(r"^\d{1,20}$")).then(text.cast(pl.Int64, strict=False))
-    return pl.from_epoch(ns // 1000, time_unit="us").dt.replace_time_zone("UTC")
+    return in_range(pl.from_epoch(ns // 1000, time_unit="us").dt.replace_time_zone("UTC"))
 
 
 def json_int(json_text: pl.Expr, path: str, label: str | None = None) -> tuple[pl.Expr, pl.Expr]:
@@ -50,7 +53,7 @@ def json_int(json_text: pl.Expr, path: str, label: str | None = None) -> tuple[p
     got = json_text.str.json_path_match(f"$.{path}")
     value = pl.when(got.str.contains(r"^-?\d+$")).then(got.cast(pl.Int64, strict=False))
     why = pl.when(got.is_not_null() & value.is_null()).then(
-        pl.format(f"{label or path}: expected an integer, got {{}}", got.str.slice(0, 40))
+        pl.format(f"{label or path}: expected an integer, got {{}}", json_kind(got))
     )
     return value, why
 

@@ -9,7 +9,9 @@ recognizes a cost report and skips it with a note pointing at `reconcile`.
   ending_at, results: [{amount, currency, workspace_id, description, cost_type, model,
   service_tier, token_type, context_window, inference_geo}]}], has_more, next_page}`. `amount` is
   a decimal string in CENTS (`"123.45"` = $1.2345). `model` and `token_type` are filled when the
-  report is grouped by `description`. Priority Tier is not in this endpoint [P].
+  report is grouped by `description`; a web-search charge may still come without a model, and a
+  report grouped by workspace only names neither. `reconcile` matches each amount at the keys it
+  has. Priority Tier is not in this endpoint [P].
 - OpenAI `GET /v1/organization/costs` (FACTS A4): pages of buckets (`start_time`, unix seconds)
   whose results hold `amount: {value, currency}` in USD (a number or a decimal string),
   `line_item` and `project_id`; or the dashboard's CSV (`start_time`, `amount_value`,

@@ -175,7 +175,7 @@ class LiteLLMReader(Reader):
             (negative(prompt, completion, reads, w5, w1), "negative token count"),
             (uncached < 0, "cache tokens exceed prompt_tokens"),
             (pl.col("startTime").is_null(), "missing startTime"),
-            (ts.is_null(), pl.format("unparseable startTime {}", pl.col("startTime").str.slice(0, 40))),
+            (ts.is_null(), "unparseable startTime (ISO 8601 between 2000 and 2100)"),
         )
         skip = _skip()
         checked = opened.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))

@@ -36,7 +36,16 @@ import polars as pl
 
 from tierlens.config import MappedSource
 from tierlens.pricing.models import normalize_model
-from tierlens.sources.base import Context, Kind, RawField, Reader, content_key, parse_timestamp, reject_if
+from tierlens.sources.base import (
+    BAD_TIME,
+    Context,
+    Kind,
+    RawField,
+    Reader,
+    content_key,
+    parse_timestamp,
+    reject_if,
+)
 from tierlens.sources.common import coalesce, negative, standard_tier
 
 _KINDS: dict[str, Kind] = {
@@ -143,7 +152,7 @@ class MappedReader(Reader):
             (negative(given, output, reads, w5, w1), "negative token count"),
             (uncached < 0, "cache tokens exceed the input tokens"),
             (ts_text.is_null(), "missing timestamp"),
-            (ts.is_null(), pl.format("unparseable timestamp {}", ts_text.cast(pl.String).str.slice(0, 40))),
+            (ts.is_null(), BAD_TIME),
         )
         provider = (
             self._col("provider").fill_null(c.provider) if self._paths("provider") else pl.lit(c.provider)

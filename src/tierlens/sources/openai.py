@@ -31,6 +31,7 @@ from tierlens.config import OpenAISource
 from tierlens.pricing.models import normalize_model
 from tierlens.sources.anthropic import file_time
 from tierlens.sources.base import (
+    BAD_TIME,
     Context,
     RawField,
     Reader,
@@ -171,7 +172,7 @@ class OpenAIReader(Reader):
             (cached > prompt, "cached_tokens exceed the prompt tokens"),
             (
                 ts_text.is_not_null() & logged_ts.is_null(),
-                pl.format("unparseable timestamp {}", ts_text.str.slice(0, 40)),
+                pl.lit(BAD_TIME),
             ),
         )
         output = _pick("output")
@@ -291,7 +292,7 @@ class OpenAIUsageReader(Reader):
         )
         reject = reject_if(
             (start.is_null(), "missing start_time"),
-            (ts.is_null(), pl.format("unparseable start_time {}", start.str.slice(0, 40))),
+            (ts.is_null(), pl.lit("unparseable start_time (epoch seconds between 2000 and 2100)")),
             (prompt.is_null(), "missing input_tokens"),
             (pl.col("output_tokens").is_null(), "missing output_tokens"),
             (

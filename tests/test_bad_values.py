@@ -1,0 +1,120 @@
+"""Values no real request has are rejected with a reason, never stored, never an abort, and the
+reason never repeats the value (it can be message text)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tierlens
+from tests import factories as f
+from tierlens.config import Settings
+from tierlens.ingest import ingest
+from tierlens.sources import Context, make_reader, parse_chunk
+from tierlens.sources.base import BAD_TIME, MAX_TOKENS
+
+CTX = Context(source_file="t.jsonl", path=None, ingest_id="t")
+
+
+def parse(lines: list[Any], exact: bool = False) -> Any:
+    body = "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines).encode()
+    return parse_chunk(make_reader("anthropic_messages", Settings()), body, 1, CTX, force_exact=exact)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+@pytest.mark.parametrize(
+    ("stamp", "iso"),
+    [
+        (1772442843, "2026-03-02T09:14:03+00:00"),  # seconds
+        (1772442843123, "2026-03-02T09:14:03.123000+00:00"),  # milliseconds
+        (1772442843123456, "2026-03-02T09:14:03.123456+00:00"),  # microseconds
+        (1772442843123456000, "2026-03-02T09:14:03.123456+00:00"),  # nanoseconds
+    ],
+)
+def test_epoch_units_are_told_apart(stamp: int, iso: str, exact: bool) -> None:
+    p = parse([f.logged(ts=stamp)], exact=exact)  # type: ignore[arg-type]
+    assert not p.rejects and p.rows["ts"][0].isoformat() == iso
+
+
+@pytest.mark.parametrize("exact", [False, True])
+@pytest.mark.parametrize(
+    "stamp",
+    [0, 915148800, 4102444800, "1999-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "58136-01-01T00:00:00Z"],
+)
+def test_times_outside_2000_to_2100_are_rejected(stamp: Any, exact: bool) -> None:
+    p = parse([f.logged(ts=stamp), f.logged()], exact=exact)
+    assert p.rows.height == 1 and [r["reason"] for r in p.rejects] == [BAD_TIME]
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_impossible_token_counts_are_rejected_and_sums_stay_exact(exact: bool) -> None:
+    huge = f.logged(input_tokens=2**63 - 1)
+    over = f.logged(output_tokens=MAX_TOKENS + 1)
+    big = f.logged(input_tokens=MAX_TOKENS, cache_read=MAX_TOKENS, cache_creation=MAX_TOKENS)
+    p = parse([huge, over, big], exact=exact)
+    assert [r["line"] for r in p.rejects] == [1, 2]
+    assert {r["reason"] for r in p.rejects} == {f"token count above {MAX_TOKENS:,} in one request"}
+    (row,) = p.rows.to_dicts()
+    assert row["input_tokens"] == row["cache_read_tokens"] == MAX_TOKENS
+
+
+def test_a_lone_surrogate_and_cut_utf8_reject_one_line_only(tmp_path: Path) -> None:
+    good = json.dumps(f.logged())
+    lone = json.dumps(f.logged(text="\ud83d"), ensure_ascii=True)  # an escaped lone surrogate (a cut emoji)
+    cut = (
+        json.dumps(f.logged(model="claude-haiku-4-5"))
+        .replace("haiku", "hai\udcc3", 1)
+        .encode("utf-8", "surrogateescape")
+    )
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        b"\n".join([good.encode(), lone.encode(), cut, good.replace("req_", "req_x").encode()]) + b"\n"
+    )
+    result = ingest([path], Settings(data_dir=tmp_path / "d"))
+    # the cut emoji's line is kept (U+FFFD in its text, which is not stored anyway); the cut UTF-8 line
+    # alone is rejected; the last line repeats the first response (same message id)
+    assert (result.rows_added, result.duplicates_skipped) == (2, 1)
+    assert [r["line"] for r in result.rejects] == [3] and result.rejects[0]["reason"] == "invalid UTF-8"
+
+
+STRINGS = st.text(min_size=3, max_size=30).filter(lambda s: s.strip() and not s.strip().lstrip("-").isdigit())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=STRINGS,
+    where=st.sampled_from(["ts", "input_tokens", "output_tokens", "model"]),
+    exact=st.booleans(),
+)
+def test_a_reject_reason_never_repeats_the_value(value: str, where: str, exact: bool) -> None:
+    rec = f.logged()
+    if where == "ts":
+        rec["ts"] = value
+    elif where == "model":
+        rec["response"]["model"] = {"secret": value}
+    else:
+        rec["response"]["usage"][where] = value
+    p = parse([rec], exact=exact)
+    for r in p.rejects:
+        assert value not in r["reason"] and value.strip() not in r["reason"]
+        assert set(r) == {"file", "line", "reason", "bytes", "sha256"}
+
+
+def test_the_quarantine_holds_no_text(tmp_path: Path) -> None:
+    secret = "my password is hunter2"
+    path = tmp_path / "a.jsonl"
+    rec = f.logged()
+    rec["response"]["usage"]["input_tokens"] = secret
+    path.write_text(json.dumps(rec) + "\n" + json.dumps({"ts": secret}) + "\n")
+    result = ingest([path], Settings(data_dir=tmp_path / "d"))
+    assert result.rejected_total == 2
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file())
+    assert b"hunter2" not in stored
+    assert pl.DataFrame(result.rejects).select("reason").to_series().str.contains("hunter2").sum() == 0
+    assert tierlens.open(tmp_path / "d").collect().height == 0
