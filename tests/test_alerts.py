@@ -163,9 +163,36 @@ def test_webhook_failure_never_prints_the_secret_url(hook: str, sample_data: Pat
     body = BUDGET.format(amount=500.0) + '\n[[sink]]\nkind = "webhook"\nurl_env = "HOOK_URL"\nretries = 1\n'
     res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json"),
                 env={"HOOK_URL": hook})
-    assert "webhook delivery failed after 2 attempt(s): HTTP 503" in res.stderr
-    assert "secret-token" not in res.output and "127.0.0.1" not in res.output
+    assert "webhook delivery to http://127.0.0.1/… failed after 2 attempt(s): HTTP 503" in res.stderr
+    assert "secret-token" not in res.output and "services" not in res.output  # nothing after the host
     # not recorded as sent: the next run tries again
     assert not (tmp_path / "s.json").exists()
     with pytest.raises(TierlensError, match=r"connection failed|URLError|ConnectionRefusedError"):
         post_webhook("http://127.0.0.1:9/secret-token", {"text": "x"}, timeout=1, retries=0)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "hooks.example.com/services/T0/B0/secret-token",  # no scheme
+        "https://hooks.example.com:port/services/secret-token",  # a port that is no number
+        "https://hooks.example.com/services/secret-token \n",  # whitespace pasted along
+        "https://hooks.example.com/ser vices/secret-token",
+    ],
+)
+def test_a_malformed_webhook_url_is_never_printed_and_the_other_sinks_still_run(
+    url: str, sample_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "alerts.jsonl"
+    body = (
+        BUDGET.format(amount=500.0)
+        + '\n[[sink]]\nkind = "webhook"\nurl_env = "HOOK_URL"\nretries = 0\n'
+        + f'\n[[sink]]\nkind = "file"\npath = "{out}"\n'
+    )
+    state = tmp_path / "s.json"
+    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(state), env={"HOOK_URL": url})
+    assert "secret-token" not in res.output and "services" not in res.output
+    assert "webhook sink" in res.stderr and "malformed" in res.stderr
+    assert res.exit_code == 2  # the exit code follows the worst alert (CRITICAL), not the sink
+    assert out.read_text().count('"rule": "month"') == 1  # the sink after the failed one ran
+    assert state.exists()  # told one sink: not told again this period

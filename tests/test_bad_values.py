@@ -118,3 +118,50 @@ def test_the_quarantine_holds_no_text(tmp_path: Path) -> None:
     assert b"hunter2" not in stored
     assert pl.DataFrame(result.rejects).select("reason").to_series().str.contains("hunter2").sum() == 0
     assert tierlens.open(tmp_path / "d").collect().height == 0
+
+
+def test_a_bad_file_is_reported_and_the_others_commit(tmp_path: Path) -> None:
+    import gzip
+
+    from click.testing import CliRunner
+
+    from tierlens.cli import main
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = [f.logged(ts=f"2026-09-0{d}T10:00:00Z") for d in (1, 2, 3)]
+    (logs / "a.jsonl").write_text("".join(json.dumps(x) + "\n" for x in good))
+    body = gzip.compress("".join(json.dumps(f.logged()) + "\n" for _ in range(2000)).encode())
+    (logs / "b.jsonl.gz").write_bytes(body[: len(body) // 2])  # a truncated download
+    (logs / "c.jsonl").write_text(json.dumps(f.logged()) + "\n")
+    (logs / "c.jsonl").chmod(0)  # unreadable (root reads anyway: then it is simply ingested)
+    res = CliRunner().invoke(main, ["ingest", str(logs), "--data", str(tmp_path / "d"), "--json"])
+    assert res.exit_code == 3, res.output
+    out = json.loads(res.stdout)
+    failed = " ".join(out["files_failed"])
+    assert "b.jsonl.gz" in failed and "after line" in failed
+    assert "a.jsonl" not in failed
+    # the good file, and the lines of the truncated one read before it broke, are committed
+    stored = tierlens.open(tmp_path / "d").collect()
+    assert stored.filter(pl.col("source_file").str.ends_with("a.jsonl")).height == 3
+    assert 0 < stored.filter(pl.col("source_file").str.ends_with("b.jsonl.gz")).height < 2000
+    again = CliRunner().invoke(main, ["ingest", str(logs / "a.jsonl"), "--data", str(tmp_path / "d"), "--json"])
+    assert json.loads(again.stdout)["rows_added"] == 0
+
+
+def test_a_file_that_vanishes_mid_run_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tierlens.ingest as ingest_module
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for p in (a, b):
+        p.write_text(json.dumps(f.logged()) + "\n")
+    real = ingest_module.open_input
+
+    def vanishing(name: Any, stdin: Any = None) -> Any:
+        if str(name).endswith("b.jsonl"):
+            Path(name).unlink()
+        return real(name, stdin)
+
+    monkeypatch.setattr(ingest_module, "open_input", vanishing)
+    result = ingest([a, b], Settings(data_dir=tmp_path / "d"))
+    assert result.rows_added == 1 and len(result.files_failed) == 1 and "b.jsonl" in result.files_failed[0]

@@ -188,6 +188,11 @@ def test_policy_errors_exit_2_with_file_line_and_column(sample_data: Path, tmp_p
     )
     assert res.exit_code == 2 and "did you mean 'output_ratio'" in res.output
     assert cli("replay", "--policy", str(tmp_path / "nope.toml"), "--data", str(sample_data)).exit_code == 2
+    deep = tmp_path / "deep.toml"
+    ors = " OR ".join(["feature = 'x'"] * 800)
+    deep.write_text(f'[[rules]]\nwhen = "{ors}"\nroute_to = "claude-haiku-4-5"\n')
+    res = cli("replay", "--policy", str(deep), "--data", str(sample_data))
+    assert res.exit_code == 2 and "use IN (...)" in res.output and "Traceback" not in res.output
     assert (
         cli("replay", "--policy", str(REPO / "policies"), "--data", str(tmp_path / "missing")).exit_code == 3
     )

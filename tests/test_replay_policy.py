@@ -125,7 +125,12 @@ def test_condition_reports_the_columns_it_reads() -> None:
         ("SUM(output_tokens) OVER () > 1", 1, 1, "a window function is not allowed"),
         ("t.feature = 'x'", 1, 1, "qualified column"),
         ("", 1, 1, "empty"),
+        ("CAST(feature AS DATE) = '2026-10-01'", 1, 1, "not a string"),
+        (" OR ".join(["feature = 'a'"] * 800), 1, 1, "use IN (...)"),
+        ("(" * 2000 + "TRUE" + ")" * 2000, 1, 1, "nested too deeply"),
+        ("feature = '" + "x" * 30_000 + "'", 1, 1, "characters long"),
     ],
+    ids=lambda v: v[:40] if isinstance(v, str) else None,
 )
 def test_invalid_conditions_say_what_and_where(sql: str, line: int, col: int, message: str) -> None:
     with pytest.raises(ConditionError) as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,7 +100,7 @@ def _ingest_subprocess(data: Path, path: Path, crash_at: str | None) -> subproce
     )
 
 
-@pytest.mark.parametrize("crash_at", ["before_journal", "after_journal", "mid_rename"])
+@pytest.mark.parametrize("crash_at", ["before_journal", "after_journal", "mid_rename", "after_log"])
 def test_a_crash_at_any_commit_step_leaves_a_readable_dataset(crash_at: str, write: Any, tmp_path: Path) -> None:
     data = tmp_path / "data"
     first = write("first.jsonl", [f.logged(ts="2026-09-01T00:00:00Z") for _ in range(5)])
@@ -117,6 +118,36 @@ def test_a_crash_at_any_commit_step_leaves_a_readable_dataset(crash_at: str, wri
     assert again.returncode == 0, again.stderr
     assert totals(data)[0] == 17
     assert not (data / "_staging").exists() and not list((data / "_txn").glob("*.json"))
+    # each committed ingest is summarized once in the log, whatever step the kill hit
+    logged = [json.loads(line) for line in (data / "_meta" / "ingests.jsonl").read_text().splitlines()]
+    ids = [e["ingest_id"] for e in logged]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        {"moves": [["/etc/hostname", "requests/date=2026-09-01/x.parquet"]], "deletes": []},
+        {"moves": [], "deletes": ["/tmp/victim.txt"]},
+        {"moves": [], "deletes": ["requests/../../victim.txt"]},
+        {"moves": [["_staging/a/x.parquet", "../outside/x.parquet"]], "deletes": []},
+        {"moves": [], "deletes": [], "log": "../../x"},
+    ],
+    ids=["absolute source", "absolute delete", "delete up and out", "move out", "log path"],
+)
+def test_recovery_refuses_a_journal_that_reaches_outside(
+    plan: dict[str, Any], write: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    ingest([write("a.jsonl", [f.logged()])], Settings(data_dir=data))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (data / "_txn").mkdir(exist_ok=True)
+    (data / "_txn" / "evil.json").write_text(json.dumps({"summary": {"ingest_id": "evil"}, **plan}))
+    with pytest.raises(StoreError, match="refusing the unfinished transaction"):
+        ingest([write("b.jsonl", [f.logged()])], Settings(data_dir=data))
+    assert victim.read_text() == "keep me" and not (tmp_path / "x").exists() and not (tmp_path / "outside").exists()
+    assert totals(data)[0] == 1  # nothing of it was done, nothing else was committed
 
 
 def test_writers_are_serialized_by_the_lock(settings: Settings, write: Any) -> None:

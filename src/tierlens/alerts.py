@@ -12,12 +12,14 @@ from the environment and are never printed.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
 import time
 import tomllib
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -314,8 +316,32 @@ def _save_state(path: Path, notified: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
+def redact_url(url: str) -> str:
+    """A webhook URL as it may be shown: scheme and host only (the path and query hold the token)."""
+    parts = urllib.parse.urlsplit(url.strip()) if url.strip() else None
+    host = (parts.hostname or "") if parts else ""
+    return f"{parts.scheme}://{host}/…" if parts and parts.scheme and host else "(a malformed URL)"
+
+
+def check_webhook_url(url: str) -> str | None:
+    """Why `url` cannot be posted to (never quoting it), or None when it can."""
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "it contains whitespace or control characters"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "it does not start with https:// (or http://)"
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        return "its port is not a number"
+    return None if parts.hostname else "it names no host"
+
+
 def post_webhook(url: str, payload: dict[str, Any], timeout: float, retries: int) -> None:
-    """POST JSON with a timeout, retrying with backoff; errors never include the URL."""
+    """POST JSON with a timeout, retrying with backoff; errors never include the URL past its host."""
+    problem = check_webhook_url(url)
+    if problem:
+        raise ConfigError(f"the webhook URL ({redact_url(url)}) is malformed: {problem}")
     body = json.dumps(payload).encode("utf-8")
     last = ""
     for attempt in range(retries + 1):
@@ -331,12 +357,14 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float, retries: int
             last = f"HTTP {exc.code}"
             if 400 <= exc.code < 500 and exc.code != 429:
                 break  # a client error will not succeed on retry
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        except (urllib.error.URLError, TimeoutError, OSError, ValueError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             last = type(reason).__name__ if not isinstance(reason, str) else "connection failed"
         if attempt < retries:
             time.sleep(min(0.5 * 2**attempt, 4.0))
-    raise TierlensError(f"webhook delivery failed after {retries + 1} attempt(s): {last}")
+    raise TierlensError(
+        f"webhook delivery to {redact_url(url)} failed after {retries + 1} attempt(s): {last}"
+    )
 
 
 def deliver(alerts: list[Alert], sinks: list[Sink], fmt: str, echo: Any) -> list[str]:
@@ -368,6 +396,9 @@ def deliver(alerts: list[Alert], sinks: list[Sink], fmt: str, echo: Any) -> list
                 )
         except TierlensError as exc:
             errors.append(f"{sink.kind} sink: {exc}")
+        except Exception as exc:
+            # the message of an unexpected error may quote a secret (a URL): name its type only
+            errors.append(f"{sink.kind} sink: {type(exc).__name__}")
     return errors
 
 
@@ -388,7 +419,7 @@ def run_alerts(
     notified = _load_state(state_path)
     fresh = [a for a in alerts if renotify or a.key not in notified]
     errors = deliver(fresh, rules.sink, fmt, echo) if fresh else []
-    if not errors:
+    if fresh and len(errors) < len(rules.sink):  # told at least one sink: not again this period
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         for a in fresh:
             notified[a.key] = stamp

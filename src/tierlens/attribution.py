@@ -38,6 +38,7 @@ from tierlens.config import AttributionConfig, AttributionRule
 from tierlens.errors import StoreError
 from tierlens.schema import COST_COLUMNS, SCHEMA, TOKEN_COLUMNS, TOOL_CALL_COLUMNS, conform
 from tierlens.store import Layout, Store, scan
+from tierlens.store.doctor import readable
 
 UNATTRIBUTED = "(unattributed)"
 """How reports show a request no rule attributes (it is stored as `feature = null`)."""
@@ -260,11 +261,14 @@ def reattribute(data_dir: str | Path, cfg: AttributionConfig, *, dry_run: bool =
         by_source: dict[str, int] = {}
         daily: list[pl.DataFrame] = []
         for day in _days(layout):
-            files = layout.data_files(day)
-            before = conform(
-                pl.scan_parquet([str(f) for f in files], schema=SCHEMA, missing_columns="insert").collect()
-            )
-            after = attribution.apply(Attribution.collapse(before))
+            files = readable(layout.data_files(day))
+            # file by file (each is replaced in one rename), then the partition as a whole for the counts
+            pairs = []
+            for file in files:
+                old_rows = conform(pl.read_parquet(str(file), schema=SCHEMA, missing_columns="insert"))
+                pairs.append((file, old_rows, attribution.apply(Attribution.collapse(old_rows))))
+            before = pl.concat([b for _, b, _ in pairs]) if pairs else conform(pl.DataFrame(schema=SCHEMA))
+            after = pl.concat([a for _, _, a in pairs]) if pairs else before
             run.partitions += 1
             run.rows_before += before.height
             run.rows_after += after.height
@@ -284,10 +288,12 @@ def reattribute(data_dir: str | Path, cfg: AttributionConfig, *, dry_run: bool =
             daily.append(
                 daily_features(after.lazy().with_columns(date=pl.lit(date.fromisoformat(day)))).collect()
             )
-            if not _same(before, after):
+            changed = [(file, a) for file, b, a in pairs if not _same(b, a)]
+            if changed:
                 run.partitions_rewritten += 1
                 if not dry_run:
-                    txn.replace(day, after)
+                    for file, a in changed:
+                        txn.rewrite(file, a)
         run.by_source = dict(sorted(by_source.items(), key=lambda kv: -kv[1]))
         run.daily = pl.concat(daily) if daily else daily_features(scan(data_dir)).collect()
         run.seconds = time.perf_counter() - started

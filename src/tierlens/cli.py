@@ -247,8 +247,16 @@ def ingest(
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
-    elif not quiet or result.rejected_total:
+    elif not quiet or result.rejected_total or result.files_failed:
         click.echo(_ingest_text(result))
+    if result.files_failed:
+        click.secho(
+            f"Error: {len(result.files_failed)} file(s) could not be read to their end; "
+            "everything else was committed (re-run once they are fixed: nothing is added twice)",
+            fg="red",
+            err=True,
+        )
+        sys.exit(int(ExitCode.INPUT))
 
 
 def _ingest_text(r: Any) -> str:
@@ -278,6 +286,7 @@ def _ingest_text(r: Any) -> str:
             f"({count(p['newly_priced'])} newly priced): {money(p['cost_before_usd'])} -> {money(p['cost_after_usd'])}"
         )
     lines += [f"  skipped file: {f}" for f in r.files_skipped]
+    lines += [f"  failed file: {f}" for f in r.files_failed]
     if r.rejected_total:
         lines.append(
             f"  rejects: {r.data_dir}/quarantine/{r.ingest_id}.jsonl (file, line, reason; `tierlens quarantine`)"
@@ -1241,6 +1250,57 @@ def export(
     click.echo(
         f"Wrote {count(r.rows)} FOCUS rows, {money(r.billed_total)} billed, to {r.path}{left_out}", err=True
     )
+
+
+@main.command()
+@data_option
+@click.option(
+    "--repair", is_flag=True, help="Move the files that cannot be read out of the dataset, into _corrupt/."
+)
+@format_option("table", "json")
+@click.pass_obj
+@handle_errors
+def doctor(state: State, data_dir: Path | None, repair: bool, fmt: str) -> None:
+    """Check every stored file (footer, columns, row count) and name the ones that cannot be read.
+
+    Readers already skip such a file with a warning; --repair moves it to <data>/_corrupt/ and says
+    which logs to ingest again to restore its rows. Exit 3 when a problem is found and not repaired.
+
+    \b
+    Examples:
+      tierlens doctor
+      tierlens doctor --repair
+    """
+    from tierlens.store.doctor import checkup
+
+    settings = state.settings(data_dir=data_dir)
+    result = checkup(settings.data_dir, repair=repair)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(_doctor_text(result))
+    if result.problems and not repair:
+        sys.exit(int(ExitCode.INPUT))
+
+
+def _doctor_text(r: Any) -> str:
+    from tierlens.render import count
+
+    lines = [f"Checked {count(r.files)} file(s), {count(r.rows)} row(s) in {r.data_dir}: "
+             + (f"{len(r.problems)} problem(s)" if r.problems else "all readable")]  # fmt: skip
+    for p in r.problems:
+        lines.append(f"  {p.file}: {p.reason}")
+        if p.moved_to:
+            lines.append(f"    moved to {p.moved_to}")
+        if p.sources:
+            lines.append(f"    to restore its rows: tierlens ingest {' '.join(p.sources)}")
+        elif p.ingest_id:
+            lines.append(
+                f"    written by ingest {p.ingest_id}; re-ingest that ingest's logs to restore its rows"
+            )
+    if r.problems and not r.repaired:
+        lines.append("Run `tierlens doctor --repair` to move them aside.")
+    return "\n".join(lines)
 
 
 # --- what-if: replay ---------------------------------------------------------------------------------

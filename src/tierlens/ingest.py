@@ -100,6 +100,10 @@ class IngestResult:
     repriced: dict[str, float | int] = field(default_factory=dict)
     """With `reprice`: what re-pricing the days of these logs changed (rows, cost before and after)."""
     files_skipped: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    """The files this ingest read (what to re-ingest if one of its stored files is lost)."""
+    files_failed: list[str] = field(default_factory=list)
+    """Files that could not be read to their end (name and why); the rest of the ingest committed."""
     seconds: float = 0.0
     records_read: int = 0
     split_rows: int = 0
@@ -241,8 +245,11 @@ def ingest(
     with store.transaction() as txn:
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
         result.files_skipped += ignored
-        options = {"batch_ended_at": batch_ended_at, "ts_from": ts_from}
-        for name in files:
+        result.inputs = [str(Path(f).resolve()) if f != "-" else f for f in files]
+        txn.dir.mkdir(parents=True, exist_ok=True)
+        options = {"batch_ended_at": batch_ended_at, "ts_from": ts_from, "spill_dir": str(txn.dir)}
+
+        def one(name: str) -> None:
             path = None if name == "-" else Path(name)
             ctx = Context(source_file=name, path=path, ingest_id=txn.ingest_id, options=options)
             forced = make_reader(format, settings) if format else match_path(path, settings)
@@ -256,18 +263,18 @@ def ingest(
                 )
                 if inp is None:
                     result.files_skipped.append(f"{name}: empty")
-                    continue
+                    return
                 try:
                     reader = forced or choose_reader(inp.samples, settings, name, table)
                 except CostReportInput as exc:
                     if len(files) == 1:
                         raise
                     result.files_skipped.append(str(exc))
-                    continue
+                    return
                 except SourceError:
                     if len(files) > 1 and format is None and path is not None:
                         result.files_skipped.append(f"{name}: unrecognised format")
-                        continue
+                        return
                     raise
                 result.files += 1
                 result.formats[reader.name] = result.formats.get(reader.name, 0) + 1
@@ -281,11 +288,20 @@ def ingest(
                     txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
                     rows = price_stored(parsed.rows, table)
                     if rows.height:
-                        span += [rows["ts"].min(), rows["ts"].max()]
+                        span.extend([rows["ts"].min(), rows["ts"].max()])
                     txn.add(rows, expand=attribution.apply)
             finally:
                 if name != "-":
                     stream.close()
+
+        for name in files:
+            try:
+                one(name)
+            except (SourceError, OSError, EOFError) as exc:
+                if len(files) == 1 or isinstance(exc, CostReportInput):
+                    raise
+                # a bad file is reported; the others (and its own lines read before it broke) commit
+                result.files_failed.append(f"{name}: {exc}")
         result.rows_added = txn.stats.rows_added
         result.split_rows = txn.stats.split_rows
         if txn.stats.logged_rows:

@@ -25,6 +25,7 @@ from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import price_stored
 from tierlens.schema import COST_COLUMNS, PRICE_COLUMNS, SCHEMA, conform
 from tierlens.store import Layout, Store
+from tierlens.store.doctor import readable
 
 REPRICED = ("family", "tier", "long_context", *PRICE_COLUMNS)
 """The columns a re-pricing rewrites (everything the pricer fills)."""
@@ -90,14 +91,17 @@ def reprice(
         run = RepriceRun(txn.ingest_id, str(data_dir), dry_run, table.version)
         changes: list[pl.DataFrame] = []
         for day in _days(layout, since, until):
-            before = conform(pl.read_parquet([str(f) for f in layout.data_files(day)], schema=SCHEMA))
-            after = _only(before, repriced(before, table), model)
             run.partitions += 1
-            changes.append(_changes(before, after))
-            if not _same(before, after):
-                run.partitions_rewritten += 1
-                if not dry_run:
-                    txn.replace(day, after)
+            rewritten = False
+            for file in readable(layout.data_files(day)):  # file by file: each is replaced in one rename
+                before = conform(pl.read_parquet(str(file), schema=SCHEMA, missing_columns="insert"))
+                after = _only(before, repriced(before, table), model)
+                changes.append(_changes(before, after))
+                if not _same(before, after):
+                    rewritten = True
+                    if not dry_run:
+                        txn.rewrite(file, after)
+            run.partitions_rewritten += rewritten
         if changes:
             _account(run, pl.concat(changes))
         run.seconds = time.perf_counter() - started

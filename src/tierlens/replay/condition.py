@@ -131,10 +131,28 @@ class _Typed:
     is_literal: bool = False
 
 
+MAX_DEPTH = 64
+"""Deepest expression a condition may nest (AND/OR chains and parentheses): enough for any rule a
+person writes, far from the interpreter's recursion limit."""
+MAX_LENGTH = 20_000
+
+
+def _depth(tree: exp.Expression) -> int:
+    """How deep the expression tree goes, walked without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack += [(child, d + 1) for child in node.iter_expressions()]
+    return deepest
+
+
 def compile_condition(sql: str) -> Condition:
     """Parse, validate and compile a `when` condition; raises `ConditionError` with a position."""
     if not sql.strip():
         raise ConditionError("the condition is empty (use TRUE to match every request)", 1, 1)
+    if len(sql) > MAX_LENGTH:
+        raise ConditionError(f"the condition is {len(sql):,} characters long (at most {MAX_LENGTH:,})", 1, 1)
     try:
         statements = sqlglot.parse(sql)
     except ParseError as exc:
@@ -144,6 +162,10 @@ def compile_condition(sql: str) -> Condition:
         raise ConditionError(f"not a valid SQL expression: {desc}", line, col) from None
     except TokenError as exc:
         raise ConditionError(f"not a valid SQL expression: {exc}", 1, 1) from None
+    except RecursionError:
+        raise ConditionError(
+            f"the condition is nested too deeply (at most {MAX_DEPTH} levels)", 1, 1
+        ) from None
     trees = [s for s in statements if s is not None]
     if len(trees) != 1:
         line, col = _statement_position(sql, len(trees))
@@ -154,8 +176,21 @@ def compile_condition(sql: str) -> Condition:
     if isinstance(tree, exp.Block):
         line, col = _position(sql, tree.expressions[1]) if len(tree.expressions) > 1 else (1, 1)
         raise ConditionError("exactly one expression is allowed (no ';')", line, col)
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise ConditionError(
+            f"the condition nests {depth} levels deep (at most {MAX_DEPTH}): "
+            "use IN (...) for a long list of alternatives",
+            1,
+            1,
+        )
     compiler = _Compiler(sql)
-    typed = compiler.visit(tree)
+    try:
+        typed = compiler.visit(tree)
+    except RecursionError:
+        raise ConditionError(
+            f"the condition is nested too deeply (at most {MAX_DEPTH} levels)", 1, 1
+        ) from None
     if typed.kind != BOOL:
         line, col = _position(sql, tree)
         raise ConditionError(f"the condition must be a boolean expression, not a {typed.kind}", line, col)
@@ -461,7 +496,11 @@ class _Compiler:
         if to == exp.DataType.Type.DATE:
             if inner.kind == TS:
                 return _Typed(inner.expr.dt.date(), DATE)
-            return self.coerce(node.this, inner, DATE)
+            if inner.kind in (DATE, NULL) or (inner.is_literal and inner.kind == STR):
+                return self.coerce(node.this, inner, DATE)
+            raise self.fail(
+                node, f"CAST(... AS DATE) takes a timestamp, a date or a date literal, not a {inner.kind}"
+            )
         if to in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ) and inner.is_literal:
             return self.coerce(node.this, inner, TS)
         raise self.fail(

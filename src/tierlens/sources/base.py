@@ -39,11 +39,11 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import re
 import sys
 import tempfile
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -269,26 +269,54 @@ class _Prefixed(io.RawIOBase):
 def iter_chunks(stream: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
     """Yield (number of the chunk's first line, bytes ending at a newline) from a stream.
 
-    A chunk is `size` bytes read at once plus the rest of its last line (one copy per chunk).
+    A chunk is `size` bytes read at once plus the rest of its last line (one copy per chunk). An
+    input that breaks off (a truncated `.gz`, a read error) yields its whole lines up to the
+    break, then raises `SourceError` saying after which line: what was readable is not lost.
     """
     line = 1
     first = True
     while True:
-        try:
-            block = stream.read(size)
-            if block and not block.endswith(b"\n"):
-                block += (
-                    stream.readline()
-                )  # finish the last line (a very long line just makes the chunk longer)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise SourceError(f"input ends unreadably after line {line}: {exc}") from None
+        block, broken = _read_block(stream, size)
+        if broken is None and block and not block.endswith(b"\n"):
+            # finish the last line (a very long line just makes the chunk longer)
+            rest, broken = _read_block(stream, -1, line_only=True)
+            block += rest
+        if broken is not None:
+            block = block[: block.rfind(b"\n") + 1]
         if first and block.startswith(b"\xef\xbb\xbf"):
             block = block[3:]
         first = False
+        if block:
+            yield line, block
+            line += block.count(b"\n")
+        if broken is not None:
+            raise SourceError(f"input ends unreadably after line {line - 1}: {broken}") from None
         if not block:
             return
-        yield line, block
-        line += block.count(b"\n")
+
+
+_STEP = 1 << 20
+
+
+def _read_block(stream: IO[bytes], size: int, line_only: bool = False) -> tuple[bytes, Exception | None]:
+    """Up to `size` bytes (or, `line_only`, the rest of the line), and the error that cut them short."""
+    parts: list[bytes] = []
+    try:
+        if line_only:
+            parts.append(stream.readline())
+        elif not isinstance(stream, gzip.GzipFile):
+            parts.append(stream.read(size))  # one read: a plain file fails whole or not at all
+        else:  # decompressed step by step, so that a truncated archive keeps what came before
+            got = 0
+            while got < size:
+                piece = stream.read1(min(_STEP, size - got))
+                if not piece:
+                    break
+                parts.append(piece)
+                got += len(piece)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        return b"".join(parts), exc
+    return parts[0] if len(parts) == 1 else b"".join(parts), None
 
 
 SAMPLE_RECORDS = 20
@@ -599,7 +627,7 @@ def parse_chunk(
     fields = list(reader.fields_for(chunk))
     n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
     if reader.fast_path and not force_exact:
-        raw = _fast_raw(chunk, fields)
+        raw = _fast_raw(chunk, fields, ctx.options.get("spill_dir"))
         # blank lines shift DuckDB's rows against our line numbers: then the exact path decides
         if raw is not None and raw.height == n_lines:
             raw = raw.with_columns(
@@ -761,9 +789,6 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-_SPILL_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-
-
 _DUCK = threading.local()
 
 
@@ -777,8 +802,12 @@ def _duck_connection() -> Any:
     return con
 
 
-def _fast_raw(chunk: bytes, fields: Sequence[RawField]) -> pl.DataFrame | None:
-    """Parse a chunk with DuckDB; None when DuckDB refuses it (the exact path then takes over)."""
+def _fast_raw(chunk: bytes, fields: Sequence[RawField], spill_dir: str | None = None) -> pl.DataFrame | None:
+    """Parse a chunk with DuckDB; None when DuckDB refuses it (the exact path then takes over).
+
+    DuckDB reads the chunk from a file: it goes in `spill_dir` (an ingest's own staging directory,
+    which the next run deletes whatever killed this one), else the system's temporary directory.
+    """
     import duckdb
 
     columns = _duck_columns(fields)
@@ -787,7 +816,7 @@ def _fast_raw(chunk: bytes, fields: Sequence[RawField]) -> pl.DataFrame | None:
         f" AS {_quote(f.path)}"
         for f in fields
     )
-    with tempfile.NamedTemporaryFile(suffix=".jsonl", dir=_SPILL_DIR) as tmp:
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", dir=spill_dir) as tmp:
         tmp.write(chunk)
         tmp.flush()
         con = _duck_connection()

@@ -65,7 +65,9 @@ def scan(data_dir: str | Path) -> pl.LazyFrame:
     layout = Layout(Path(data_dir))
     if not layout.root.exists():
         raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
-    files = layout.data_files()
+    from tierlens.store.doctor import readable
+
+    files = readable(layout.data_files())  # a corrupt file is skipped, loudly, not fatal
     if not files:
         return pl.DataFrame(schema={**SCHEMA, PARTITION_COLUMN: pl.Date()}).lazy()
     return pl.scan_parquet(

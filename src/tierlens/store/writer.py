@@ -12,9 +12,9 @@ A process killed before the journal exists leaves only staging debris (deleted o
 killed after, the next run rolls the journal forward. Either way readers see whole files only,
 and re-running the ingest adds nothing twice (rows are keyed, not counted).
 
-A rewrite (re-attribution) uses the same transaction: `replace(day, rows)` stages a partition's
-new content, and the journal lists the new file *and* the partition's old files; commit renames
-the new one in, then deletes the old ones, and recovery finishes both steps. Rows that share a
+A rewrite (re-attribution, re-pricing) uses the same transaction: `rewrite(file, rows)` stages a
+stored file's new content, and commit renames it over the old file, so no reader ever sees both
+(no row is counted twice at any instant); recovery finishes the renames. Rows that share a
 `dedupe_key` are one request split across features (see `tierlens.attribution`).
 """
 
@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import time
@@ -106,7 +107,12 @@ def locked(layout: Layout, timeout: float = 600.0) -> Iterator[None]:
 
 
 def recover(layout: Layout) -> list[str]:
-    """Roll forward committed-but-unfinished transactions; delete uncommitted staging. Needs the lock."""
+    """Roll forward committed-but-unfinished transactions; delete uncommitted staging. Needs the lock.
+
+    A journal is trusted no further than the data directory: every path it names must lie inside
+    it (moves from `_staging/` into `requests/`, deletes in `requests/`, a plain log name), or
+    nothing of it is done and the journal is reported (`StoreError`).
+    """
     done = []
     if layout.txn.is_dir():
         for journal in sorted(layout.txn.glob("*.json")):
@@ -115,15 +121,15 @@ def recover(layout: Layout) -> list[str]:
             except ValueError:
                 journal.unlink()  # a journal is written atomically; a torn one cannot exist
                 continue
-            for src, dst in plan["moves"]:
-                s, d = layout.root / src, layout.root / dst
+            moves, deletes, log = _checked_plan(layout, journal, plan)
+            for s, d in moves:
                 if s.exists():
                     d.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(s, d)
-            for old in plan.get("deletes", []):  # files a rewrite replaced (attribution)
+            for old in deletes:  # files a rewrite replaced (attribution, reprice)
                 with contextlib.suppress(FileNotFoundError):
-                    (layout.root / old).unlink()
-            _append_meta(layout, plan["summary"], plan.get("log", INGEST_LOG))
+                    old.unlink()
+            _append_meta(layout, plan["summary"], log, once=True)
             journal.unlink()
             done.append(plan["summary"].get("ingest_id", journal.stem))
     if layout.staging.is_dir():
@@ -131,16 +137,69 @@ def recover(layout: Layout) -> list[str]:
     return done
 
 
+_LOG_NAME = re.compile(r"^[a-z][a-z_]*\.jsonl$")
+
+
+def _checked_plan(
+    layout: Layout, journal: Path, plan: Any
+) -> tuple[list[tuple[Path, Path]], list[Path], str]:
+    """A journal's moves, deletes and log, each checked to stay where a commit puts things."""
+
+    def inside(rel: Any, *areas: Path) -> Path:
+        if not isinstance(rel, str) or not rel or Path(rel).is_absolute():
+            raise ValueError(rel)
+        path = (layout.root / rel).resolve()
+        if not any(path.is_relative_to(area.resolve()) for area in areas):
+            raise ValueError(rel)
+        return layout.root / rel
+
+    try:
+        moves = [
+            (inside(s, layout.staging), inside(d, layout.requests, layout.quarantine))
+            for s, d in plan["moves"]
+        ]
+        deletes = [inside(p, layout.requests) for p in plan.get("deletes", [])]
+        log = plan.get("log", INGEST_LOG)
+        if not isinstance(log, str) or not _LOG_NAME.match(log) or not isinstance(plan["summary"], dict):
+            raise ValueError(log)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StoreError(
+            f"refusing the unfinished transaction {journal}: it names a path outside the dataset's own "
+            f"staging and data areas ({str(exc)[:80]!r}); it was not written by tierlens. Inspect it, "
+            "then delete it to go on"
+        ) from None
+    return moves, deletes, log
+
+
 INGEST_LOG = "ingests.jsonl"
 """`_meta/` file that gets one summary line per committed ingest (rewrites name their own log)."""
 
 
-def _append_meta(layout: Layout, summary: dict[str, Any], log: str = INGEST_LOG) -> None:
+def _append_meta(layout: Layout, summary: dict[str, Any], log: str = INGEST_LOG, once: bool = False) -> None:
+    """Append a commit's summary line; `once` (recovery): not if the killed commit already had."""
     layout.meta.mkdir(parents=True, exist_ok=True)
+    if once and _logged(layout.meta / log, summary):
+        return
     with (layout.meta / log).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(summary, default=str) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _logged(path: Path, summary: dict[str, Any]) -> bool:
+    """True when the log's last line is this summary (a kill between appending it and deleting the
+    journal leaves exactly that)."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        fh.seek(max(0, fh.seek(0, os.SEEK_END) - 65536))
+        tail = fh.read().splitlines()
+    try:
+        last = json.loads(tail[-1]) if tail else None
+    except ValueError:
+        return False
+    key = [k for k in summary if k.endswith("_id")][:1]
+    return isinstance(last, dict) and bool(key) and last.get(key[0]) == summary.get(key[0])
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -200,7 +259,9 @@ class Transaction:
         self.ingest_id = ingest_id
         self.log = log
         self.deletes: list[str] = []
-        """Stored files that `replace` supersedes: deleted at commit, after the new file is in place."""
+        """Stored files to delete at commit, after the new files are in place (journaled)."""
+        self.rewrites: list[tuple[str, str]] = []
+        """(staged file, the stored file it replaces), renamed over it at commit."""
         self.dir = layout.staging / ingest_id
         self.parts: dict[str, _Partition] = {}
         self.stats = StageStats()
@@ -219,7 +280,9 @@ class Transaction:
 
     def _seen(self, day: str, part: _Partition) -> pl.DataFrame:
         if part.seen is None:
-            files = self.layout.data_files(day)
+            from tierlens.store.doctor import readable
+
+            files = readable(self.layout.data_files(day))  # a corrupt file blocks no other partition
             if files:
                 part.seen = (
                     pl.scan_parquet([str(f) for f in files])
@@ -288,22 +351,19 @@ class Transaction:
                 if self._buffered <= MAX_BUFFERED_ROWS // 2:
                     break
 
-    def replace(self, day: str, rows: pl.DataFrame) -> None:
-        """Stage `rows` as the whole new content of partition `day` (a rewrite, e.g. re-attribution).
+    def rewrite(self, target: Path, rows: pl.DataFrame) -> None:
+        """Stage `rows` as the new content of the stored file `target` (a re-attribution, a re-pricing).
 
-        At commit the new file is renamed in, then the partition's current files are deleted; the
-        journal lists both, so a crash in between rolls forward to the new content. Readers see
-        whole files only; one scanning at that very moment may see the partition twice.
+        At commit the new file is renamed over the old one: at every instant a reader, tierlens or
+        a plain Parquet glob, sees one of the two whole files, never both, so no row is ever
+        counted twice. A crash mid-commit rolls forward from the journal.
         """
-        if day in self.parts:
-            raise StoreError(f"partition {day} is already staged in this transaction")
-        part = self.parts[day] = _Partition()
-        self.deletes += [str(f.relative_to(self.layout.root)) for f in self.layout.data_files(day)]
-        if rows.height:
-            part.buffers.append(conform(rows).to_arrow())
-            part.buffered = rows.height
-            self._buffered += rows.height
-            self._flush(day, part)
+        rel = target.relative_to(self.layout.root)
+        staged = self.dir / "rewrites" / rel
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        table = conform(rows).to_arrow().cast(_ARROW_SCHEMA)
+        pq.write_table(table, staged, row_group_size=ROW_GROUP_ROWS, **_PARQUET_OPTIONS)
+        self.rewrites.append((str(staged.relative_to(self.layout.root)), str(rel)))
 
     def _flush(self, day: str, part: _Partition) -> None:
         """Hand the partition's buffer to the writer thread (waiting for the previous write first)."""
@@ -348,6 +408,7 @@ class Transaction:
                 moves.append(
                     (str(part.path.relative_to(self.layout.root)), str(final.relative_to(self.layout.root)))
                 )
+        moves += self.rewrites
         if self.rejects:
             q = self.dir / "quarantine.jsonl"
             q.parent.mkdir(parents=True, exist_ok=True)
@@ -370,6 +431,7 @@ class Transaction:
             with contextlib.suppress(FileNotFoundError):
                 (self.layout.root / old).unlink()
         _append_meta(self.layout, summary, self.log)
+        _crash_point("after_log")
         (self.layout.txn / f"{self.ingest_id}.json").unlink()
         shutil.rmtree(self.dir, ignore_errors=True)
         with contextlib.suppress(OSError):
