@@ -1,8 +1,12 @@
-"""Check the built-in price table (src/tierlens/pricing/data/prices.csv) against genai-prices.
+"""Check the built-in price table (src/tierlens/pricing/data/) against FACTS.md and genai-prices.
 
-Independent of the tierlens package on purpose: the table is read with the csv module and
-priced here with the rules of /work/shared/FACTS.md (rules 1-3, 5, 7, 8); every expected
-value is then compared with `genai_prices.calc_price` (bundled data, no network).
+The table in force is the vendored genai-prices snapshot (`genai_prices.csv`, written by
+scripts/refresh_prices.py) with tierlens' corrections (`corrections.csv`) replacing the rows of the
+models they name. Independent of the tierlens package on purpose: both files are read and merged
+with the csv module and priced here with the rules of /work/shared/FACTS.md (rules 1-3, 5, 7, 8);
+every expected value is then compared with `genai_prices.calc_price` (bundled data, no network).
+The other ids a correction covers (`claude-opus-4.6`) and the random cross-check of every provider
+are in tests/test_genai_prices.py.
 
 Cases where genai-prices deliberately disagrees with FACTS.md are excluded one by one, each
 with a comment naming the rule, and pinned by a `test_known_disagreement_*` test so that a
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -24,7 +29,8 @@ import genai_prices
 import pytest
 from genai_prices import calc_price, extract_usage
 
-CSV_PATH = Path(__file__).resolve().parents[1] / "src" / "tierlens" / "pricing" / "data" / "prices.csv"
+DATA = Path(__file__).resolve().parents[1] / "src" / "tierlens" / "pricing" / "data"
+CORRECTIONS, SNAPSHOT = DATA / "corrections.csv", DATA / "genai_prices.csv"
 
 COLUMNS = [
     "provider", "model_id", "family", "tier", "effective_from", "effective_to",
@@ -41,12 +47,15 @@ WEB_SEARCH_USD = Decimal("0.01")  # FACTS rule 5: $10 per 1,000 searches
 LATE_DATE = date(2026, 11, 1)  # inside every open window; after genai-prices' 2026-10-14 batch data
 EARLY_DATE = date(2025, 12, 1)
 
-# Genai-prices model id that each of our model_ids must resolve to (provider anthropic/openai).
+# Genai-prices model id that each corrected model_id must resolve to (provider anthropic).
 GENAI_MODEL_ID = {
     "claude-3-7-sonnet": "claude-3-7-sonnet-latest",
     "claude-3-5-haiku": "claude-3-5-haiku-latest",
     "claude-3-opus": "claude-3-opus-latest",
 }
+NOT_IN_GENAI = {"claude-mythos-5", "claude-mythos-5-1"}
+"""Corrections for models genai-prices 0.2.3 lacks (FACTS late-2026 facts); pinned below."""
+DATED = re.compile(r"\b20\d{2}-\d{2}(-\d{2})?\b")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,6 +70,8 @@ def _dec(value: str) -> Decimal | None:
 @dataclass(frozen=True)
 class Row:
     raw: dict[str, str]
+    corrected: bool = False
+    """From corrections.csv (else from the genai-prices snapshot)."""
 
     @property
     def provider(self) -> str:
@@ -87,6 +98,21 @@ class Row:
         return _dec(self.raw["regional_multiplier"]) or Decimal(1)
 
     @property
+    def genai_id(self) -> str:
+        """The genai-prices model the row is priced from (its source names it), or the corrected id's."""
+        if self.corrected:
+            return GENAI_MODEL_ID.get(self.model_id, self.model_id)
+        return self.raw["source"].split()[2].split("/", 1)[1]
+
+    @property
+    def canonical(self) -> bool:
+        """A correction, or a snapshot row keyed by its genai-prices model's own id (not another spelling)."""
+        return (
+            self.corrected
+            or re.sub(r"(-latest|-\d{8}|-\d{4}-\d{2}-\d{2})$", "", self.genai_id) == self.model_id
+        )
+
+    @property
     def label(self) -> str:
         f, t = self.raw["effective_from"] or "-inf", self.raw["effective_to"] or "+inf"
         return f"{self.model_id}[{f},{t})"
@@ -105,14 +131,23 @@ class Row:
         return sorted(set(dates))
 
 
-def load_rows() -> list[Row]:
-    with CSV_PATH.open(newline="") as fh:
+def read(path: Path) -> list[Row]:
+    with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         assert reader.fieldnames == COLUMNS
-        return [Row(r) for r in reader]
+        return [Row(r, corrected=path == CORRECTIONS) for r in reader]
+
+
+def load_rows() -> list[Row]:
+    """The table in force: corrections replace the snapshot's rows of the same (provider, model_id)."""
+    corrections = read(CORRECTIONS)
+    corrected = {(r.provider, r.model_id) for r in corrections}
+    return corrections + [r for r in read(SNAPSHOT) if (r.provider, r.model_id) not in corrected]
 
 
 ROWS = load_rows()
+PRIMARY = [r for r in ROWS if r.provider in {"anthropic", "openai"} and r.canonical]
+"""Anthropic and OpenAI rows keyed by their model's own id (other spellings: test_genai_prices.py)."""
 
 
 @dataclass(frozen=True)
@@ -159,8 +194,10 @@ def facts_cost(row: Row, mix: Mix, *, batch: bool = False, multiplier: Decimal =
 
 
 def openai_cost(row: Row, prompt: int, cached: int, completion: int) -> Decimal:
-    """FACTS rule 8: prompt includes cached tokens, completion includes reasoning tokens."""
-    inp, cr, out = row.rate("input"), row.rate("cache_read"), row.rate("output")
+    """FACTS rule 8: prompt includes cached tokens, completion includes reasoning tokens; a prompt over
+    `lc_threshold` bills every token at the `lc_*` rates (OpenAI's long-context pricing, as rule 2)."""
+    lc = "lc_" if row.has_lc and prompt > int(row.raw["lc_threshold"]) else ""
+    inp, cr, out = row.rate(lc + "input"), row.rate(lc + "cache_read"), row.rate(lc + "output")
     assert inp is not None and cr is not None and out is not None
     return ((prompt - cached) * inp + cached * cr + completion * out) / MTOK
 
@@ -246,15 +283,18 @@ def _batch_start(model_ref: str) -> date | bool | None:
 
 def anthropic_cases() -> list[Any]:
     cases = []
-    for row in ROWS:
-        if row.provider != "anthropic":
+    for row in PRIMARY:
+        if row.provider != "anthropic" or row.model_id in NOT_IN_GENAI:
             continue
-        batch_start = _batch_start(row.model_id)
+        batch_start = _batch_start(row.genai_id)
         for day in row.test_dates():
             for mix in anthropic_mixes(row):
                 # FACTS rule 2 vs genai-prices: genai-prices 0.2.3 has no >200K tier for claude-sonnet-4-0
                 # (Sonnet 4 1M-context beta). Excluded here, pinned in test_known_disagreement_sonnet_4_0.
                 if row.model_id == "claude-sonnet-4-0" and mix.prompt > 200_000:
+                    continue
+                # Claude 2 / Instant predate prompt caching: no write rate, so a write is unpriced
+                if (mix.write_5m or mix.write_1h) and not row.raw["cache_write_5m"]:
                     continue
                 cases.append(pytest.param(row, mix, day, False, id=f"{row.label}-{day}-{mix.name}"))
                 # FACTS rule 3 (batch x0.5): genai-prices models batch only from its variant's start
@@ -262,7 +302,7 @@ def anthropic_cases() -> list[Any]:
                 # are not a disagreement, just not modelled, so only dates it covers are compared.
                 if batch_start is not False and (batch_start is None or day >= batch_start):
                     cases.append(pytest.param(row, mix, day, True, id=f"{row.label}-{day}-{mix.name}-batch"))
-            if _has_web_search(row.model_id):
+            if _has_web_search(row.genai_id):
                 mix = Mix("web_search", uncached=500, output=100, web_searches=3)
                 cases.append(pytest.param(row, mix, day, False, id=f"{row.label}-{day}-{mix.name}"))
     return cases
@@ -318,8 +358,10 @@ def bedrock_cases() -> list[Any]:
     ]
     aws = next(p for p in genai_prices.data.providers if p.id == "aws")
     cases = []
-    for row in ROWS:
+    for row in PRIMARY:
         if row.provider != "anthropic" or (row.window[1] is not None and row.window[1] <= LATE_DATE):
+            continue
+        if row.model_id not in BEDROCK_IDS:  # retired before Bedrock, or not in genai-prices (pinned below)
             continue
         base_id = BEDROCK_IDS[row.model_id]
         for prefix in ("global.", "us.", "eu."):
@@ -346,8 +388,8 @@ def openai_cases() -> list[Any]:
         ("large", 300_000, 100_000, 10_000, 9_000),
     ]
     cases = []
-    for row in ROWS:
-        if row.provider != "openai":
+    for row in PRIMARY:
+        if row.provider != "openai" or row.raw["output"] == "":  # embeddings: no output tokens to price
             continue
         for day in row.test_dates():
             for flavor in ("chat", "responses"):
@@ -372,61 +414,79 @@ def openai_cases() -> list[Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_header_and_row_shape() -> None:
-    assert CSV_PATH.read_text().splitlines()[0] == ",".join(COLUMNS)
-    for row in ROWS:
-        assert row.model_id and row.raw["family"] and row.raw["source"], row.label
-        if row.provider not in {"anthropic", "openai"} or row.model_id.startswith("openai."):
-            # models served through Bedrock, priced from genai-prices' AWS data
-            assert row.raw["source"].startswith("genai-prices"), row.label
-            assert row.raw["tier"] == "" and not row.has_lc, row.label
-            assert not any(row.raw[k] for k in (*FEE_KEYS, "fast_multiplier", "cache_write_1h")), row.label
-            continue
-        assert row.model_id == row.model_id.lower().strip()
-        for key in (
-            *RATE_KEYS,
-            "lc_threshold",
-            *(f"lc_{k}" for k in RATE_KEYS),
-            "geo_us_multiplier",
-            "regional_multiplier",
-        ):
-            value = row.raw[key]
-            if value:
-                assert "," not in value and not value.startswith("+"), (row.label, key, value)
-                assert Decimal(value) >= 0, (row.label, key, value)
-        lc_values = [row.raw[f"lc_{k}"] for k in RATE_KEYS]
-        assert all(lc_values) == row.has_lc and (any(lc_values) == row.has_lc), (
-            f"{row.label}: partial lc columns"
-        )
-        if row.provider == "anthropic":
-            assert all(row.raw[k] for k in RATE_KEYS), row.label
-            assert row.raw["tokenizer"] in {"claude-v1", "claude-v2"}, row.label
-            assert row.raw["tier"] in {"haiku", "sonnet", "opus", ""}, row.label
-            if row.raw["tier"]:
-                assert row.raw["tier"] in row.model_id, row.label
-        else:
-            assert row.raw["tier"] == "" and row.raw["tokenizer"] == "o200k", row.label
-            assert row.raw["cache_write_5m"] == row.raw["cache_write_1h"] == "", row.label
-            assert not row.has_lc and not row.raw["geo_us_multiplier"] and not row.raw["regional_multiplier"]
-        for key in ("geo_us_multiplier", "regional_multiplier"):
-            assert row.raw[key] in {"", "1.1"}, (row.label, key)
-        # fast mode exists on Opus only: 6x on Opus 4.6 (research preview), 2x from Opus 4.8 on
+def test_headers() -> None:
+    for path in (CORRECTIONS, SNAPSHOT):
+        assert path.read_text().splitlines()[0] == ",".join(COLUMNS), path.name
+
+
+def assert_numbers_and_tiers(row: Row) -> None:
+    assert row.model_id and row.raw["family"] and row.raw["source"], row.label
+    assert row.model_id == row.model_id.lower().strip(), row.label
+    for key in (
+        *RATE_KEYS,
+        "lc_threshold",
+        *(f"lc_{k}" for k in RATE_KEYS),
+        "geo_us_multiplier",
+        "regional_multiplier",
+    ):
+        value = row.raw[key]
+        if value:
+            assert "," not in value and not value.startswith("+"), (row.label, key, value)
+            assert Decimal(value) >= 0, (row.label, key, value)
+    # a long-context tier has a rate for every category the row prices, and only for those
+    lc_values = [bool(row.raw[f"lc_{k}"]) for k in RATE_KEYS]
+    expected_lc = [row.has_lc and bool(row.raw[k]) for k in RATE_KEYS]
+    assert lc_values == expected_lc, f"{row.label}: partial lc columns"
+    for key in ("geo_us_multiplier", "regional_multiplier"):
+        assert row.raw[key] in {"", "1.1"}, (row.label, key)
+    assert row.raw["image_generation_call"] == "", row.label
+
+
+def test_corrections_are_anthropic_rules_with_dated_sources() -> None:
+    for row in read(CORRECTIONS):
+        assert_numbers_and_tiers(row)
+        assert row.provider == "anthropic", row.label
+        assert DATED.search(row.raw["source"]), f"{row.label}: a correction cites a dated source"
+        assert all(row.raw[k] for k in RATE_KEYS), row.label
+        assert row.raw["tokenizer"] in {"claude-v1", "claude-v2"}, row.label
+        assert row.raw["tier"] in {"haiku", "sonnet", "opus", ""}, row.label
+        if row.raw["tier"]:
+            assert row.raw["tier"] in row.model_id, row.label
+        # fast mode: 6x on Opus 4.6 (research preview), 2x from Opus 4.8 on and on Fable / Mythos 5.2
         assert row.raw["fast_multiplier"] in {"", "2", "6"}, row.label
-        assert not row.raw["fast_multiplier"] or row.raw["tier"] == "opus", row.label
-        # per-call fees: $10 per 1,000 web searches for both providers; OpenAI's preview tool costs
-        # $25 per 1,000 on non-reasoning models; file search $2.50 per 1,000; code interpreter $0.03
-        expected_fees = (
-            {"web_search_call": "0.01"}
-            if row.provider == "anthropic"
-            else {
+        fast_ok = row.raw["tier"] == "opus" or row.model_id in {"claude-fable-5-2", "claude-mythos-5-2"}
+        assert not row.raw["fast_multiplier"] or fast_ok, row.label
+        # Anthropic web search: $10 per 1,000 searches (rule 5), the only per-call fee
+        assert {k: row.raw[k] for k in FEE_KEYS if row.raw[k]} == {"web_search_call": "0.01"}, row.label
+
+
+def test_snapshot_rows_are_genai_prices_with_the_documented_defaults() -> None:
+    for row in read(SNAPSHOT):
+        assert_numbers_and_tiers(row)
+        assert re.match(r"genai-prices \d+\.\d+\.\d+ [\w.-]+/\S", row.raw["source"]), row.label
+        bedrock = row.raw["source"].split()[2].startswith("aws/")
+        assert not row.raw["geo_us_multiplier"], f"{row.label}: inference_geo is a correction"
+        assert not row.raw["regional_multiplier"] or bedrock, f"{row.label}: regional only from Bedrock data"
+        fees = {k: row.raw[k] for k in FEE_KEYS if row.raw[k]}
+        if bedrock:
+            assert not fees, row.label
+        elif row.provider == "anthropic":
+            assert fees == {"web_search_call": "0.01"}, row.label
+        elif row.provider == "openai":
+            # $10 per 1,000 web searches; the preview tool $25 per 1,000 on non-reasoning models;
+            # file search $2.50 per 1,000; code interpreter $0.03 per container
+            reasoning = re.match(r"(gpt-[5-9]|o\d|codex)", row.model_id)
+            assert fees == {
                 "web_search_call": "0.01",
-                "web_search_preview_call": "0.01" if row.model_id.startswith(("gpt-5", "o")) else "0.025",
+                "web_search_preview_call": "0.01" if reasoning else "0.025",
                 "file_search_call": "0.0025",
                 "code_interpreter_call": "0.03",
-            }
-        )
-        assert {k: row.raw[k] for k in FEE_KEYS if row.raw[k]} == expected_fees, row.label
-        assert row.raw["image_generation_call"] == "", row.label
+            }, row.label
+        else:
+            assert fees.keys() <= {"web_search_call", "file_search_call"}, row.label
+        tokenizers = {"anthropic": {"claude-v1", "claude-v2"}, "openai": {"o200k", "cl100k", ""}}
+        assert row.raw["tokenizer"] in tokenizers.get(row.provider, {""}), row.label
+        assert row.raw["tier"] in ({"haiku", "sonnet", "opus", ""} if row.provider == "anthropic" else {""})
 
 
 def test_windows_do_not_overlap() -> None:
@@ -511,18 +571,19 @@ def test_facts_openai_rates(model_id: str) -> None:
 
 def test_multipliers_and_tokenizers_follow_facts_rules() -> None:
     # rule 4: inference_geo "us" x1.1 on Opus 4.6 / Sonnet 4.6 and later models only
+    retired = {"claude-2", "claude-v1", "claude-3-sonnet"}  # before prompt caching; genai-prices rows
     no_geo = {
         "claude-opus-4-5", "claude-opus-4-1", "claude-opus-4-0", "claude-sonnet-4-5", "claude-sonnet-4-0",
         "claude-3-7-sonnet", "claude-haiku-4-5", "claude-3-5-haiku", "claude-3-haiku", "claude-3-5-sonnet",
-        "claude-3-opus",
+        "claude-3-opus", *retired,
     }  # fmt: skip
     # rule 7: Bedrock geographic profiles x1.1 for Sonnet 4.5 / Haiku 4.5 / Opus 4.5 and later
     no_regional = {
         "claude-opus-4-1", "claude-opus-4-0", "claude-sonnet-4-0", "claude-3-7-sonnet",
-        "claude-3-5-haiku", "claude-3-haiku", "claude-3-5-sonnet", "claude-3-opus",
+        "claude-3-5-haiku", "claude-3-haiku", "claude-3-5-sonnet", "claude-3-opus", *retired,
     }  # fmt: skip
     v1 = no_geo | {"claude-opus-4-6", "claude-sonnet-4-6"}
-    for row in ROWS:
+    for row in PRIMARY:
         if row.provider != "anthropic":
             continue
         assert row.raw["geo_us_multiplier"] == ("" if row.model_id in no_geo else "1.1"), row.label
@@ -587,8 +648,8 @@ def test_sdk_ids_resolve_to_the_same_genai_model(sdk_id: str) -> None:
 
 @pytest.mark.parametrize(("row", "mix", "day", "batch"), anthropic_cases())
 def test_anthropic_row_matches_genai_prices(row: Row, mix: Mix, day: date, batch: bool) -> None:
-    calc = genai_anthropic(row.model_id, mix, day, batch=batch)
-    assert calc.model.id == GENAI_MODEL_ID.get(row.model_id, row.model_id)
+    calc = genai_anthropic(row.genai_id, mix, day, batch=batch)
+    assert calc.model.id == row.genai_id
     assert calc.provider.id == "anthropic"
     assert_close(
         calc.total_price, facts_cost(row, mix, batch=batch), f"{row.label} {day} {mix} batch={batch}"
@@ -627,27 +688,25 @@ def test_openai_row_matches_genai_prices(
             "total_tokens": prompt + completion,
         }
     extracted = extract_usage(
-        {"model": row.model_id, "usage": usage}, provider_id="openai", api_flavor=flavor
+        {"model": row.genai_id, "usage": usage}, provider_id="openai", api_flavor=flavor
     )
     calc = calc_price(
         extracted.usage,
-        row.model_id,
+        row.genai_id,
         provider_id="openai",
         genai_request_timestamp=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12),
     )
-    assert calc.model.id == row.model_id
+    assert calc.model.id == row.genai_id
     assert_close(
         calc.total_price, openai_cost(row, prompt, cached, completion), f"{row.label} {flavor} {usage}"
     )
 
 
 def test_every_facts_and_genai_model_is_covered() -> None:
-    """Each Claude model genai-prices knows (except pre-Claude-3 ids) has a row, so nothing is forgotten."""
+    """Each Claude model genai-prices knows has a row of its own, so nothing is forgotten."""
     anthropic = next(p for p in genai_prices.data.providers if p.id == "anthropic")
-    covered = {GENAI_MODEL_ID.get(r.model_id, r.model_id) for r in ROWS if r.provider == "anthropic"}
-    # retired before prompt caching; see docs/pricing.md
-    skipped = {"claude-2", "claude-v1", "claude-3-sonnet"}
-    assert {m.id for m in anthropic.models} - skipped == covered
+    covered = {r.genai_id for r in ROWS if r.provider == "anthropic" and r.model_id not in NOT_IN_GENAI}
+    assert {m.id for m in anthropic.models} == covered
 
 
 # ---------------------------------------------------------------------------------------------
@@ -678,3 +737,15 @@ def test_known_disagreement_bedrock_long_context() -> None:
     genai = genai_anthropic("us." + BEDROCK_IDS["claude-sonnet-4-5"], mix, LATE_DATE, provider_id="aws")
     assert genai.total_price == Decimal("1.046925")  # 1.1 x standard rates
     assert facts_cost(row, mix, multiplier=row.regional_multiplier) == Decimal("2.07735")
+
+
+def test_known_disagreement_models_genai_prices_lacks() -> None:
+    """FACTS late-2026 facts: Mythos 5 ($10/$50, read $1) and Mythos 5.1 (read $0.25, 0.025x) are
+    corrections; genai-prices 0.2.3 has only Mythos 5.2. If this fails, genai-prices added them:
+    compare its rates with the correction and drop the row from corrections.csv if they agree."""
+    anthropic = next(p for p in genai_prices.data.providers if p.id == "anthropic")
+    for model_id, read_rate in (("claude-mythos-5", "1"), ("claude-mythos-5-1", "0.25")):
+        assert anthropic.find_model(model_id) is None, model_id
+        (row,) = _rows_for(model_id)
+        rates = (row.rate("input"), row.rate("cache_read"), row.rate("output"))
+        assert rates == (Decimal(10), Decimal(read_rate), Decimal(50)), model_id

@@ -34,7 +34,12 @@ def price(table: PriceTable = TABLE, **cols: Any) -> dict[str, Any]:
     base.update(cols)
     df = pl.DataFrame([base])
     mid, scope = normalize_model(pl.col("model"), table.aliases)
-    df = df.with_columns(model_id=mid, endpoint_scope=pl.coalesce(pl.col("endpoint_scope"), scope) if "endpoint_scope" in df.columns else scope)
+    df = df.with_columns(
+        model_id=mid,
+        endpoint_scope=pl.coalesce(pl.col("endpoint_scope"), scope)
+        if "endpoint_scope" in df.columns
+        else scope,
+    )
     out = price_requests(conform(df), table)
     return out.row(0, named=True)
 
@@ -61,7 +66,9 @@ def test_one_hour_writes_cost_twice_input() -> None:
 
 
 def test_facts_section_b_long_context_whole_request() -> None:
-    r = price(input_tokens=300_000, output_tokens=2_000, cache_read_tokens=10_000, cache_write_5m_tokens=5_000)
+    r = price(
+        input_tokens=300_000, output_tokens=2_000, cache_read_tokens=10_000, cache_write_5m_tokens=5_000
+    )
     assert r["cost_usd"] == pytest.approx(1.8885, rel=1e-12)
     assert r["long_context"]
 
@@ -70,7 +77,9 @@ def test_facts_section_b_long_context_whole_request() -> None:
 def test_long_context_threshold_is_strictly_greater(prompt: int, long: bool) -> None:
     r = price(input_tokens=prompt - 1000, cache_read_tokens=1000, output_tokens=10)
     rate_in, rate_read, rate_out = (6, 0.60, 22.5) if long else (3, 0.30, 15)
-    assert r["cost_usd"] == pytest.approx(usd((prompt - 1000) * rate_in + 1000 * rate_read + 10 * rate_out), rel=1e-12)
+    assert r["cost_usd"] == pytest.approx(
+        usd((prompt - 1000) * rate_in + 1000 * rate_read + 10 * rate_out), rel=1e-12
+    )
     assert r["long_context"] is long
 
 
@@ -93,9 +102,18 @@ def test_sonnet_4_6_long_context_depends_on_request_date(day: date, expected: fl
 
 
 def test_batch_halves_every_token_category_and_stacks() -> None:
-    r = price(model="claude-opus-4-6", service_tier="batch", inference_geo="us", input_tokens=500,
-              cache_write_5m_tokens=10, cache_write_1h_tokens=20, output_tokens=20)
-    assert r["cost_usd"] == pytest.approx(usd((500 * 5 + 10 * 6.25 + 20 * 10 + 20 * 25) * 0.5 * 1.1), rel=1e-12)
+    r = price(
+        model="claude-opus-4-6",
+        service_tier="batch",
+        inference_geo="us",
+        input_tokens=500,
+        cache_write_5m_tokens=10,
+        cache_write_1h_tokens=20,
+        output_tokens=20,
+    )
+    assert r["cost_usd"] == pytest.approx(
+        usd((500 * 5 + 10 * 6.25 + 20 * 10 + 20 * 25) * 0.5 * 1.1), rel=1e-12
+    )
     assert r["price_multiplier"] == pytest.approx(0.55)
 
 
@@ -137,8 +155,23 @@ def test_unknown_model_is_unpriced_never_zero() -> None:
 def test_a_category_without_a_rate_leaves_the_row_unpriced() -> None:
     r = price(provider="openai", model="gpt-4o", input_tokens=100, cache_write_5m_tokens=10)
     assert r["priced"] is False and r["cost_usd"] is None
-    ok = price(provider="openai", model="gpt-4o-2024-08-06", input_tokens=1000, cache_read_tokens=1000, output_tokens=100)
+    # an embedding model has no output price: output tokens on it are unknown, never $0
+    r = price(provider="openai", model="text-embedding-3-small", input_tokens=100, output_tokens=10)
+    assert r["priced"] is False and r["cost_usd"] is None
+    ok = price(
+        provider="openai",
+        model="gpt-4o-2024-08-06",
+        input_tokens=1000,
+        cache_read_tokens=1000,
+        output_tokens=100,
+    )
     assert ok["cost_usd"] == pytest.approx(usd(1000 * 2.5 + 1000 * 1.25 + 100 * 10), rel=1e-12)
+
+
+def test_cached_input_without_a_price_of_its_own_is_billed_as_input() -> None:
+    """genai-prices' rule, kept: gpt-4o-search-preview lists no cached-input price."""
+    r = price(provider="openai", model="gpt-4o-search-preview", input_tokens=100, cache_read_tokens=10)
+    assert r["cost_usd"] == pytest.approx(usd(110 * 2.5), rel=1e-12)
 
 
 def test_a_dated_snapshot_with_its_own_price_wins() -> None:
@@ -241,7 +274,9 @@ def test_random_requests_match_genai_prices() -> None:
             "cache_write_1h_tokens": rng.choice([0, 0, rng.randrange(0, 8_000)]),
             "output_tokens": rng.randrange(1, 8_000),
             # claude-3-haiku cannot call the web search tool, so genai-prices has no search price for it
-            "web_search_requests": 0 if model.startswith("claude-3-haiku") else rng.choice([0, 0, 0, rng.randrange(1, 5)]),
+            "web_search_requests": 0
+            if model.startswith("claude-3-haiku")
+            else rng.choice([0, 0, 0, rng.randrange(1, 5)]),
         }
         cases.append(row)
     frame = pl.DataFrame(cases).with_columns(provider=pl.lit("anthropic"), service_tier=pl.lit("standard"))
@@ -254,3 +289,112 @@ def test_random_requests_match_genai_prices() -> None:
         assert row["cost_usd"] == pytest.approx(float(expected), rel=1e-9), row
         checked += 1
     assert checked == 400
+
+
+# --- the layers: genai-prices snapshot < corrections < tierlens.toml ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "rates"),
+    [
+        # (input, cached input, output) USD/MTok, from genai-prices 0.2.3 (openai.com/api/pricing)
+        ("openai", "gpt-4.1-nano-2025-04-14", (0.10, 0.025, 0.40)),
+        ("openai", "gpt-5-nano", (0.05, 0.005, 0.40)),
+        ("openai", "gpt-5-codex", (1.25, 0.125, 10)),
+        ("openai", "gpt-5.1-2025-11-13", (1.25, 0.125, 10)),
+        ("openai", "gpt-5.2", (1.75, 0.175, 14)),
+        ("openai", "gpt-5.5", (5, 0.50, 30)),
+        ("openai", "o3-2025-04-16", (2, 0.50, 8)),
+        ("openai", "o3-mini-2025-01-31", (1.10, 0.55, 4.40)),
+        ("openai", "o1-mini", (1.10, 0.55, 4.40)),
+        ("openai", "gpt-4.5-preview", (75, 37.5, 150)),
+        ("openai", "gpt-4o-search-preview-2025-03-11", (2.50, 2.50, 10)),
+        ("amazon", "us.amazon.nova-lite-v1:0", (0.06, 0.015, 0.24)),
+        ("google", "gemini-2.5-flash", (0.30, 0.03, 2.50)),
+        ("gemini", "gemini-2.5-flash", (0.30, 0.03, 2.50)),
+        ("vertex_ai", "gemini-2.5-flash", (0.30, 0.03, 2.50)),
+        ("mistral", "mistral-large-latest", (2, 2, 6)),  # no cached-input price: cached tokens cost input
+    ],
+)
+def test_models_genai_prices_prices_are_priced(
+    provider: str, model: str, rates: tuple[float, float, float]
+) -> None:
+    r = price(
+        provider=provider, model=model, input_tokens=100_000, cache_read_tokens=100_000, output_tokens=100_000
+    )
+    assert r["priced"], r
+    assert r["cost_usd"] == pytest.approx(sum(rates) / 10, rel=1e-12)
+
+
+def test_a_correction_replaces_the_genai_prices_rows_and_an_override_replaces_the_correction() -> None:
+    tokens: dict[str, Any] = {
+        "input_tokens": 300_000,
+        "output_tokens": 2_000,
+        "cache_read_tokens": 10_000,
+        "cache_write_5m_tokens": 5_000,
+    }
+    corrected = price(model="claude-sonnet-4-20250514", **tokens)
+    assert corrected["cost_usd"] == pytest.approx(1.8885, rel=1e-12)  # the correction's long-context tier
+    cfg = PricingConfig(
+        models=[
+            PriceOverride(model_id="claude-sonnet-4-0", input=1, output=1, cache_read=1, cache_write_5m=1)
+        ]
+    )
+    user = price(PriceTable.load(cfg), model="claude-sonnet-4-20250514", **tokens)
+    assert user["cost_usd"] == pytest.approx(usd(317_000), rel=1e-12)
+
+
+def test_the_version_changes_when_any_data_file_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierlens.pricing import table as table_module
+
+    original = table_module._data_file
+    price_row = ",".join(["test", "test-model", "test", *[""] * 3, "1", *[""] * 3, "1", *[""] * 16]) + "\n"
+    extra = {name: price_row.encode() for name in table_module.DATA_FILES}
+    extra[table_module.ALIASES_FILE] = b"test-alias,test,,a test alias\n"
+    versions = {PriceTable.load().version}
+    for name in table_module.DATA_FILES:
+        monkeypatch.setattr(
+            table_module,
+            "_data_file",
+            lambda n, changed=name: original(n) + (extra[n] if n == changed else b""),
+        )
+        versions.add(PriceTable.load().version)
+    assert len(versions) == 1 + len(table_module.DATA_FILES)
+    assert all(v.startswith("builtin-") for v in versions)
+
+
+def test_a_provider_alias_finds_the_provider_rows_but_never_shadows_rows_of_its_own() -> None:
+    google = price(provider="google", model="gemini-2.5-pro", input_tokens=1000)
+    for alias in ("gemini", "vertex_ai", "gcp.gemini", "gcp.vertex_ai"):
+        assert (
+            price(provider=alias, model="gemini-2.5-pro", input_tokens=1000)["cost_usd"] == google["cost_usd"]
+        )
+    bedrock = price(provider="bedrock", model="us.amazon.nova-pro-v1:0", input_tokens=1000)
+    assert bedrock["cost_usd"] == pytest.approx(usd(800), rel=1e-12)
+    assert price(provider="bedrock", model="gemini-2.5-pro", input_tokens=1000)["priced"] is False
+    own = PriceTable.load(
+        PricingConfig(models=[PriceOverride(provider="gemini", model_id="gemini-2.5-pro", input=9, output=9)])
+    )
+    assert price(own, provider="gemini", model="gemini-2.5-pro", input_tokens=1000)[
+        "cost_usd"
+    ] == pytest.approx(usd(9000))
+
+
+def test_price_diff_lists_each_difference_and_its_source() -> None:
+    from tierlens.pricing.table import price_diff
+
+    cfg = PricingConfig(
+        models=[PriceOverride(provider="openai", model_id="gpt-4o", input=2.0, output=8.0, cache_read=1.0)]
+    )
+    diff = price_diff(PriceTable.load(cfg))
+    by_id = {(r["model_id"], r["effective_from"]): r for r in diff.iter_rows(named=True)}
+    sonnet4 = by_id[("claude-sonnet-4-0", None)]
+    assert sonnet4["change"] == "changed" and sonnet4["detail"].startswith(
+        "lc_threshold: none -> 200000; lc_input: none -> 6"
+    )
+    assert "1M-beta" in sonnet4["source"] and "claude-4-sonnet" in (sonnet4["also"] or "")
+    assert by_id[("claude-mythos-5", None)]["change"] == "added"
+    assert by_id[("claude-opus-4-6", None)]["detail"].endswith("fast_multiplier: none -> 6")
+    gpt4o = by_id[("gpt-4o", None)]
+    assert gpt4o["source"] == "tierlens.toml" and "input: 2.5 -> 2" in gpt4o["detail"]
+    assert not any(r["provider"] == "google" for r in by_id.values())  # uncorrected rows are genai-prices'

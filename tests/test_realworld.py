@@ -47,7 +47,15 @@ OPENAI = {
     "gpt-4.1-mini": (0.40, 0.10, 1.60),
     "gpt-5": (1.25, 0.125, 10),
     "o4-mini": (1.10, 0.275, 4.40),
+    "o3-mini": (1.10, 0.55, 4.40),
+    "gpt-4o-search-preview": (2.50, 2.50, 10),  # no cached-input price: cached tokens cost input
+    "gpt-3.5-turbo": (0.50, 0.50, 1.50),
+    "gpt-3.5-turbo-0125": (0.50, 0.50, 1.50),
+    # gpt-5.6-sol before its 2026-08-21 cut (the cassettes are of 2026-07): $5 in, $0.50 cached, $30 out,
+    # prompt-cache writes at 1.25x input; prices above 272K prompt tokens do not apply here
+    "gpt-5.6-sol": (5.00, 0.50, 30),
 }
+OPENAI_CACHE_WRITE = {"gpt-5.6-sol": 6.25}
 # (input, output): aws.amazon.com/bedrock/pricing, Amazon Nova on-demand
 BEDROCK = {"amazon.nova-lite": (0.06, 0.24)}
 WEB_SEARCH = 0.01  # Anthropic and OpenAI: $10 per 1,000 searches (OpenAI's preview tool on gpt-4o: $25)
@@ -85,7 +93,11 @@ def expected_cost(r: dict[str, Any]) -> float | None:
         return tokens / 1e6 * mult + r["web_search"] * WEB_SEARCH
     if fam in OPENAI:
         inp, cached, out = OPENAI[fam]
+        written = r["cache_write_5m"]
+        if written and fam not in OPENAI_CACHE_WRITE:
+            return None
         tokens = r["input"] * inp + r["cache_read"] * cached + r["output"] * out
+        tokens += written * OPENAI_CACHE_WRITE.get(fam, 0)
         fees = r["web_search"] * WEB_SEARCH + r["file_search"] * FILE_SEARCH + r["code_interpreter"] * CONTAINER
         return tokens / 1e6 * batch + fees
     if fam in BEDROCK:

@@ -191,7 +191,7 @@ def test_unsafe_construct_on_a_single_line_when(tmp_path: Path) -> None:
         ("[[rules]\nwhen = 'TRUE'\n", 1, "TOML syntax error"),
         ('name = "x"\nrulez = []\n', 2, "unknown key 'rulez' (did you mean 'rules'?)"),
         ("[[rules]]\nwhen = 'TRUE'\nroute = 'claude-haiku-4-5'\n", 3, "did you mean 'route_to'?"),
-        ("[[rules]]\nwhen = 'TRUE'\nroute_to = 'claude-haiku-4.5'\n", 3, "unknown model 'claude-haiku-4.5'"),
+        ("[[rules]]\nwhen = 'TRUE'\nroute_to = 'claude-haiku-9'\n", 3, "unknown model 'claude-haiku-9'"),
         (
             "[[rules]]\nwhen = 'TRUE'\nroute_to = 'claude-haiku-4-5'\ncascade = ['a', 'b']\n",
             4,

@@ -130,7 +130,7 @@ def test_stream_chunks_errors_and_bad_usage() -> None:
     p = parse_lines("openai", [chunk_no_usage, final_chunk, completed, delta, failed, too_cached, no_model])
     assert p.rows.height == 2 and p.skipped == {"streaming event": 2, "error response": 1}
     assert {r["line"]: r["reason"] for r in p.rejects} == {
-        6: "cached_tokens exceed the prompt tokens",
+        6: "cached and cache-write tokens exceed the prompt tokens",
         7: "missing model",
     }
     assert_accounted(p)

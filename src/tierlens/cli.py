@@ -636,43 +636,46 @@ def quarantine(state: State, data_dir: Path | None, limit: int, fmt: str) -> Non
 
 @main.command()
 @click.option("--model", default=None, help="Show only model ids containing this text.")
+@click.option(
+    "--diff",
+    is_flag=True,
+    help="List where the table in force differs from genai-prices (the vendored snapshot), and why.",
+)
 @format_option("table", "csv", "json")
 @click.pass_obj
 @handle_errors
-def prices(state: State, model: str | None, fmt: str) -> None:
-    """Show the price table in force (built-in rates plus tierlens.toml overrides), USD per MTok.
+def prices(state: State, model: str | None, diff: bool, fmt: str) -> None:
+    """Show the price table in force (genai-prices snapshot, tierlens corrections, tierlens.toml), USD per MTok.
 
     \b
     Example:
       tierlens prices --model sonnet
+      tierlens prices --diff
     """
     import polars as pl
 
     from tierlens.pricing import PriceTable
+    from tierlens.pricing.table import price_diff
     from tierlens.render import frame_table
 
     table = PriceTable.load(state.settings().pricing)
-    rows = table.rows
+    rows = price_diff(table) if diff else table.rows
     if model:
         rows = rows.filter(pl.col("model_id").str.contains(model, literal=True))
     if fmt == "csv":
         click.echo(rows.write_csv(), nl=False)
     elif fmt == "json":
-        click.echo(json.dumps({"version": table.version, "rows": rows.to_dicts()}, indent=2, default=str))
+        key = "differences" if diff else "rows"
+        click.echo(json.dumps({"version": table.version, key: rows.to_dicts()}, indent=2, default=str))
+    elif diff:
+        click.echo(f"Price table {table.version} against genai-prices: {rows.height} difference(s)")
+        cols = ["provider", "model_id", "effective_from", "effective_to", "change", "detail", "source"]
+        click.echo(frame_table(rows.select(cols)))
     else:
         cols = [
-            "provider",
-            "model_id",
-            "effective_from",
-            "effective_to",
-            "input",
-            "cache_write_5m",
-            "cache_write_1h",
-            "cache_read",
-            "output",
-            "lc_input",
-            "lc_output",
-        ]
+            "provider", "model_id", "effective_from", "effective_to", "input", "cache_write_5m",
+            "cache_write_1h", "cache_read", "output", "lc_input", "lc_output",
+        ]  # fmt: skip
         click.echo(f"Price table {table.version} (USD per million tokens)")
         click.echo(frame_table(rows.select(cols)))
 

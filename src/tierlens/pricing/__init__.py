@@ -1,6 +1,6 @@
 """Pricing: a date-effective price table joined to the requests, never a Python call per row.
 
-`PriceTable.load(settings)` reads the built-in table (`data/prices.csv`, USD per million tokens)
+`PriceTable.load(settings)` reads the built-in table (the genai-prices snapshot `data/genai_prices.csv` under `data/corrections.csv`, USD per million tokens)
 plus the user's overrides; `price_requests(frame, table)` fills the canonical cost columns. An
 unknown model, or a billed category without a rate, is *unpriced*: null cost, `priced = false`.
 """

@@ -3,8 +3,10 @@
 Token convention (FACTS rule 8; openai-python 2.54 types): `prompt_tokens` (chat) / `input_tokens`
 (Responses) INCLUDE `*_tokens_details.cached_tokens`, and `completion_tokens` / `output_tokens`
 include reasoning. Canonically: `input_tokens` = prompt - cached (uncached input),
-`cache_read_tokens` = cached, `output_tokens` = completion. OpenAI publishes no cache-write price,
-so `cache_write_tokens` stay in the uncached input, which is what rule 8 bills. Audio tokens are
+`cache_read_tokens` = cached, `output_tokens` = completion. `*_tokens_details.cache_write_tokens`
+(newer models bill prompt-cache writes, at 1.25x input on gpt-5.6) are `cache_write_5m_tokens`,
+taken out of the uncached input; on a model whose price row has no cache-write rate such a row is
+unpriced, never billed at a guessed rate. Audio tokens are
 priced as text (the table has no audio rates). `service_tier` `default`/`auto` is `standard`;
 `flex` is billed at Batch API prices (x0.5, as OpenAI prices it); `scale` and `priority` are kept as logged and priced at list price (no public rates here).
 
@@ -77,9 +79,11 @@ def _response_fields(prefix: str) -> list[RawField]:
         RawField(f"{u}prompt_tokens", "int"),
         RawField(f"{u}completion_tokens", "int"),
         RawField(f"{u}prompt_tokens_details.cached_tokens", "int"),
+        RawField(f"{u}prompt_tokens_details.cache_write_tokens", "int"),
         RawField(f"{u}input_tokens", "int"),
         RawField(f"{u}output_tokens", "int"),
         RawField(f"{u}input_tokens_details.cached_tokens", "int"),
+        RawField(f"{u}input_tokens_details.cache_write_tokens", "int"),
     ]
 
 
@@ -143,6 +147,10 @@ class OpenAIReader(Reader):
             _pick("usage.prompt_tokens_details.cached_tokens"),
             _pick("usage.input_tokens_details.cached_tokens"),
         ).fill_null(0)
+        written = pl.coalesce(
+            _pick("usage.prompt_tokens_details.cache_write_tokens"),
+            _pick("usage.input_tokens_details.cache_write_tokens"),
+        ).fill_null(0)
         completion = pl.coalesce(_pick("usage.completion_tokens"), _pick("usage.output_tokens"))
         obj = _pick("object")
         # a compaction object names no model: it is the model of the request that asked for it
@@ -168,8 +176,8 @@ class OpenAIReader(Reader):
             (model.is_null() & ~compaction, "missing model"),
             (prompt.is_null(), "missing usage.prompt_tokens (or usage.input_tokens)"),
             (completion.is_null(), "missing usage.completion_tokens (or usage.output_tokens)"),
-            (negative(prompt, completion, cached), "negative token count"),
-            (cached > prompt, "cached_tokens exceed the prompt tokens"),
+            (negative(prompt, completion, cached, written), "negative token count"),
+            (cached + written > prompt, "cached and cache-write tokens exceed the prompt tokens"),
             (
                 ts_text.is_not_null() & logged_ts.is_null(),
                 pl.lit(BAD_TIME),
@@ -195,9 +203,9 @@ class OpenAIReader(Reader):
             model=model,
             model_id=model_id,
             endpoint_scope=scope,
-            input_tokens=prompt - cached,
+            input_tokens=prompt - cached - written,
             cache_read_tokens=cached,
-            cache_write_5m_tokens=pl.lit(0, pl.Int64),
+            cache_write_5m_tokens=written,
             cache_write_1h_tokens=pl.lit(0, pl.Int64),
             output_tokens=completion,
             web_search_requests=_calls(output, "web_search_call"),
