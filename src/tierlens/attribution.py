@@ -260,7 +260,7 @@ def reattribute(data_dir: str | Path, cfg: AttributionConfig, *, dry_run: bool =
         run = AttributionRun(attribution_id=txn.ingest_id, data_dir=str(data_dir), dry_run=dry_run)
         by_source: dict[str, int] = {}
         daily: list[pl.DataFrame] = []
-        for day in _days(layout):
+        for day in layout.days():
             files = readable(layout.data_files(day))
             # file by file (each is replaced in one rename), then the partition as a whole for the counts
             pairs = []
@@ -302,16 +302,6 @@ def reattribute(data_dir: str | Path, cfg: AttributionConfig, *, dry_run: bool =
         else:
             txn.abort()  # nothing staged: release the writer thread and any staging directory
     return run
-
-
-def _days(layout: Layout) -> list[str]:
-    if not layout.requests.is_dir():
-        return []
-    return sorted(
-        p.name.split("=", 1)[1]
-        for p in layout.requests.glob("date=*")
-        if p.is_dir() and any(p.glob("*.parquet"))
-    )
 
 
 def _same(a: pl.DataFrame, b: pl.DataFrame) -> bool:

@@ -90,7 +90,7 @@ def reprice(
     with Store(data_dir).transaction(log="repricings.jsonl") as txn:
         run = RepriceRun(txn.ingest_id, str(data_dir), dry_run, table.version)
         changes: list[pl.DataFrame] = []
-        for day in _days(layout, since, until):
+        for day in layout.days(_iso(since), _iso(until)):
             run.partitions += 1
             rewritten = False
             for file in readable(layout.data_files(day)):  # file by file: each is replaced in one rename
@@ -112,13 +112,8 @@ def reprice(
     return run
 
 
-def _days(layout: Layout, since: date | None, until: date | None) -> list[str]:
-    days = sorted(p.name.split("=", 1)[1] for p in layout.requests.glob("date=*") if any(p.glob("*.parquet")))
-    return [
-        d
-        for d in days
-        if (since is None or d >= since.isoformat()) and (until is None or d <= until.isoformat())
-    ]
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _only(before: pl.DataFrame, after: pl.DataFrame, model: str | None) -> pl.DataFrame:

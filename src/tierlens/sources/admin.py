@@ -67,7 +67,6 @@ class AnthropicUsageReportReader(Reader):
     name = "anthropic_usage"
     description = "Anthropic Admin API usage_report/messages pages: bucketed aggregate usage"
     fast_path = False
-    aggregate = True
 
     def __init__(self, aliases: dict[str, str] | None = None) -> None:
         self.aliases = aliases or {}

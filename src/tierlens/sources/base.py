@@ -171,9 +171,6 @@ class Reader:
     description: ClassVar[str] = ""
     fast_path: ClassVar[bool] = True
     """False for readers that explode records in Python: every chunk then takes the exact path."""
-    aggregate: ClassVar[bool] = False
-    """True when a row is a bucket of many requests (usage reports): the long-context tier then comes
-    from the report (`long_context` set by the reader), not from the bucket's summed tokens."""
     shape: Shape | None = None
     """Input shape this reader insists on (a CSV mapping); None = sniffed from the content."""
     delimiter: str | None = None

@@ -249,7 +249,6 @@ class OpenAIUsageReader(Reader):
     name = "openai_usage"
     description = "OpenAI organization Usage API export (completions pages, JSON or CSV): bucketed aggregates"
     fast_path = False
-    aggregate = True
 
     def __init__(self, aliases: dict[str, str] | None = None) -> None:
         self.aliases = aliases or {}

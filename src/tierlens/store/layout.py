@@ -54,6 +54,17 @@ class Layout:
     def partition(self, day: str) -> Path:
         return self.requests / f"{PARTITION_COLUMN}={day}"
 
+    def days(self, since: str | None = None, until: str | None = None) -> list[str]:
+        """The partitions holding data, `YYYY-MM-DD`, ascending, within [since, until] when given."""
+        if not self.requests.is_dir():
+            return []
+        found = sorted(
+            p.name.split("=", 1)[1]
+            for p in self.requests.glob(f"{PARTITION_COLUMN}=*")
+            if p.is_dir() and any(p.glob("*.parquet"))
+        )
+        return [d for d in found if (since is None or d >= since) and (until is None or d <= until)]
+
     def data_files(self, day: str | None = None) -> list[Path]:
         base = self.partition(day) if day else self.requests
         pattern = "*.parquet" if day else f"{PARTITION_COLUMN}=*/*.parquet"
