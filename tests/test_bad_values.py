@@ -165,3 +165,31 @@ def test_a_file_that_vanishes_mid_run_is_reported(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(ingest_module, "open_input", vanishing)
     result = ingest([a, b], Settings(data_dir=tmp_path / "d"))
     assert result.rows_added == 1 and len(result.files_failed) == 1 and "b.jsonl" in result.files_failed[0]
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_an_object_where_a_string_belongs_is_rejected_on_both_paths(exact: bool) -> None:
+    objects = [f.logged(feature={"name": "x"}), f.logged(request_id=["a", "b"]), f.logged(feature="{braces} ok")]
+    p = parse([f.logged(), *objects], exact=exact)  # type: ignore[arg-type]
+    assert [(r["line"], r["reason"]) for r in p.rejects] == [
+        (2, "feature: expected a string, got an object"),
+        (3, "request_id: expected a string, got an array"),
+    ]
+    assert p.rows["feature"].to_list() == ["chat", "{braces} ok"]  # a string that looks like JSON is a string
+
+
+@pytest.mark.parametrize("levels", [50, 5_000])
+def test_deep_nesting_is_classified_alike_on_both_paths_and_at_any_cut(levels: int) -> None:
+    nest = "[" * levels + "]" * levels  # deeper than Python's decoder goes at 5,000; DuckDB reads it
+
+    def deep(**kw: Any) -> str:
+        return json.dumps(f.logged(**kw)).replace('"ts"', f'"extra": {nest}, "ts"', 1)
+
+    lines = [f.logged(), deep(), deep(feature={"a": 1}), f.logged()]
+    reason = "feature: expected a string, got an object" if levels < 900 else "a string field holds an object or array"
+    for exact in (False, True):
+        whole = parse(lines, exact=exact)
+        assert whole.rows["source_line"].to_list() == [1, 2, 4]
+        assert [(r["line"], r["reason"]) for r in whole.rejects] == [(3, reason)]
+        alone = [parse([x], exact=exact) for x in lines]
+        assert [p.rows.height for p in alone] == [1, 1, 0, 1]

@@ -100,7 +100,9 @@ def _ingest_subprocess(data: Path, path: Path, crash_at: str | None) -> subproce
     )
 
 
-@pytest.mark.parametrize("crash_at", ["before_journal", "after_journal", "mid_rename", "after_log"])
+@pytest.mark.parametrize(
+    "crash_at", ["before_journal", "after_journal", "mid_rename", "before_snapshot", "after_log"]
+)
 def test_a_crash_at_any_commit_step_leaves_a_readable_dataset(crash_at: str, write: Any, tmp_path: Path) -> None:
     data = tmp_path / "data"
     first = write("first.jsonl", [f.logged(ts="2026-09-01T00:00:00Z") for _ in range(5)])
@@ -108,9 +110,11 @@ def test_a_crash_at_any_commit_step_leaves_a_readable_dataset(crash_at: str, wri
     second = logs(write, n=12, name="second.jsonl", day=4)
     died = _ingest_subprocess(data, second, crash_at)
     assert died.returncode == 137
-    # readable right after the crash, with whole files only
-    seen = totals(data)[0]
-    assert seen in (5, 5 + 12) if crash_at != "mid_rename" else 5 <= seen <= 17
+    # readable right after the crash: tierlens sees all of the commit or none of it
+    assert totals(data)[0] == (17 if crash_at == "after_log" else 5)
+    # a plain glob sees whole files only, perhaps part of the commit, never a row twice
+    plain = pl.read_parquet(str(data / "requests" / "**" / "*.parquet"))
+    assert 5 <= plain.height <= 17 and plain["dedupe_key"].is_unique().all()
     for file in Layout(data).data_files():
         pl.read_parquet(file)  # every visible file has its footer
     # the next ingest recovers, and re-running the crashed one adds exactly what was missing
@@ -160,3 +164,50 @@ def test_writers_are_serialized_by_the_lock(settings: Settings, write: Any) -> N
 def test_open_on_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no dataset"):
         tierlens.open(tmp_path / "nothing")
+
+
+def test_an_open_lazyframe_keeps_reading_the_snapshot_it_was_opened_on(
+    settings: Settings, write: Any
+) -> None:
+    ingest([logs(write, n=30)], settings)
+    before = tierlens.open(settings.data_dir)
+    ingest([logs(write, n=12, name="b.jsonl", day=7)], settings)
+    # rewrite every stored file by name, as attribute and reprice do
+    layout = Layout(settings.data_dir)
+    with Store(settings.data_dir).transaction() as txn:
+        for file in layout.data_files():
+            txn.rewrite(file, pl.read_parquet(file).with_columns(cost_usd=pl.lit(1.0)))
+        txn.commit({"ingest_id": txn.ingest_id})
+    old = before.select(pl.len(), pl.col("cost_usd").sum()).collect()
+    assert old.item(0, 0) == 30 and old.item(0, 1) < 1.0
+    assert totals(settings.data_dir) == (42, 42.0)
+
+
+def test_superseded_snapshots_are_collected_after_the_grace_period(
+    settings: Settings, write: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tierlens.store import snapshot
+
+    for i in range(3):
+        ingest([logs(write, n=5, name=f"{i}.jsonl", day=1 + i)], settings)
+    snaps = Layout(settings.data_dir).snapshots
+    assert len([p for p in snaps.iterdir() if p.is_dir()]) == 3  # all within the grace period
+    monkeypatch.setattr(snapshot, "GRACE_SECONDS", -1.0)
+    ingest([logs(write, n=5, name="3.jsonl", day=9)], settings)
+    assert [p.name for p in snaps.iterdir() if p.is_dir()] == ["00000004"]
+    assert totals(settings.data_dir)[0] == 20
+
+
+def test_without_hard_links_readers_fall_back_to_the_live_files(
+    settings: Settings, write: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest([logs(write, n=5)], settings)
+
+    def no_links(src: Any, dst: Any) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    with pytest.warns(UserWarning, match="cannot hard-link"):
+        ingest([logs(write, n=7, name="b.jsonl", day=5)], settings)
+    assert totals(settings.data_dir)[0] == 12
+    assert not (Layout(settings.data_dir).snapshots / "CURRENT").exists()

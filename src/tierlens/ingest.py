@@ -51,6 +51,7 @@ from tierlens.sources.costs import CostReportInput
 from tierlens.sources.detect import detect_candidates
 from tierlens.sources.streams import assemble_streams
 from tierlens.store import Store
+from tierlens.store.writer import Transaction
 
 LOG_SUFFIXES = (
     ".jsonl",
@@ -248,6 +249,7 @@ def ingest(
         result.inputs = [str(Path(f).resolve()) if f != "-" else f for f in files]
         txn.dir.mkdir(parents=True, exist_ok=True)
         options = {"batch_ended_at": batch_ended_at, "ts_from": ts_from, "spill_dir": str(txn.dir)}
+        staged = _Staged(txn, table, attribution, span)
 
         def one(name: str) -> None:
             path = None if name == "-" else Path(name)
@@ -286,10 +288,7 @@ def ingest(
                     skipped.update(parsed.skipped)
                     notes.update(parsed.notes)
                     txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
-                    rows = price_stored(parsed.rows, table)
-                    if rows.height:
-                        span.extend([rows["ts"].min(), rows["ts"].max()])
-                    txn.add(rows, expand=attribution.apply)
+                    staged.push(parsed.rows)
             finally:
                 if name != "-":
                     stream.close()
@@ -302,6 +301,7 @@ def ingest(
                     raise
                 # a bad file is reported; the others (and its own lines read before it broke) commit
                 result.files_failed.append(f"{name}: {exc}")
+        staged.flush()
         result.rows_added = txn.stats.rows_added
         result.split_rows = txn.stats.split_rows
         if txn.stats.logged_rows:
@@ -335,6 +335,33 @@ def ingest(
             f"(good rows were committed; see {Path(settings.data_dir) / 'quarantine' / (result.ingest_id + '.jsonl')})"
         )
     return result
+
+
+class _Staged:
+    """Parsed rows gathered into batches of `BATCH_ROWS` before pricing and staging: small chunks
+    and many small files (a Claude Code tree) then cost what one large chunk costs."""
+
+    BATCH_ROWS = 64 * 1024
+
+    def __init__(self, txn: Transaction, table: PriceTable, attribution: Attribution, span: list[Any]) -> None:
+        self.txn, self.table, self.attribution, self.span = txn, table, attribution, span
+        self.frames: list[pl.DataFrame] = []
+        self.rows = 0
+
+    def push(self, rows: pl.DataFrame) -> None:
+        if rows.height:
+            self.frames.append(rows)
+            self.rows += rows.height
+        if self.rows >= self.BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.frames:
+            return
+        frames, self.frames, self.rows = self.frames, [], 0
+        rows = price_stored(pl.concat(frames, how="vertical_relaxed"), self.table)
+        self.span.extend([rows["ts"].min(), rows["ts"].max()])
+        self.txn.add(rows, expand=self.attribution.apply)
 
 
 def choose_reader(samples: list[Any], settings: Settings, label: str, table: PriceTable) -> Reader:

@@ -217,8 +217,16 @@ def _run_polars(query: Query, data_dir: str | Path, values: dict[str, Any] | Non
         raise QueryError(f"{query.name} (polars): {exc}") from None
 
 
+def _snapshot_base(data_dir: str | Path) -> Path:
+    """The directory of the committed snapshot the other engines read (see `tierlens.store.snapshot`)."""
+    from tierlens.store.layout import Layout
+    from tierlens.store.snapshot import snapshot_files
+
+    return snapshot_files(Layout(Path(data_dir)))[0]
+
+
 def _parquet_glob(data_dir: str | Path) -> str:
-    return str(Path(data_dir) / "requests" / f"{PARTITION_COLUMN}=*" / "*.parquet")
+    return str(_snapshot_base(data_dir) / f"{PARTITION_COLUMN}=*" / "*.parquet")
 
 
 def _run_duckdb(query: Query, data_dir: str | Path, values: dict[str, Any] | None) -> pl.DataFrame:
@@ -256,7 +264,7 @@ def spark_session() -> Any:
 
 def _run_spark(query: Query, data_dir: str | Path, values: dict[str, Any] | None) -> pl.DataFrame:
     spark = spark_session()
-    base = str(Path(data_dir) / "requests")
+    base = str(_snapshot_base(data_dir))
     spark.read.option("basePath", base).parquet(base).createOrReplaceTempView("requests")
     result = spark.sql(query.render("spark", values, pretty=False))
     rows = [r.asDict() for r in result.collect()]

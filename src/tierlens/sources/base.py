@@ -620,21 +620,104 @@ def parse_batch(
 def parse_chunk(
     reader: Reader, chunk: bytes, first_line: int, ctx: Context, *, force_exact: bool = False
 ) -> Parsed:
-    """Parse one chunk of JSON lines into canonical rows, through the fast path when it accepts the chunk."""
-    fields = list(reader.fields_for(chunk))
+    """Parse one chunk of JSON lines into canonical rows: the fast path for every line it can
+    vouch for, the exact path for the others (and for every line when `force_exact`).
+
+    Both paths classify every line identically, so the outcome does not depend on how a file was
+    cut into chunks. The fast path (DuckDB over the whole chunk) cannot tell a string from an
+    object it stringified, so a string field whose value starts with `{` or `[` sends its line to
+    the exact path; a chunk DuckDB refuses (a line of bad JSON, a type it cannot build) is decoded
+    line by line and its good lines go through DuckDB again, so that one bad line costs one line.
+    """
     n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-    if reader.fast_path and not force_exact:
-        raw = _fast_raw(chunk, fields, ctx.options.get("spill_dir"))
-        # blank lines shift DuckDB's rows against our line numbers: then the exact path decides
-        if raw is not None and raw.height == n_lines:
-            raw = raw.with_columns(
-                _line=pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64),
-                _rec=pl.int_range(0, raw.height, dtype=pl.Int64),
-                _where=pl.lit(None, pl.String),
-            )
-            return _finish(reader, raw, fields, ctx, _line_index(chunk), {}, [], n_lines, 0, "fast")
+    if not reader.fast_path or force_exact:
+        records, blank = decode_lines(chunk, first_line)
+        return parse_records(reader, records, ctx, lines=n_lines, blank=blank)
+    fields = list(reader.fields_for(chunk))
+    spill = ctx.options.get("spill_dir")
+    texts = _Lines(chunk, first_line)
+    raw = _fast_raw(chunk, fields, spill)
+    # blank lines shift DuckDB's rows against our line numbers: then the lines are decoded one by one
+    if raw is not None and raw.height == n_lines:
+        raw = _numbered(raw, pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64), first_line)
+        suspects = _suspects(raw, fields)
+        if not suspects:
+            return _finish(reader, raw, fields, ctx, texts, {}, [], n_lines, 0, "fast")
+        exact = [_decoded(ln, texts[ln - first_line]) for ln in suspects]
+        return _mixed(
+            reader, raw.filter(~pl.col("_line").is_in(suspects)), exact, 0, fields, ctx, texts, n_lines
+        )
     records, blank = decode_lines(chunk, first_line)
-    return parse_records(reader, records, ctx, lines=n_lines, blank=blank)
+    good = [r for r in records if r.error is None and isinstance(r.value, dict)]
+    raw = _fast_raw(b"\n".join(r.text for r in good), fields, spill) if good else None
+    if raw is None or raw.height != len(good):
+        return parse_records(reader, records, ctx, lines=n_lines, blank=blank)
+    raw = _numbered(raw, pl.Series([r.line for r in good], dtype=pl.Int64), first_line)
+    suspects = _suspects(raw, fields)
+    routed = set(suspects)
+    exact = [r for r in records if r.error is not None or not isinstance(r.value, dict) or r.line in routed]
+    fast = raw.filter(~pl.col("_line").is_in(suspects)) if suspects else raw
+    return _mixed(reader, fast, exact, blank, fields, ctx, texts, n_lines)
+
+
+class _Lines:
+    """A chunk's lines by index, split only when a reject needs one's bytes (splitting costs)."""
+
+    def __init__(self, chunk: bytes, first_line: int) -> None:
+        self.chunk = chunk
+        self.first_line = first_line
+        self._lines: list[bytes] | None = None
+
+    def __getitem__(self, i: int) -> bytes:
+        if self._lines is None:
+            self._lines = self.chunk.split(b"\n")
+        return self._lines[i]
+
+
+def _numbered(raw: pl.DataFrame, lines: pl.Expr | pl.Series, first_line: int) -> pl.DataFrame:
+    """Add `_line`, `_rec` (the line's index in its chunk) and `_where` to DuckDB's rows."""
+    out = raw.with_columns(_line=lines)
+    return out.with_columns(_rec=pl.col("_line") - first_line, _where=pl.lit(None, pl.String))
+
+
+def _suspects(raw: pl.DataFrame, fields: Sequence[RawField]) -> list[int]:
+    """Lines whose string field may hold an object or array DuckDB turned into text."""
+    checks: list[pl.Expr] = []
+    for f in fields:
+        if f.kind == "str":
+            checks.append(pl.col(f.path).str.contains(r"^[\[{]").fill_null(False))
+        elif f.kind == "strlist":
+            inner = pl.col(f.path).list.eval(pl.element().str.contains(r"^[\[{]").fill_null(False))
+            checks.append(inner.list.any().fill_null(False))
+    if not checks:
+        return []
+    return raw.filter(pl.any_horizontal(checks))["_line"].to_list()
+
+
+def _decoded(line: int, text: bytes) -> Record:
+    records, _ = decode_lines(text, line)
+    return records[0]
+
+
+def _mixed(
+    reader: Reader,
+    fast: pl.DataFrame,
+    exact: Sequence[Record],
+    blank: int,
+    fields: Sequence[RawField],
+    ctx: Context,
+    texts: _Lines,
+    lines: int,
+) -> Parsed:
+    """A chunk parsed partly by each path: the rows of both, in line order, finished together."""
+    raw, bad, skipped_records = _records_raw(reader, exact, fields, False, ctx.options.get("spill_dir"))
+    raw = raw.with_columns(_rec=pl.col("_line") - texts.first_line)
+    both = pl.concat([fast, raw], how="diagonal_relaxed").sort("_line", maintain_order=True)
+    skipped: dict[str, int] = {"blank line": blank} if blank else {}
+    skipped.update(skipped_records)
+    rejects = [{**r, "file": ctx.source_file} for r in bad]
+    extra = blank + sum(skipped_records.values()) + len(rejects)
+    return _finish(reader, both, fields, ctx, texts, skipped, rejects, lines, extra, "mixed")
 
 
 def parse_records(
@@ -652,7 +735,7 @@ def parse_records(
     null and a cell holding JSON as that JSON.
     """
     fields = list(reader.fields())
-    raw, bad, skipped_records = _records_raw(reader, records, fields, lenient)
+    raw, bad, skipped_records = _records_raw(reader, records, fields, lenient, ctx.options.get("spill_dir"))
     skipped: dict[str, int] = {}
     if blank:
         skipped["blank line"] = blank
@@ -668,7 +751,7 @@ def _finish(
     raw: pl.DataFrame,
     fields: Sequence[RawField],
     ctx: Context,
-    texts: Sequence[bytes],
+    texts: Sequence[bytes] | _Lines,
     skipped: dict[str, int],
     rejects: list[dict[str, Any]],
     lines: int,
@@ -857,17 +940,26 @@ def decode_lines(chunk: bytes, first_line: int) -> tuple[list[Record], int]:
             records.append(Record(ln, None, line, error=f"invalid JSON: {msg}{col}"))
             continue
         except RecursionError:
-            records.append(Record(ln, None, line, error="invalid JSON: nested too deeply"))
+            records.append(Record(ln, None, line, error=TOO_DEEP))
             continue
         records.append(Record(ln, obj, line))
     return records, blank
+
+
+TOO_DEEP = "invalid JSON: nested too deeply"
+"""Python's decoder gives up past ~1,000 levels where DuckDB does not: a fast-path reader then
+reads the line with DuckDB on either path (`_deep_raw`), so that both classify it alike."""
 
 
 _EXPLODE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
 
 def _records_raw(
-    reader: Reader, records: Sequence[Record], fields: Sequence[RawField], lenient: bool
+    reader: Reader,
+    records: Sequence[Record],
+    fields: Sequence[RawField],
+    lenient: bool,
+    spill_dir: str | None = None,
 ) -> tuple[pl.DataFrame, list[dict[str, Any]], Counter[str]]:
     """Raw frame of the rows of good records (with `_line`, `_rec`, `_where`), rejects, skipped records."""
     cols: dict[str, list[Any]] = {f.path: [] for f in fields}
@@ -876,39 +968,20 @@ def _records_raw(
     wheres: list[str | None] = []
     rejects: list[dict[str, Any]] = []
     skipped: Counter[str] = Counter()
+    deep: list[tuple[int, Record]] = []
     for i, rec in enumerate(records):
-        if rec.error is not None:
-            rejects.append(_reject("", rec.line, rec.error, rec.text))
-            continue
-        obj = rec.value
-        if not isinstance(obj, dict):
-            rejects.append(_reject("", rec.line, f"expected a JSON object, got {_jtype(obj)}", rec.text))
-            continue
         try:
-            rows = list(reader.explode(obj))
+            rows = _record_rows(reader, rec, fields, lenient)
         except SkipRecord as exc:
             skipped[str(exc)] += 1
             continue
         except RecordError as exc:
             rejects.append(_reject("", rec.line, str(exc), rec.text))
             continue
-        except _EXPLODE_ERRORS as exc:  # a structure the reader did not foresee: reject, never crash
-            rejects.append(_reject("", rec.line, f"unexpected record structure ({exc})", rec.text))
+        except RecursionError:
+            deep.append((i, rec))
             continue
-        if not rows:
-            skipped["record without usage rows"] += 1
-            continue
-        for where, sub in rows:
-            values: list[Any] = []
-            error = None
-            for f in fields:
-                value, error = _extract(sub, f, lenient)
-                if error:
-                    break
-                values.append(value)
-            if error:
-                rejects.append(_reject("", rec.line, f"{where}: {error}" if where else error, rec.text))
-                continue
+        for where, values in rows:
             for f, v in zip(fields, values, strict=True):
                 cols[f.path].append(v)
             line_numbers.append(rec.line)
@@ -920,7 +993,69 @@ def _records_raw(
         _rec=pl.Series(positions, dtype=pl.Int64),
         _where=pl.Series(wheres, dtype=pl.String),
     )
+    if deep:
+        raw, more = _deep_raw(reader, raw, deep, fields, spill_dir)
+        rejects.extend(more)
     return raw, rejects, skipped
+
+
+def _record_rows(
+    reader: Reader, rec: Record, fields: Sequence[RawField], lenient: bool
+) -> list[tuple[str | None, list[Any]]]:
+    """One record's rows as (label, field values); raises RecordError for a reject, SkipRecord for a
+    skip and RecursionError for a record too deep for Python (see `TOO_DEEP`)."""
+    if rec.error == TOO_DEEP:
+        raise RecursionError
+    if rec.error is not None:
+        raise RecordError(rec.error)
+    obj = rec.value
+    if not isinstance(obj, dict):
+        raise RecordError(f"expected a JSON object, got {_jtype(obj)}")
+    try:
+        exploded = list(reader.explode(obj))
+    except (SkipRecord, RecordError, RecursionError):
+        raise
+    except _EXPLODE_ERRORS as exc:  # a structure the reader did not foresee: reject, never crash
+        raise RecordError(f"unexpected record structure ({exc})") from None
+    if not exploded:
+        raise SkipRecord("record without usage rows")
+    out: list[tuple[str | None, list[Any]]] = []
+    for where, sub in exploded:
+        values: list[Any] = []
+        for f in fields:
+            value, error = _extract(sub, f, lenient)
+            if error:
+                raise RecordError(f"{where}: {error}" if where else error)
+            values.append(value)
+        out.append((where, values))
+    return out
+
+
+def _deep_raw(
+    reader: Reader,
+    raw: pl.DataFrame,
+    deep: Sequence[tuple[int, Record]],
+    fields: Sequence[RawField],
+    spill_dir: str | None,
+) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """Rows of the records too deep for Python, read by DuckDB one by one as the fast path reads a
+    chunk (a string field holding text that starts with `{` or `[` counts as an object here); a
+    reader without a fast path rejects them."""
+    rejects: list[dict[str, Any]] = []
+    found = [raw]
+    for i, rec in deep:
+        one = _fast_raw(rec.text, fields, spill_dir) if reader.fast_path else None
+        if one is None or one.height != 1:
+            rejects.append(_reject("", rec.line, TOO_DEEP, rec.text))
+            continue
+        one = one.with_columns(
+            _line=pl.lit(rec.line, pl.Int64), _rec=pl.lit(i, pl.Int64), _where=pl.lit(None, pl.String)
+        )
+        if _suspects(one, fields):
+            rejects.append(_reject("", rec.line, "a string field holds an object or array", rec.text))
+            continue
+        found.append(one)
+    return pl.concat(found, how="vertical_relaxed").sort("_line", maintain_order=True), rejects
 
 
 def _no_constants(name: str) -> Any:
@@ -973,6 +1108,8 @@ def _extract(obj: dict[str, Any], f: RawField, lenient: bool = False) -> tuple[A
     if node is None:
         return None, None
     if f.kind == "str":
+        if isinstance(node, (dict, list)):  # an id or a name is never an object: refuse, not stringify
+            return None, f"{f.shown}: expected a string, got an {_jtype(node)}"
         return _utf8(node if isinstance(node, str) else _compact(node)), None
     if f.kind == "strlist":
         if not isinstance(node, list):

@@ -98,10 +98,14 @@ def checkup(data_dir: str | Path, *, repair: bool = False) -> Checkup:
     if not layout.requests.is_dir():
         raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
     if repair:
+        from tierlens.store.snapshot import publish
         from tierlens.store.writer import locked
 
         with locked(layout):
-            return _checkup(layout, repair)
+            result = _checkup(layout, repair)
+            if result.problems:
+                publish(layout)  # readers stop seeing the files moved aside
+            return result
     return _checkup(layout, repair)
 
 

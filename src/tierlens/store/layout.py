@@ -6,10 +6,14 @@
 <data>/_meta/ingests.jsonl                                   one summary line per committed ingest
 <data>/_staging/<ingest>/...                                 files being written (never read)
 <data>/_txn/<ingest>.json                                    commit journal (rolled forward on recovery)
+<data>/_snapshots/<generation>/date=.../*.parquet             committed snapshots (hard links; see snapshot.py)
+<data>/_snapshots/CURRENT                                    the generation tierlens' readers read
 <data>/.lock                                                 serializes writers
 ```
-Readers (notebooks, Spark, DuckDB) only ever glob `requests/**/*.parquet`: a file appears there
-by an atomic rename once it is complete, so a reader never sees a partial file.
+tierlens' own readers (`scan`, every command, `tierlens.open`) read the current snapshot: all of
+one commit or none of it. Plain readers (notebooks, Spark, DuckDB) may glob `requests/**/*.parquet`:
+a file appears there by an atomic rename once it is complete and a rewrite replaces a file by name,
+so such a reader never sees a partial file nor a row twice, but may see part of a commit under way.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ class Layout:
         return self.root / "_txn"
 
     @property
+    def snapshots(self) -> Path:
+        return self.root / "_snapshots"
+
+    @property
     def lock(self) -> Path:
         return self.root / ".lock"
 
@@ -72,13 +80,16 @@ class Layout:
 
 
 def scan(data_dir: str | Path) -> pl.LazyFrame:
-    """A LazyFrame over the dataset (canonical columns plus the `date` partition column)."""
+    """A LazyFrame over the dataset's current snapshot (canonical columns plus the `date` partition
+    column): every commit is in it whole or not at all, and later commits do not change it."""
     layout = Layout(Path(data_dir))
     if not layout.root.exists():
         raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
     from tierlens.store.doctor import readable
+    from tierlens.store.snapshot import snapshot_files
 
-    files = readable(layout.data_files())  # a corrupt file is skipped, loudly, not fatal
+    _, committed = snapshot_files(layout)
+    files = readable(committed)  # a corrupt file is skipped, loudly, not fatal
     if not files:
         return pl.DataFrame(schema={**SCHEMA, PARTITION_COLUMN: pl.Date()}).lazy()
     return pl.scan_parquet(

@@ -6,7 +6,9 @@ An ingest is one transaction:
 2. stage rows as Parquet files under `_staging/<id>/` (invisible to readers), dropping every row
    whose `dedupe_key` is already stored in its date partition or was staged earlier in this run;
 3. commit: fsync the staged files, write a journal listing the renames, rename each file into
-   `requests/date=.../` (atomic per file), append the ingest summary, delete the journal.
+   `requests/date=.../` (atomic per file), publish a snapshot of `requests/` for tierlens' readers
+   (`tierlens.store.snapshot`: the commit becomes visible to them at once), append the ingest
+   summary, delete the journal.
 
 A process killed before the journal exists leaves only staging debris (deleted on the next run);
 killed after, the next run rolls the journal forward. Either way readers see whole files only,
@@ -29,10 +31,10 @@ import secrets
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +45,14 @@ import pyarrow.parquet as pq
 from tierlens.errors import StoreError
 from tierlens.schema import SCHEMA, conform
 from tierlens.store.layout import Layout
+from tierlens.store.snapshot import publish
 
 ROW_GROUP_ROWS = 256 * 1024
 """Rows buffered per partition before a row group is written."""
 MAX_BUFFERED_ROWS = 512 * 1024
 """Rows buffered across partitions before the largest buffers are flushed (bounds memory: ~0.5 KB a row)."""
 _ARROW_SCHEMA = pl.DataFrame(schema=SCHEMA).to_arrow().schema
+_SEEN_SCHEMA = {"_k1": pl.UInt64, "_k2": pl.UInt64, "_day": pl.Date}
 _UNIQUE_COLUMNS = {
     "dedupe_key",
     "request_id",
@@ -129,6 +133,7 @@ def recover(layout: Layout) -> list[str]:
             for old in deletes:  # files a rewrite replaced (attribution, reprice)
                 with contextlib.suppress(FileNotFoundError):
                     old.unlink()
+            publish(layout)
             _append_meta(layout, plan["summary"], log, once=True)
             journal.unlink()
             done.append(plan["summary"].get("ingest_id", journal.stem))
@@ -227,7 +232,6 @@ class _Partition:
     buffered: int = 0
     writer: pq.ParquetWriter | None = None
     path: Path | None = None
-    seen: pl.DataFrame | None = None  # (k1, k2) hashes of keys stored or staged
 
 
 @dataclass
@@ -266,6 +270,9 @@ class Transaction:
         self.parts: dict[str, _Partition] = {}
         self.stats = StageStats()
         self.rejects: list[dict[str, Any]] = []
+        self._seen = pl.DataFrame(schema=_SEEN_SCHEMA)
+        """(k1, k2, day) of every key stored in a partition this transaction touches, or staged."""
+        self._loaded: set[date] = set()
         self._buffered = 0
         # one writer thread: pyarrow releases the GIL, so writing overlaps parsing the next chunk
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierlens-write")
@@ -278,78 +285,83 @@ class Transaction:
         # two independent 64-bit hashes: a 128-bit key, so no collision in practice, in 16 bytes a row
         return [keys.hash(seed=0x5EED).alias("_k1"), keys.hash(seed=0xC0FFEE).alias("_k2")]
 
-    def _seen(self, day: str, part: _Partition) -> pl.DataFrame:
-        if part.seen is None:
-            from tierlens.store.doctor import readable
+    def _load_seen(self, days: Iterable[date]) -> None:
+        """Add the stored keys of partitions not yet loaded to `_seen` (a corrupt file blocks none)."""
+        from tierlens.store.doctor import readable
 
-            files = readable(self.layout.data_files(day))  # a corrupt file blocks no other partition
+        frames = [self._seen]
+        for day in sorted(set(days) - self._loaded):
+            self._loaded.add(day)
+            files = readable(self.layout.data_files(day.isoformat()))
             if files:
-                part.seen = (
-                    pl.scan_parquet([str(f) for f in files])
-                    .select(self._hashed(pl.col("dedupe_key")))
-                    .collect()
-                )
-            else:
-                part.seen = pl.DataFrame(schema={"_k1": pl.UInt64, "_k2": pl.UInt64})
-        return part.seen
+                keys = pl.scan_parquet([str(f) for f in files]).select(self._hashed(pl.col("dedupe_key")))
+                frames.append(keys.with_columns(_day=pl.lit(day, pl.Date)).collect())
+        if len(frames) > 1:
+            self._seen = pl.concat(frames)
 
     def add(self, rows: pl.DataFrame, expand: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> None:
         """Stage canonical rows, skipping keys already stored or staged.
 
         `expand` runs on the fresh rows after deduplication (attribution: it may split one request
         into rows sharing its `dedupe_key`); counts stay per request, costs are summed after it.
+        Each step runs once over the whole batch, whatever number of days it spans.
         """
         if rows.is_empty():
             return
         before = rows.height
         rows = rows.unique(subset="dedupe_key", keep="first", maintain_order=True)
-        self.stats.duplicates += before - rows.height
-        rows = rows.with_columns(
-            self._hashed(pl.col("dedupe_key")), _day=pl.col("ts").dt.strftime("%Y-%m-%d")
-        )
-        for (day,), chunk in rows.partition_by("_day", as_dict=True, maintain_order=True).items():
-            part = self.parts.setdefault(str(day), _Partition())
-            seen = self._seen(str(day), part)
-            fresh = chunk.join(seen, on=["_k1", "_k2"], how="anti") if seen.height else chunk
-            self.stats.duplicates += chunk.height - fresh.height
-            if fresh.is_empty():
-                continue
-            part.seen = pl.concat([seen, fresh.select("_k1", "_k2")], rechunk=False)
-            data = fresh.drop("_k1", "_k2", "_day")
-            self.stats.rows_added += data.height
-            logged = data.filter(pl.col("logged_cost_usd").is_not_null())
-            if logged.height:
-                diff = (logged["logged_cost_usd"] - logged["cost_usd"].fill_null(0.0)).abs()
-                self.stats.logged_rows += logged.height
-                self.stats.logged_usd += float(logged["logged_cost_usd"].sum())
-                self.stats.logged_ours_usd += float(logged["cost_usd"].sum() or 0.0)
-                self.stats.logged_differing += int((diff > 1e-6).sum())
-            if expand is not None:
-                expanded = expand(data)
-                self.stats.split_rows += expanded.height - data.height
-                data = expanded
-            self.stats.cost_usd += float(data["cost_usd"].sum() or 0.0)
-            unpriced = data.filter(~pl.col("priced"))
-            if unpriced.height:
-                self.stats.unpriced.update(dict(unpriced.group_by("model").len().iter_rows()))
-            derived = data.filter(pl.col("ts_source") != "log")
-            if derived.height:
-                self.stats.ts_sources.update(
-                    {
-                        (f, how): n
-                        for f, how, n in derived.group_by("source_file", "ts_source").len().iter_rows()
-                    }
-                )
-            part.buffers.append(data.to_arrow())
-            part.buffered += data.height
-            self._buffered += data.height
+        rows = rows.with_columns(self._hashed(pl.col("dedupe_key")), _day=pl.col("ts").dt.date())
+        self._load_seen(rows["_day"].unique().to_list())
+        fresh = rows.join(self._seen, on=["_k1", "_k2", "_day"], how="anti", maintain_order="left")
+        self.stats.duplicates += before - fresh.height
+        if fresh.is_empty():
+            return
+        self._seen = pl.concat([self._seen, fresh.select("_k1", "_k2", "_day")], rechunk=False)
+        if self._seen.n_chunks() > 64:
+            self._seen = self._seen.rechunk()
+        data = fresh.drop("_k1", "_k2")
+        self._count(data)
+        if expand is not None:
+            expanded = expand(data)
+            self.stats.split_rows += expanded.height - data.height
+            data = expanded
+        self._count_costs(data)
+        for (day,), chunk in data.partition_by("_day", as_dict=True, maintain_order=True).items():
+            key = day.isoformat()
+            part = self.parts.setdefault(key, _Partition())
+            part.buffers.append(chunk.drop("_day").to_arrow())
+            part.buffered += chunk.height
+            self._buffered += chunk.height
             if part.buffered >= ROW_GROUP_ROWS:
-                self._flush(str(day), part)
+                self._flush(key, part)
         if self._buffered > MAX_BUFFERED_ROWS:
-            for day, part in sorted(self.parts.items(), key=lambda kv: -kv[1].buffered):
-                self._flush(day, part)
+            for key, part in sorted(self.parts.items(), key=lambda kv: -kv[1].buffered):
+                self._flush(key, part)
                 if self._buffered <= MAX_BUFFERED_ROWS // 2:
                     break
+
+    def _count(self, data: pl.DataFrame) -> None:
+        """Per-request counts of fresh rows: how many, and how their logged costs compare with ours."""
+        self.stats.rows_added += data.height
+        logged = data.filter(pl.col("logged_cost_usd").is_not_null())
+        if logged.height:
+            diff = (logged["logged_cost_usd"] - logged["cost_usd"].fill_null(0.0)).abs()
+            self.stats.logged_rows += logged.height
+            self.stats.logged_usd += float(logged["logged_cost_usd"].sum())
+            self.stats.logged_ours_usd += float(logged["cost_usd"].sum() or 0.0)
+            self.stats.logged_differing += int((diff > 1e-6).sum())
+
+    def _count_costs(self, data: pl.DataFrame) -> None:
+        """Per-row sums of the rows as written (after a split): cost, unpriced models, derived times."""
+        self.stats.cost_usd += float(data["cost_usd"].sum() or 0.0)
+        unpriced = data.filter(~pl.col("priced"))
+        if unpriced.height:
+            self.stats.unpriced.update(dict(unpriced.group_by("model").len().iter_rows()))
+        derived = data.filter(pl.col("ts_source") != "log")
+        if derived.height:
+            self.stats.ts_sources.update(
+                {(f, how): n for f, how, n in derived.group_by("source_file", "ts_source").len().iter_rows()}
+            )
 
     def rewrite(self, target: Path, rows: pl.DataFrame) -> None:
         """Stage `rows` as the new content of the stored file `target` (a re-attribution, a re-pricing).
@@ -430,6 +442,8 @@ class Transaction:
         for old in self.deletes:
             with contextlib.suppress(FileNotFoundError):
                 (self.layout.root / old).unlink()
+        _crash_point("before_snapshot")
+        publish(self.layout)
         _append_meta(self.layout, summary, self.log)
         _crash_point("after_log")
         (self.layout.txn / f"{self.ingest_id}.json").unlink()
