@@ -33,7 +33,7 @@ from tierlens.config import BudgetConfig, Settings
 from tierlens.errors import ConfigError, TierlensError
 from tierlens.pricing import PriceTable
 from tierlens.queries import get_query, run_query
-from tierlens.signals import find_flags, forecast
+from tierlens.signals import daily_spend, find_flags, forecast
 from tierlens.store import scan
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
@@ -165,14 +165,22 @@ def _relative(value: str, as_of: date) -> str:
     return (as_of - timedelta(days=int(m.group(1)))).isoformat() if m else value
 
 
-def evaluate(rules: Rules, settings: Settings, as_of: date | None = None) -> list[Alert]:
-    """Every alert whose condition holds now (before de-duplication)."""
-    lf = scan(settings.data_dir)
+def evaluate(
+    rules: Rules,
+    settings: Settings,
+    as_of: date | None = None,
+    *,
+    lf: pl.LazyFrame | None = None,
+    table: PriceTable | None = None,
+) -> list[Alert]:
+    """Every alert whose condition holds now (before de-duplication); `lf` and `table`: the
+    dataset's scan and the price table when the caller holds them (a `Workspace`)."""
+    lf = lf if lf is not None else scan(settings.data_dir)
     newest: date | None = lf.select(pl.col("date").max()).collect().item()
     if newest is None:
         raise TierlensError(f"the dataset at {settings.data_dir} is empty")
     as_of = as_of or min(datetime.now(UTC).date(), newest + timedelta(days=1))
-    table = PriceTable.load(settings.pricing)
+    table = table or PriceTable.load(settings.pricing)
     out: list[Alert] = []
     flags = None
     for rule in rules.rule:
@@ -181,11 +189,11 @@ def evaluate(rules: Rules, settings: Settings, as_of: date | None = None) -> lis
         elif isinstance(rule, GrowthRule):
             out += _growth(rule, lf, as_of)
         elif isinstance(rule, (AnomalyRule, SignalRule)):
-            flags = flags or find_flags(settings.data_dir, settings.signals, settings.budgets, table, as_of)
+            flags = flags or find_flags(None, settings.signals, settings.budgets, table, as_of, lf=lf)
             out += _from_flags(rule, flags.findings, as_of)
         elif isinstance(rule, SqlRule):
             params = {k: _relative(v, as_of) for k, v in rule.params.items()}
-            rows = run_query(get_query(rule.query), settings.data_dir, params)
+            rows = run_query(get_query(rule.query), settings.data_dir, params, lf=lf)
             for row in rows.iter_rows(named=True):
                 subject = ", ".join(f"{k}={v}" for k, v in row.items() if not isinstance(v, float))[:200]
                 out.append(
@@ -202,7 +210,7 @@ def evaluate(rules: Rules, settings: Settings, as_of: date | None = None) -> lis
 
 
 def _budget(rule: BudgetRule, lf: pl.LazyFrame, as_of: date, newest: date) -> list[Alert]:
-    rows = lf.filter(pl.col("date") >= as_of - timedelta(days=70)).collect()
+    rows = daily_spend(lf.filter(pl.col("date") >= as_of - timedelta(days=70)))
     b = BudgetConfig(
         name=rule.name, amount=rule.amount, period=rule.period, feature=rule.feature, model_id=rule.model_id
     )
@@ -411,10 +419,12 @@ def run_alerts(
     as_of: date | None = None,
     fmt: str = "text",
     echo: Any = print,
+    lf: pl.LazyFrame | None = None,
+    table: PriceTable | None = None,
 ) -> Outcome:
     """Evaluate, de-duplicate against the state file, deliver, and return the monitoring status."""
     rules = load_rules(rules_path)
-    alerts = evaluate(rules, settings, as_of)
+    alerts = evaluate(rules, settings, as_of, lf=lf, table=table)
     state_path = state_path or Path(settings.data_dir) / "_meta" / "alert_state.json"
     notified = _load_state(state_path)
     fresh = [a for a in alerts if renotify or a.key not in notified]

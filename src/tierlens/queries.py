@@ -185,9 +185,19 @@ def get_query(name: str, directory: Path | None = None) -> Query:
 
 
 def run_query(
-    query: Query, data_dir: str | Path, values: dict[str, Any] | None = None, engine: str = "polars"
+    query: Query,
+    data_dir: str | Path,
+    values: dict[str, Any] | None = None,
+    engine: str = "polars",
+    *,
+    lf: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
-    """Run a bound query over the dataset on an engine; the result is a polars DataFrame."""
+    """Run a bound query over the dataset on an engine; the result is a polars DataFrame.
+
+    `lf`: the dataset's scan when the caller holds one (a `Workspace`), for the polars engine.
+    """
+    if engine == "polars" and lf is not None:
+        return _normalize(_sql_polars(query, lf, values))
     runners = {"polars": _run_polars, "duckdb": _run_duckdb, "spark": _run_spark}
     if engine not in runners:
         raise QueryError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
@@ -210,9 +220,13 @@ def _normalize(df: pl.DataFrame) -> pl.DataFrame:
 def _run_polars(query: Query, data_dir: str | Path, values: dict[str, Any] | None) -> pl.DataFrame:
     from tierlens.store import scan
 
+    return _sql_polars(query, scan(data_dir), values)
+
+
+def _sql_polars(query: Query, lf: pl.LazyFrame, values: dict[str, Any] | None) -> pl.DataFrame:
     sql = query.render("duckdb", values, pretty=False)
     try:
-        return pl.SQLContext(requests=scan(data_dir)).execute(sql, eager=True)
+        return pl.SQLContext(requests=lf).execute(sql, eager=True)
     except (pl.exceptions.SQLInterfaceError, pl.exceptions.SQLSyntaxError, pl.exceptions.ComputeError) as exc:
         raise QueryError(f"{query.name} (polars): {exc}") from None
 

@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from tierlens.config import BudgetConfig, SignalsConfig
-from tierlens.pricing import PriceTable, reprice
+from tierlens.pricing import PriceTable, reprice_total
 from tierlens.store import scan
 from tierlens.summary import UNATTRIBUTED
 
@@ -70,16 +70,24 @@ class Flags:
 
 
 def find_flags(
-    data_dir: str | Path,
+    data_dir: str | Path | None = None,
     signals: SignalsConfig | None = None,
     budgets: list[BudgetConfig] | None = None,
     table: PriceTable | None = None,
     as_of: date | None = None,
+    *,
+    lf: pl.LazyFrame | None = None,
 ) -> Flags:
-    """Run every signal over the dataset; `as_of` defaults to the day after the newest data."""
+    """Run every signal over the dataset; `as_of` defaults to the day after the newest data.
+
+    `lf`: the dataset's scan when the caller holds one (a `Workspace`). Every signal is a lazy
+    aggregation over it: nothing the size of the data is ever held in memory.
+    """
     cfg = signals or SignalsConfig()
     table = table or PriceTable.load()
-    lf = scan(data_dir)
+    if lf is None:
+        assert data_dir is not None, "give data_dir or lf"
+        lf = scan(data_dir)
     newest: date | None = lf.select(pl.col("date").max()).collect().item()
     if newest is None:
         return Flags(as_of or date.today(), date.today(), date.today(), [], [], cfg)
@@ -89,16 +97,15 @@ def find_flags(
     history_start = min(
         start - timedelta(days=7 * cfg.anomaly_weeks), as_of - timedelta(weeks=cfg.growth_weeks)
     )
-    rows = (
-        lf.filter(pl.col("date").is_between(history_start, end))
-        .with_columns(feature=pl.col("feature").fill_null(UNATTRIBUTED))
-        .collect()
+    rows = lf.filter(pl.col("date").is_between(history_start, end)).with_columns(
+        feature=pl.col("feature").fill_null(UNATTRIBUTED)
     )
     window = rows.filter(pl.col("date") >= start)
     # request-level signals look at requests only: an aggregate report's row is a bucket of many
     # requests, and re-pricing summed tokens would mis-decide per-request rules (long context)
     requests_only = pl.col("ts_source").fill_null("log") != "bucket_start"
     rows_r, window_r = rows.filter(requests_only), window.filter(requests_only)
+    daily = daily_spend(rows)
     scale = 30.0 / cfg.lookback_days
     found: list[Finding] = []
     found += lost_caching(rows_r, window_r, start, cfg, table, scale)
@@ -108,8 +115,8 @@ def find_flags(
     found += missing_caching(window_r.filter(~pl.col("feature").is_in(list(explained))), cfg, table, scale)
     found += batch_candidates(window_r, cfg, table, scale)
     found += under_provisioned(window_r, cfg, table, scale)
-    found += anomalies(rows, start, end, cfg)
-    forecasts = forecast(rows, as_of, budgets or [], newest)
+    found += anomalies(daily, start, end, cfg)
+    forecasts = forecast(daily, as_of, budgets or [], newest)
     for fc in forecasts:
         if fc.get("severity") in ("warning", "critical"):
             found.append(
@@ -158,7 +165,16 @@ def _severity(monthly: float, cfg: SignalsConfig) -> str:
 # --- cost growing faster than usage -------------------------------------------------------------------
 
 
-def growth(rows: pl.DataFrame, as_of: date, cfg: SignalsConfig, explained: set[str]) -> list[Finding]:
+def daily_spend(rows: pl.LazyFrame) -> pl.DataFrame:
+    """Cost and requests per feature, model, day and priced-or-not: what anomalies and forecasts read."""
+    return (
+        rows.group_by("feature", "model_id", "date", "priced")
+        .agg(cost_usd=pl.col("cost_usd").sum(), requests=pl.col("requests").sum())
+        .collect(engine="streaming")
+    )
+
+
+def growth(rows: pl.LazyFrame, as_of: date, cfg: SignalsConfig, explained: set[str]) -> list[Finding]:
     """Cost per request rising: the first two of `growth_weeks` complete weeks against the last two."""
     last_monday = as_of - timedelta(days=as_of.weekday())
     first = last_monday - timedelta(weeks=cfg.growth_weeks)
@@ -166,7 +182,7 @@ def growth(rows: pl.DataFrame, as_of: date, cfg: SignalsConfig, explained: set[s
     late = (last_monday - timedelta(days=14), last_monday - timedelta(days=1))
     priced = rows.filter(pl.col("priced"))
 
-    def part(lo: date, hi: date) -> pl.DataFrame:
+    def part(lo: date, hi: date) -> pl.LazyFrame:
         return (
             priced.filter(pl.col("date").is_between(lo, hi))
             .group_by("feature")
@@ -175,7 +191,7 @@ def growth(rows: pl.DataFrame, as_of: date, cfg: SignalsConfig, explained: set[s
             )
         )
 
-    both = part(*early).join(part(*late), on="feature", suffix="_late")
+    both = part(*early).join(part(*late), on="feature", suffix="_late").collect()
     out = []
     for r in both.iter_rows(named=True):
         if not r["n"] or not r["n_late"] or not r["cost"] or r["feature"] in explained:
@@ -216,39 +232,44 @@ def growth(rows: pl.DataFrame, as_of: date, cfg: SignalsConfig, explained: set[s
 
 
 def short_structured_on_top_tier(
-    window: pl.DataFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+    window: pl.LazyFrame, cfg: SignalsConfig, table: PriceTable, scale: float
 ) -> list[Finding]:
     """Opus calls that look like classification: short prompt, short structured answer."""
-    top = window.filter((pl.col("tier") == TOP_TIER) & pl.col("priced"))
-    if top.is_empty():
-        return []
     short = (
         pl.col("structured_output")
         & (cfg.structured_max_prompt >= _PROMPT)
         & (pl.col("output_tokens") <= cfg.structured_max_output)
     )
-    top = top.with_columns(_short=short)
+    top = window.filter((pl.col("tier") == TOP_TIER) & pl.col("priced")).with_columns(_short=short)
+    stats = (
+        top.group_by("feature")
+        .agg(
+            calls=pl.len(),
+            hits=pl.col("_short").sum(),
+            cost=pl.col("cost_usd").filter(pl.col("_short")).sum(),
+            prompt=_PROMPT.filter(pl.col("_short")).median(),
+            output=pl.col("output_tokens").filter(pl.col("_short")).median(),
+            models=pl.col("model_id").filter(pl.col("_short")).unique().sort(),
+        )
+        .filter((pl.col("hits") > 0) & (pl.col("hits") / pl.col("calls") >= cfg.structured_min_share))
+        .collect()
+    )
     out = []
-    for (feature,), part in top.partition_by("feature", as_dict=True).items():
-        hits = part.filter(pl.col("_short"))
-        share = hits.height / part.height
-        if hits.is_empty() or share < cfg.structured_min_share:
-            continue
-        cost = float(hits["cost_usd"].sum())
-        zero = pl.lit(0, pl.Int64)
+    zero = pl.lit(0, pl.Int64)
+    for r in stats.sort("feature").iter_rows(named=True):
+        feature, share, cost = r["feature"], r["hits"] / r["calls"], float(r["cost"])
+        hits = top.filter((pl.col("feature") == feature) & pl.col("_short"))
         alternatives = {}
         for target in CHEAPER[TOP_TIER]:
-            kept = float(reprice(hits, table, model_id=target).sum())
-            cold = float(
-                reprice(
-                    hits,
-                    table,
-                    model_id=target,
-                    input_tokens=_PROMPT,
-                    cache_read_tokens=zero,
-                    cache_write_5m_tokens=zero,
-                    cache_write_1h_tokens=zero,
-                ).sum()
+            kept = reprice_total(hits, table, model_id=target)
+            cold = reprice_total(
+                hits,
+                table,
+                model_id=target,
+                input_tokens=_PROMPT,
+                cache_read_tokens=zero,
+                cache_write_5m_tokens=zero,
+                cache_write_1h_tokens=zero,
             )
             alternatives[target] = (kept, cold)
         best = min(alternatives, key=lambda t: max(alternatives[t]))
@@ -264,19 +285,19 @@ def short_structured_on_top_tier(
                 kind="top_tier_structured",
                 severity=_severity(high, cfg),
                 feature=str(feature),
-                model=", ".join(sorted(set(hits["model_id"].to_list()))),
+                model=", ".join(m for m in r["models"] if m is not None),
                 title=f"{feature}: {100 * share:.0f}% of its {TOP_TIER} calls are short structured answers; {best} would do",
                 evidence=(
-                    f"{hits.height:,} of {part.height:,} calls in the window: prompt <= {cfg.structured_max_prompt:,} "
-                    f"tokens (median {int(hits.select(_PROMPT.median()).item()):,}), output <= {cfg.structured_max_output} "
-                    f"(median {int(_num(hits['output_tokens'].median()))}), tool use or JSON; now {_usd(cost * scale)}/month; {others}"
+                    f"{r['hits']:,} of {r['calls']:,} calls in the window: prompt <= {cfg.structured_max_prompt:,} "
+                    f"tokens (median {int(r['prompt']):,}), output <= {cfg.structured_max_output} "
+                    f"(median {int(_num(r['output']))}), tool use or JSON; now {_usd(cost * scale)}/month; {others}"
                 ),
                 monthly_usd=high,
                 low_usd=max(low, 0.0),
                 high_usd=high,
                 confidence="medium",
                 basis="modelled",
-                data={"share": share, "requests": hits.height, "target": best},
+                data={"share": share, "requests": r["hits"], "target": best},
             )
         )
     return out
@@ -285,46 +306,53 @@ def short_structured_on_top_tier(
 # --- prompt caching ------------------------------------------------------------------------------------
 
 
-def _shares(df: pl.DataFrame) -> dict[str, float]:
-    agg = df.group_by("feature").agg(share=pl.col("cache_read_tokens").sum() / _PROMPT.sum())
-    return {f: float(s) for f, s in agg.drop_nulls().iter_rows()}
+def _shares(df: pl.LazyFrame, *keys: str) -> pl.DataFrame:
+    """Cache-read share of the prompt per feature (and `keys`), nulls dropped."""
+    return (
+        df.group_by("feature", *keys)
+        .agg(share=pl.col("cache_read_tokens").sum() / _PROMPT.sum())
+        .drop_nulls()
+        .collect(engine="streaming")
+    )
 
 
-def _with_share(rows: pl.DataFrame, share: float, table: PriceTable) -> float:
+def _with_share(rows: pl.LazyFrame, share: float, table: PriceTable) -> float:
     """Cost of `rows` if `share` of each prompt had been read from the cache."""
     wanted = (_PROMPT.cast(pl.Float64) * share).floor().cast(pl.Int64)
     movable = pl.min_horizontal(
         pl.max_horizontal(wanted - pl.col("cache_read_tokens"), pl.lit(0)), pl.col("input_tokens")
     )
-    return float(
-        reprice(
-            rows,
-            table,
-            input_tokens=pl.col("input_tokens") - movable,
-            cache_read_tokens=pl.col("cache_read_tokens") + movable,
-        ).sum()
+    return reprice_total(
+        rows,
+        table,
+        input_tokens=pl.col("input_tokens") - movable,
+        cache_read_tokens=pl.col("cache_read_tokens") + movable,
     )
 
 
+def _count_and_cost(rows: pl.LazyFrame) -> tuple[int, float]:
+    got = rows.select(n=pl.len(), cost=pl.col("cost_usd").sum()).collect(engine="streaming")
+    return int(got["n"][0]), float(got["cost"][0] or 0.0)
+
+
 def lost_caching(
-    rows: pl.DataFrame, window: pl.DataFrame, start: date, cfg: SignalsConfig, table: PriceTable, scale: float
+    rows: pl.LazyFrame, window: pl.LazyFrame, start: date, cfg: SignalsConfig, table: PriceTable, scale: float
 ) -> list[Finding]:
     """A feature whose cache-read share fell well below what it used to read."""
     before = rows.filter((pl.col("date") < start) & pl.col("priced"))
-    weekly = before.with_columns(week=pl.col("date").dt.truncate("1w"))
+    weekly = _shares(before.with_columns(week=pl.col("date").dt.truncate("1w")), "week")
     best: dict[str, tuple[float, date]] = {}
-    for (week,), part in weekly.partition_by("week", as_dict=True).items():
-        for feat, share in _shares(part).items():
-            if share > best.get(feat, (0.0, week))[0]:
-                best[feat] = (share, week)
-    now = _shares(window.filter(pl.col("priced")))
+    for feat, week, share in weekly.sort("week", "feature").select("feature", "week", "share").iter_rows():
+        if share > best.get(feat, (0.0, week))[0]:
+            best[feat] = (share, week)
+    now = dict(_shares(window.filter(pl.col("priced"))).select("feature", "share").iter_rows())
     out = []
     for feat, (share, week) in sorted(best.items()):
         current = now.get(feat)
         if current is None or share < cfg.cache_min_best_share or current >= share * cfg.cache_drop_factor:
             continue
         part = window.filter((pl.col("feature") == feat) & pl.col("priced"))
-        cost = float(part["cost_usd"].sum())
+        n, cost = _count_and_cost(part)
         high = (cost - _with_share(part, share, table)) * scale
         low = (cost - _with_share(part, share / 2, table)) * scale
         if high < cfg.min_monthly_usd:
@@ -341,12 +369,12 @@ def lost_caching(
                     f"best week {week}: {100 * share:.0f}% of prompt tokens read from cache; last {cfg.lookback_days} days: "
                     f"{100 * current:.0f}%"
                     + (f"; the drop starts on {fell}" if fell else "")
-                    + f"; the window cost {_usd(cost)} over {part.height:,} requests"
+                    + f"; the window cost {_usd(cost)} over {n:,} requests"
                 ),
                 monthly_usd=high,
                 low_usd=max(low, 0.0),
                 high_usd=high,
-                confidence=_confidence(part.height),
+                confidence=_confidence(n),
                 basis="modelled",
                 data={"best_share": share, "current_share": current, "since": str(fell) if fell else None},
             )
@@ -354,12 +382,13 @@ def lost_caching(
     return out
 
 
-def _first_low_day(rows: pl.DataFrame, feature: str, below: float) -> date | None:
+def _first_low_day(rows: pl.LazyFrame, feature: str, below: float) -> date | None:
     daily = (
         rows.filter(pl.col("feature") == feature)
         .group_by("date")
         .agg(share=pl.col("cache_read_tokens").sum() / _PROMPT.sum())
         .sort("date")
+        .collect()
     )
     high = daily.filter(pl.col("share") >= below)
     if high.is_empty():
@@ -369,7 +398,7 @@ def _first_low_day(rows: pl.DataFrame, feature: str, below: float) -> date | Non
 
 
 def missing_caching(
-    window: pl.DataFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+    window: pl.LazyFrame, cfg: SignalsConfig, table: PriceTable, scale: float
 ) -> list[Finding]:
     """Large prompts, never cached: if even the smallest prompts share a prefix, caching it would pay."""
     stats = (
@@ -383,28 +412,28 @@ def missing_caching(
                 + pl.col("cache_write_1h_tokens")
             ).sum(),
             p10=_PROMPT.quantile(0.1),
+            cost=pl.col("cost_usd").sum(),
         )
         .filter(
             (pl.col("cached") == 0)
             & (pl.col("p10") >= cfg.missing_cache_min_prefix)
             & (pl.col("n") * scale >= cfg.missing_cache_min_requests)
         )
+        .collect()
     )
     out = []
-    for r in stats.iter_rows(named=True):
+    for r in stats.sort("feature").iter_rows(named=True):
         part = window.filter((pl.col("feature") == r["feature"]) & pl.col("priced"))
         prefix = int(r["p10"])
-        cost = float(part["cost_usd"].sum())
+        cost = float(r["cost"] or 0.0)
 
-        def saved(tokens: int, part: pl.DataFrame = part, cost: float = cost) -> float:
+        def saved(tokens: int, part: pl.LazyFrame = part, cost: float = cost) -> float:
             move = pl.min_horizontal(pl.lit(tokens), pl.col("input_tokens"))
-            return cost - float(
-                reprice(
-                    part,
-                    table,
-                    input_tokens=pl.col("input_tokens") - move,
-                    cache_read_tokens=pl.col("cache_read_tokens") + move,
-                ).sum()
+            return cost - reprice_total(
+                part,
+                table,
+                input_tokens=pl.col("input_tokens") - move,
+                cache_read_tokens=pl.col("cache_read_tokens") + move,
             )
 
         high, low = saved(prefix) * scale, saved(prefix // 2) * scale
@@ -433,33 +462,40 @@ def missing_caching(
 
 
 def batch_candidates(
-    window: pl.DataFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+    window: pl.LazyFrame, cfg: SignalsConfig, table: PriceTable, scale: float
 ) -> list[Finding]:
     """Standard-tier features that run when nobody waits (night hours): the Batches API halves them."""
     lo, hi = cfg.night_hours
-    std = window.filter((pl.col("service_tier") != "batch") & pl.col("priced")).with_columns(
-        _night=pl.col("ts").dt.hour().is_between(lo, hi - 1)
+    std = window.filter((pl.col("service_tier") != "batch") & pl.col("priced"))
+    stats = (
+        std.group_by("feature")
+        .agg(
+            night=pl.col("ts").dt.hour().is_between(lo, hi - 1).mean(),
+            n=pl.len(),
+            cost=pl.col("cost_usd").sum(),
+            latency=pl.col("latency_ms").median(),
+            models=pl.col("model_id").unique().sort(),
+        )
+        .filter(pl.col("night") >= cfg.batch_min_night_share)
+        .collect()
     )
     out = []
-    for (feature,), part in std.partition_by("feature", as_dict=True).items():
-        night = _num(part["_night"].mean())
-        if night < cfg.batch_min_night_share:
-            continue
-        cost = float(part["cost_usd"].sum())
-        saving = (cost - float(reprice(part, table, service_tier="batch").sum())) * scale
+    for r in stats.sort("feature").iter_rows(named=True):
+        feature, night, cost = r["feature"], _num(r["night"]), float(r["cost"] or 0.0)
+        part = std.filter(pl.col("feature") == feature)
+        saving = (cost - reprice_total(part, table, service_tier="batch")) * scale
         if saving < cfg.min_monthly_usd:
             continue
-        latency = part["latency_ms"].median()
-        latency = _num(latency) if latency is not None else None
+        latency = _num(r["latency"]) if r["latency"] is not None else None
         out.append(
             Finding(
                 kind="batch_candidate",
                 severity=_severity(saving, cfg),
                 feature=str(feature),
-                model=", ".join(sorted(set(part["model_id"].to_list()))),
+                model=", ".join(m for m in r["models"] if m is not None),
                 title=f"{feature}: runs at night at standard prices; the Batches API would halve it",
                 evidence=(
-                    f"{100 * night:.0f}% of {part.height:,} standard-tier requests between {lo:02d}:00 and {hi:02d}:00 UTC"
+                    f"{100 * night:.0f}% of {r['n']:,} standard-tier requests between {lo:02d}:00 and {hi:02d}:00 UTC"
                     + (f", median latency {latency / 1000:.1f}s" if latency is not None else "")
                     + f"; {_usd(cost * scale)}/month now"
                 ),
@@ -478,17 +514,22 @@ def batch_candidates(
 
 
 def under_provisioned(
-    window: pl.DataFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+    window: pl.LazyFrame, cfg: SignalsConfig, table: PriceTable, scale: float
 ) -> list[Finding]:
     """Lower tiers that cut answers at max_tokens or fail often: candidates for an upgrade."""
     lower = window.filter(pl.col("tier").is_in(list(UPGRADE)))
-    stats = lower.group_by("feature", "model_id", "tier").agg(
-        n=pl.col("requests").sum(),
-        cut=pl.col("requests").filter(pl.col("stop_reason") == "max_tokens").sum(),
-        errors=pl.col("requests").filter(pl.col("status") == "error").sum(),
+    stats = (
+        lower.group_by("feature", "model_id", "tier")
+        .agg(
+            n=pl.col("requests").sum(),
+            cut=pl.col("requests").filter(pl.col("stop_reason") == "max_tokens").sum(),
+            errors=pl.col("requests").filter(pl.col("status") == "error").sum(),
+        )
+        .filter(pl.col("n") >= 100)
+        .collect()
     )
     out = []
-    for r in stats.filter(pl.col("n") >= 100).iter_rows(named=True):
+    for r in stats.sort("feature", "model_id").iter_rows(named=True):
         cut_rate, err_rate = r["cut"] / r["n"], r["errors"] / r["n"]
         if cut_rate < cfg.max_tokens_rate and err_rate < cfg.error_rate:
             continue
@@ -498,9 +539,7 @@ def under_provisioned(
             & ((pl.col("stop_reason") == "max_tokens") | (pl.col("status") == "error"))
         )
         target = UPGRADE[r["tier"]]
-        extra = (
-            float(reprice(failing, table, model_id=target).sum()) - float(failing["cost_usd"].sum())
-        ) * scale
+        extra = (reprice_total(failing, table, model_id=target) - _count_and_cost(failing)[1]) * scale
         why = []
         if cut_rate >= cfg.max_tokens_rate:
             why.append(f"{100 * cut_rate:.1f}% of answers cut at max_tokens")
@@ -533,16 +572,17 @@ def under_provisioned(
 # --- anomalies -------------------------------------------------------------------------------------------
 
 
-def daily_baseline(rows: pl.DataFrame, keys: list[str], weeks: int) -> pl.DataFrame:
+def daily_baseline(daily: pl.DataFrame, keys: list[str], weeks: int) -> pl.DataFrame:
     """Daily cost per series on a full calendar, with a level-adjusted same-weekday baseline.
 
     baseline = median of the same weekday over the previous `weeks` weeks, times the series' level:
     the last 7 days' spend over the average week before them (clipped to [0.5, 2]). The level
     follows steady growth, so a trend is not an anomaly, while a one-day spike does not move it.
     `mad` is the median absolute deviation of those same-weekday values, scaled the same way.
+    `daily` is `daily_spend` (or any frame with `keys`, date, priced, cost_usd and requests).
     """
     daily = (
-        rows.filter(pl.col("priced"))
+        daily.filter(pl.col("priced"))
         .group_by(*keys, "date")
         .agg(cost=pl.col("cost_usd").sum(), n=pl.col("requests").sum())
     )
@@ -570,10 +610,10 @@ def daily_baseline(rows: pl.DataFrame, keys: list[str], weeks: int) -> pl.DataFr
     ).drop("_hist", "_seen", "_level")
 
 
-def anomalies(rows: pl.DataFrame, start: date, end: date, cfg: SignalsConfig) -> list[Finding]:
+def anomalies(daily: pl.DataFrame, start: date, end: date, cfg: SignalsConfig) -> list[Finding]:
     """Daily spend per feature and model far above its same-weekday median, in $ and in %."""
     keys = ["feature", "model_id"]
-    full = daily_baseline(rows, keys, cfg.anomaly_weeks)
+    full = daily_baseline(daily, keys, cfg.anomaly_weeks)
     if full.is_empty():
         return []
     spread = pl.max_horizontal(1.4826 * pl.col("mad"), 0.1 * pl.col("baseline"), pl.lit(0.01))
@@ -626,17 +666,18 @@ def _period_bounds(day: date, period: str) -> tuple[date, date]:
 
 
 def forecast(
-    rows: pl.DataFrame, as_of: date, budgets: list[BudgetConfig], newest: date
+    daily: pl.DataFrame, as_of: date, budgets: list[BudgetConfig], newest: date
 ) -> list[dict[str, Any]]:
     """Where each budget's current period will end: spend so far + the same-weekday median for each day left.
 
     The period is the one containing the last full day before `as_of`; it resets at its start.
-    Days after the newest data and before `as_of` are projected too (and said so).
+    Days after the newest data and before `as_of` are projected too (and said so). `daily` is
+    `daily_spend` of the days before `as_of` (at least the last four weeks and the period).
     """
     wanted = budgets or [BudgetConfig(name="total", amount=1e18, period="month")]
     out = []
     for b in wanted:
-        scoped = rows
+        scoped = daily
         if b.feature:
             scoped = scoped.filter(pl.col("feature") == b.feature)
         if b.model_id:

@@ -5,8 +5,8 @@ plus the user's overrides; `price_requests(frame, table)` fills the canonical co
 unknown model, or a billed category without a rate, is *unpriced*: null cost, `priced = false`.
 """
 
-from tierlens.pricing.engine import price_requests, reprice
+from tierlens.pricing.engine import price_requests, reprice, reprice_change, reprice_total
 from tierlens.pricing.models import normalize_model
 from tierlens.pricing.table import PriceTable
 
-__all__ = ["PriceTable", "normalize_model", "price_requests", "reprice"]
+__all__ = ["PriceTable", "normalize_model", "price_requests", "reprice", "reprice_change", "reprice_total"]

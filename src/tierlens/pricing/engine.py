@@ -181,6 +181,31 @@ def reprice(rows: pl.DataFrame, table: PriceTable, **changes: pl.Expr | str) -> 
     return price_requests(changed, table)["cost_usd"]
 
 
+def reprice_total(rows: pl.LazyFrame, table: PriceTable, **changes: pl.Expr | str) -> float:
+    """`reprice(...).sum()` over a lazy scan, in bounded memory: what an analysis of any size asks."""
+    return reprice_sums(rows, table, **changes)[0]
+
+
+def reprice_change(rows: pl.LazyFrame, table: PriceTable, **changes: pl.Expr | str) -> float:
+    """`(reprice(...) - cost_usd).sum()` over a lazy scan: the counterfactual's difference, summed
+    row by row (a row the change leaves alone adds exactly 0, not a rounding residue)."""
+    return reprice_sums(rows, table, **changes)[1]
+
+
+def reprice_sums(rows: pl.LazyFrame, table: PriceTable, **changes: pl.Expr | str) -> tuple[float, float]:
+    """(`reprice_total`, `reprice_change`) in one pass."""
+    exprs = {k: (pl.lit(v) if isinstance(v, str) else v) for k, v in changes.items()}
+    changed = rows.with_columns(_was=pl.col("cost_usd")).with_columns(**exprs)
+    if "model_id" in changes:
+        changed = changed.with_columns(model=pl.col("model_id"))
+    sums = (
+        price_requests(changed, table)
+        .select(total=pl.col("cost_usd").sum(), change=(pl.col("cost_usd") - pl.col("_was")).sum())
+        .collect(engine="streaming")
+    )
+    return float(sums["total"][0] or 0.0), float(sums["change"][0] or 0.0)
+
+
 def _discount_expr(table: PriceTable) -> pl.Expr:
     default = table.discounts.get("*", 1.0)
     specific = {k.lower(): v for k, v in table.discounts.items() if k != "*"}

@@ -22,7 +22,8 @@ import polars as pl
 
 from tierlens.config import SignalsConfig
 from tierlens.errors import ConfigError
-from tierlens.pricing import PriceTable, reprice
+from tierlens.pricing import PriceTable
+from tierlens.pricing.engine import reprice_change, reprice_sums
 from tierlens.queries import get_query, run_query
 from tierlens.signals import Finding, find_flags
 from tierlens.store import scan
@@ -143,13 +144,18 @@ def build_report(
     chart_periods: int = 12,
     top: int = 5,
     signals: SignalsConfig | None = None,
+    lf: pl.LazyFrame | None = None,
 ) -> Report:
-    """Build the report for the last complete period (or [since, until]) against the ones before."""
+    """Build the report for the last complete period (or [since, until]) against the ones before.
+
+    `lf`: the dataset's scan when the caller holds one (a `Workspace`). Every figure is a lazy
+    aggregation over it; no request-level data is held in memory.
+    """
     by = by or ["feature", "tier"]
     unknown = [b for b in by if b not in BY_COLUMNS]
     if unknown:
         raise ConfigError(f"--by accepts {', '.join(BY_COLUMNS)}; got {', '.join(unknown)}")
-    lf = scan(data_dir)
+    lf = lf if lf is not None else scan(data_dir)
     newest = lf.select(pl.col("date").max()).collect().item()
     today = datetime.now(UTC).date()
     as_of = as_of or (min(today, newest + timedelta(days=1)) if newest else today)
@@ -160,7 +166,7 @@ def build_report(
     table = table or PriceTable.load()
 
     params = {"since": first, "until": current.end}
-    series = run_query(get_query("spend_by_period"), data_dir, {**params, "grain": grain}, engine)
+    series = run_query(get_query("spend_by_period"), data_dir, {**params, "grain": grain}, engine, lf=lf)
     if since:  # custom windows do not follow calendar periods: label rows by window start
         series = _rebucket(lf, current, shown)
     series = series.with_columns(pl.col("period").cast(pl.Date))
@@ -168,21 +174,20 @@ def build_report(
     cur = series.filter(pl.col("period") == current.start)
     before = series.filter(pl.col("period") == prev1.start) if prev1 else series.clear()
 
-    rows = lf.filter(pl.col("date").is_between(first, current.end)).collect()
-    in_cur = rows.filter(pl.col("date").is_between(current.start, current.end))
-    in_prev = rows.filter(pl.col("date").is_between(prev1.start, prev1.end)) if prev1 else rows.clear()
+    in_cur = lf.filter(pl.col("date").is_between(current.start, current.end))
+    in_prev = lf.filter(pl.col("date").is_between(prev1.start, prev1.end)) if prev1 else lf.clear()
 
     totals = _totals(cur, before, series, current, previous)
-    by_model = _by_model(data_dir, current, prev1, engine)
+    by_model = _by_model(data_dir, current, prev1, engine, lf)
     breakdown = _breakdown(in_cur, in_prev, by)
     movers = (
         breakdown.filter(pl.col("change_usd").is_not_null() & (pl.col("change_usd") != 0))
         .sort(pl.col("change_usd").abs(), descending=True)
         .head(top)
     )
-    unit_costs = _unit_costs(data_dir, current, prev1, engine)
+    unit_costs = _unit_costs(data_dir, current, prev1, engine, lf)
     savings = _savings(in_cur, table)
-    flags = find_flags(data_dir, signals, None, table, as_of=current.end + timedelta(days=1))
+    flags = find_flags(None, signals, None, table, as_of=current.end + timedelta(days=1), lf=lf)
     potential = _potential(flags.findings)
     coverage = _coverage(in_cur)
     report = Report(
@@ -298,11 +303,13 @@ def _compare(cur: pl.DataFrame, prev: pl.DataFrame, keys: list[str]) -> pl.DataF
     ).rename({"cost_usd_prev": "previous_cost_usd", "requests_prev": "previous_requests"})
 
 
-def _by_model(data_dir: str | Path, current: Window, prev: Window | None, engine: str) -> pl.DataFrame:
+def _by_model(
+    data_dir: str | Path, current: Window, prev: Window | None, engine: str, lf: pl.LazyFrame
+) -> pl.DataFrame:
     q = get_query("spend_by_model")
 
     def one(w: Window) -> pl.DataFrame:
-        df = run_query(q, data_dir, {"since": w.start, "until": w.end, "grain": "day"}, engine)
+        df = run_query(q, data_dir, {"since": w.start, "until": w.end, "grain": "day"}, engine, lf=lf)
         return df.group_by("model_id").agg(
             pl.col("requests").sum(), _sum_or_null("cost_usd"), pl.col("batch_cost_usd").sum()
         )
@@ -319,14 +326,15 @@ def _sum_or_null(column: str) -> pl.Expr:
     return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum()).alias(column)
 
 
-def _breakdown(cur: pl.DataFrame, prev: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+def _breakdown(cur: pl.LazyFrame, prev: pl.LazyFrame, by: list[str]) -> pl.DataFrame:
     cols = [BY_COLUMNS[b] for b in by]
 
-    def agg(df: pl.DataFrame) -> pl.DataFrame:
+    def agg(df: pl.LazyFrame) -> pl.DataFrame:
         return (
             df.with_columns([pl.col(c).fill_null(_unknown(c)) for c in cols])
             .group_by(cols)
             .agg(pl.col("requests").sum(), _sum_or_null("cost_usd"))
+            .collect(engine="streaming")
         )
 
     out = _compare(agg(cur), agg(prev), cols)
@@ -337,12 +345,14 @@ def _unknown(column: str) -> str:
     return UNATTRIBUTED if column == "feature" else UNKNOWN_TIER if column == "tier" else "(none)"
 
 
-def _unit_costs(data_dir: str | Path, current: Window, prev: Window | None, engine: str) -> pl.DataFrame:
+def _unit_costs(
+    data_dir: str | Path, current: Window, prev: Window | None, engine: str, lf: pl.LazyFrame
+) -> pl.DataFrame:
     q = get_query("feature_unit_costs")
-    cur = run_query(q, data_dir, {"since": current.start, "until": current.end}, engine)
+    cur = run_query(q, data_dir, {"since": current.start, "until": current.end}, engine, lf=lf)
     if prev is None:
         return cur
-    before = run_query(q, data_dir, {"since": prev.start, "until": prev.end}, engine).select(
+    before = run_query(q, data_dir, {"since": prev.start, "until": prev.end}, engine, lf=lf).select(
         "feature", previous_cost_per_request=pl.col("cost_per_request")
     )
     return cur.join(before, on="feature", how="left").with_columns(
@@ -352,14 +362,19 @@ def _unit_costs(data_dir: str | Path, current: Window, prev: Window | None, engi
     )
 
 
-def _savings(cur: pl.DataFrame, table: PriceTable) -> dict[str, Any]:
+def _savings(cur: pl.LazyFrame, table: PriceTable) -> dict[str, Any]:
     """What prompt caching and batch saved against list price in the period, and what fast mode cost
-    beyond standard speed (same rows, re-priced).
+    beyond standard speed (same rows, re-priced, summed lazily).
 
     Aggregate-report buckets are left out: their summed tokens cannot be re-priced per request.
     """
     priced = cur.filter(pl.col("priced") & (pl.col("ts_source").fill_null("log") != "bucket_start"))
-    if priced.is_empty():
+    actual = priced.select(
+        cost=pl.col("cost_usd").sum(),
+        n=pl.len(),
+        n_fast=(pl.col("speed") == "fast").sum(),
+    ).collect(engine="streaming")
+    if not actual["n"][0]:
         return {
             "list_cost_usd": 0.0,
             "caching_saved_usd": 0.0,
@@ -374,7 +389,7 @@ def _savings(cur: pl.DataFrame, table: PriceTable) -> dict[str, Any]:
         + pl.col("cache_write_1h_tokens")
     )
     zero = pl.lit(0, pl.Int64)
-    no_cache = reprice(
+    list_cost, no_cache = reprice_sums(
         priced,
         table,
         input_tokens=prompt,
@@ -382,19 +397,23 @@ def _savings(cur: pl.DataFrame, table: PriceTable) -> dict[str, Any]:
         cache_write_5m_tokens=zero,
         cache_write_1h_tokens=zero,
     )
-    standard = reprice(priced, table, service_tier="standard")
-    actual = priced["cost_usd"]
-    fast = priced["speed"] == "fast"
-    at_standard_speed = reprice(priced.filter(fast), table, speed="standard") if fast.any() else None
-    return {
-        "list_cost_usd": float(no_cache.sum()),
-        "caching_saved_usd": float((no_cache - actual).sum()),
-        "batch_saved_usd": float((standard - actual).filter(priced["service_tier"] == "batch").sum()),
-        "fast_premium_usd": 0.0
-        if at_standard_speed is None
-        else float((actual.filter(fast) - at_standard_speed).sum()),
-        "actual_cost_usd": float(actual.sum()),
+    cost = float(actual["cost"][0] or 0.0)
+    batch_saved = reprice_change(
+        priced.filter(pl.col("service_tier") == "batch"), table, service_tier="standard"
+    )
+    fast_premium = (
+        -reprice_change(priced.filter(pl.col("speed") == "fast"), table, speed="standard")
+        if actual["n_fast"][0]
+        else 0.0
+    )
+    out = {
+        "list_cost_usd": list_cost,
+        "caching_saved_usd": no_cache,
+        "batch_saved_usd": batch_saved,
+        "fast_premium_usd": fast_premium,
+        "actual_cost_usd": cost,
     }
+    return {k: v + 0.0 for k, v in out.items()}  # + 0.0: an empty sum's -0.0 shows as 0.0
 
 
 _ACTIONS = {
@@ -444,11 +463,16 @@ def _as_report_finding(f: Finding) -> dict[str, Any]:
     }
 
 
-def _coverage(cur: pl.DataFrame) -> dict[str, Any]:
-    requests = int(cur["requests"].sum() or 0)
-    unpriced = cur.filter(~pl.col("priced"))
-    unattributed = cur.filter(pl.col("feature").is_null())
-    cost = float(cur["cost_usd"].sum() or 0.0)
+def _coverage(cur: pl.LazyFrame) -> dict[str, Any]:
+    cells = (
+        cur.group_by("priced", attributed=pl.col("feature").is_not_null(), model=pl.col("model"))
+        .agg(pl.col("requests").sum(), pl.col("cost_usd").sum())
+        .collect(engine="streaming")
+    )
+    requests = int(cells["requests"].sum() or 0)
+    unpriced = cells.filter(~pl.col("priced"))
+    unattributed = cells.filter(~pl.col("attributed"))
+    cost = float(cells["cost_usd"].sum() or 0.0)
     models = dict(unpriced.group_by("model").agg(pl.col("requests").sum()).sort("model").iter_rows())
     return {
         "requests": requests,
