@@ -316,3 +316,20 @@ def test_splits_add_up_and_collapse_back(requests: list[dict[str, Any]], weights
     back = Attribution.collapse(out).sort("dedupe_key")
     for c in (*TOKEN_COLUMNS, "web_search_requests", "requests"):
         assert back[c].to_list() == df.sort("dedupe_key")[c].to_list()
+
+
+def test_a_weighted_split_rewritten_again_rewrites_nothing(tmp_path: Path, write: Any) -> None:
+    # summing a split request back and splitting it again moves its last bits; that is no change
+    lines = [
+        f.logged(
+            feature=None,
+            tags=["feature:a", "feature:b", "feature:c"],
+            input_tokens=1000 + 37 * i,
+            output_tokens=100 + 11 * i,
+        )
+        for i in range(20)
+    ]
+    data = tmp_path / "data"
+    ingest([write("a.jsonl", lines)], load_settings(data_dir=data))
+    rules = AttributionConfig(order=["tag:feature:"], split="weights", weights={"a": 3})
+    assert [reattribute(data, rules).partitions_rewritten for _ in range(3)] == [1, 0, 0]

@@ -6,6 +6,9 @@ In a notebook:
     lf = tierlens.open("tierlens-data")          # polars LazyFrame over the dataset
     lf.group_by("feature").agg(pl.col("cost_usd").sum()).collect()
 
+    ws = tierlens.Workspace("tierlens-data")      # settings, prices and every analysis
+    ws.report().findings; ws.flags().findings; ws.summary().total_cost_usd
+
 Importing this package stays light: no click, no altair (they load only where needed).
 """
 
@@ -19,8 +22,10 @@ from tierlens.errors import ExitCode, TierlensError
 if TYPE_CHECKING:
     import polars as pl
 
+    from tierlens.workspace import Workspace
+
 __version__ = "0.1.0"
-__all__ = ["ExitCode", "TierlensError", "__version__", "open"]
+__all__ = ["ExitCode", "TierlensError", "Workspace", "__version__", "open"]
 
 
 def open(data_dir: str | Path = "tierlens-data") -> pl.LazyFrame:
@@ -28,3 +33,12 @@ def open(data_dir: str | Path = "tierlens-data") -> pl.LazyFrame:
     from tierlens.store import scan
 
     return scan(data_dir)
+
+
+def __getattr__(name: str) -> object:
+    # `tierlens.Workspace` without importing the analyses when only `open` is used
+    if name == "Workspace":
+        from tierlens.workspace import Workspace
+
+        return Workspace
+    raise AttributeError(f"module 'tierlens' has no attribute {name!r}")

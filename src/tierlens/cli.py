@@ -40,6 +40,12 @@ class State:
 
         return load_settings(self.config, **overrides)
 
+    def workspace(self, **overrides: Any) -> Any:
+        """The command's one `Workspace` (settings, price table, one scan of the snapshot)."""
+        from tierlens.workspace import Workspace
+
+        return Workspace(settings=self.settings(**overrides))
+
 
 def handle_errors(fn: F) -> F:
     """Turn library errors into `Error: ...` on stderr and their exit code (tracebacks with --debug)."""
@@ -230,15 +236,13 @@ def ingest(
       zcat gateway.log.gz | tierlens ingest - --format anthropic_messages
       tierlens ingest saved-responses/ --ts-from created_at
     """
-    from tierlens.ingest import ingest as run
     from tierlens.sources.claude_code import claude_code_roots
 
-    settings = state.settings(data_dir=data_dir)
+    ws = state.workspace(data_dir=data_dir)
     ended = batch_ended_at.replace(tzinfo=None) if batch_ended_at else None
     targets: list[str | Path] = [*paths, *(claude_code_roots() if claude_code and paths else [])]
-    result = run(
+    result = ws.ingest(
         targets,
-        settings,
         format=fmt,
         strict=strict,
         batch_ended_at=ended,
@@ -310,13 +314,9 @@ def summary(
       tierlens summary
       tierlens summary --since 2026-10-01 --format csv > spend.csv
     """
-    import tierlens
-    from tierlens.pricing import PriceTable
-    from tierlens.summary import spend_summary
-
-    settings = state.settings(data_dir=data_dir)
-    s = spend_summary(tierlens.open(settings.data_dir), _day(since), _day(until))
-    _note_stale(s.stale_rows(PriceTable.load(settings.pricing).version))
+    ws = state.workspace(data_dir=data_dir)
+    s = ws.summary(_day(since), _day(until))
+    _note_stale(s.stale_rows(ws.table.version))
     if fmt == "csv":
         click.echo(s.rows.write_csv(), nl=False)
         return
@@ -471,33 +471,19 @@ def report(
       tierlens report --period month --by feature,model --format markdown
       tierlens report --since 2026-10-01 --until 2026-10-31 --format json
     """
-    from tierlens.pricing import PriceTable
-    from tierlens.report import build_report
     from tierlens.report import render as rr
 
-    settings = state.settings(data_dir=data_dir)
+    ws = state.workspace(data_dir=data_dir)
     dims = [d.strip() for d in by.split(",") if d.strip()]
     bad = [d for d in dims if d not in BY_CHOICES]
     if bad:
         raise click.BadParameter(
             f"unknown dimension(s) {', '.join(bad)}; choose from {', '.join(BY_CHOICES)}", param_hint="--by"
         )
-    import tierlens
-    from tierlens.reprice import price_versions
-
-    table = PriceTable.load(settings.pricing)
-    rep = build_report(
-        settings.data_dir,
-        grain=grain,
-        since=_day(since),
-        until=_day(until),
-        by=dims,
-        as_of=_day(as_of),
-        table=table,
-        engine=engine,
+    rep = ws.report(
+        grain=grain, since=_day(since), until=_day(until), by=dims, as_of=_day(as_of), engine=engine
     )
-    versions = price_versions(tierlens.open(settings.data_dir).select("price_version"))
-    _note_stale(sum(n for v, n in versions.items() if v != table.version))
+    _note_stale(ws.stale_rows())
     fmt = _output_format(fmt, output)
     if fmt == "html":
         from tierlens.report.html import to_html
@@ -613,14 +599,8 @@ def quarantine(state: State, data_dir: Path | None, limit: int, fmt: str) -> Non
       tierlens quarantine --limit 20
     """
     from tierlens.render import table
-    from tierlens.store import Layout
 
-    settings = state.settings(data_dir=data_dir)
-    layout = Layout(Path(settings.data_dir))
-    rows: list[dict[str, Any]] = []
-    for f in sorted(layout.quarantine.glob("*.jsonl"), reverse=True) if layout.quarantine.is_dir() else []:
-        rows += [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
-    rows = rows[:limit]
+    rows = state.workspace(data_dir=data_dir).rejects(limit)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
     elif not rows:
@@ -732,13 +712,9 @@ def flags(state: State, data_dir: Path | None, as_of: datetime | None, fmt: str,
       tierlens flags --format json | jq '.findings[] | select(.kind == "lost_caching")'
       tierlens flags --fail-on warning
     """
-    from tierlens.pricing import PriceTable
-    from tierlens.signals import SEVERITIES, find_flags
+    from tierlens.signals import SEVERITIES
 
-    settings = state.settings(data_dir=data_dir)
-    result = find_flags(
-        settings.data_dir, settings.signals, settings.budgets, PriceTable.load(settings.pricing), _day(as_of)
-    )
+    result = state.workspace(data_dir=data_dir).flags(_day(as_of))
     if fmt == "json":
         payload = {
             "as_of": str(result.as_of),
@@ -855,13 +831,11 @@ def alert(
       tierlens alert --rules alerts.toml
       15 7 * * *  cd /srv/tierlens && tierlens ingest /var/log/llm/ -q && tierlens alert --rules alerts.toml
     """
-    from tierlens.alerts import STATUS, run_alerts
+    from tierlens.alerts import STATUS
 
     try:
-        settings = state.settings(data_dir=data_dir)
-        outcome = run_alerts(
+        outcome = state.workspace(data_dir=data_dir).alert(
             rules_path,
-            settings,
             state_path=state_path,
             renotify=renotify,
             as_of=_day(as_of),
@@ -951,23 +925,15 @@ def reconcile(
       tierlens reconcile --cost-report costs.csv --max-gap-pct 0.5 --format json
       tierlens reconcile --logged --since 2026-09-01
     """
-    from tierlens.reconcile import reconcile_cost_report, reconcile_logged
-
     if bool(cost_reports) == logged:
         raise click.UsageError("give --cost-report FILE (repeatable) or --logged")
-    settings = state.settings(data_dir=data_dir)
+    ws = state.workspace(data_dir=data_dir)
     if logged:
-        result = reconcile_logged(
-            settings.data_dir,
-            since=_day(since),
-            until=_day(until),
-            max_gap_pct=max_gap_pct,
-            tolerance_usd=tolerance,
+        result = ws.reconcile(
+            since=_day(since), until=_day(until), max_gap_pct=max_gap_pct, tolerance_usd=tolerance
         )
     else:
-        result = reconcile_cost_report(
-            settings.data_dir, list(cost_reports), max_gap_pct=max_gap_pct, tolerance_usd=tolerance
-        )
+        result = ws.reconcile(list(cost_reports), max_gap_pct=max_gap_pct, tolerance_usd=tolerance)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -1075,10 +1041,9 @@ def attribute(
       tierlens attribute --dry-run
       tierlens attribute --since 2026-09-01 --format csv > features.csv
     """
-    from tierlens.attribution import reattribute, summarize
+    from tierlens.attribution import summarize
 
-    settings = state.settings(data_dir=data_dir)
-    run = reattribute(settings.data_dir, settings.attribution, dry_run=dry_run)
+    run = state.workspace(data_dir=data_dir).attribute(dry_run=dry_run)
     totals = summarize(run.daily, _day(since), _day(until))
     if fmt == "csv":
         click.echo(totals.write_csv(), nl=False)
@@ -1142,12 +1107,8 @@ def reprice(
       tierlens reprice --model claude-nimbus-preview
       tierlens reprice --since 2026-11-01 --format json
     """
-    from tierlens.pricing import PriceTable
-    from tierlens.reprice import reprice as run
-
-    settings = state.settings(data_dir=data_dir)
-    table = PriceTable.load(settings.pricing)
-    result = run(settings.data_dir, table, since=_day(since), until=_day(until), model=model, dry_run=dry_run)
+    ws = state.workspace(data_dir=data_dir)
+    result = ws.reprice(since=_day(since), until=_day(until), model=model, dry_run=dry_run)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
@@ -1274,10 +1235,7 @@ def doctor(state: State, data_dir: Path | None, repair: bool, fmt: str) -> None:
       tierlens doctor
       tierlens doctor --repair
     """
-    from tierlens.store.doctor import checkup
-
-    settings = state.settings(data_dir=data_dir)
-    result = checkup(settings.data_dir, repair=repair)
+    result = state.workspace(data_dir=data_dir).doctor(repair=repair)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -1377,15 +1335,10 @@ def replay(
       tierlens replay --policy policies/ -o replay.html
       tierlens replay --backtest 2026-10-12 --policy policies/opus-to-sonnet.toml
     """
-    from tierlens.pricing import PriceTable
-    from tierlens.replay import run
     from tierlens.replay.render import render
 
-    settings = state.settings(data_dir=data_dir)
-    result = run(
-        settings.data_dir,
+    result = state.workspace(data_dir=data_dir).replay(
         list(policies),
-        table=PriceTable.load(settings.pricing),
         since=_day(since),
         until=_day(until),
         draws=draws,

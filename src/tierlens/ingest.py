@@ -343,7 +343,9 @@ class _Staged:
 
     BATCH_ROWS = 64 * 1024
 
-    def __init__(self, txn: Transaction, table: PriceTable, attribution: Attribution, span: list[Any]) -> None:
+    def __init__(
+        self, txn: Transaction, table: PriceTable, attribution: Attribution, span: list[Any]
+    ) -> None:
         self.txn, self.table, self.attribution, self.span = txn, table, attribution, span
         self.frames: list[pl.DataFrame] = []
         self.rows = 0

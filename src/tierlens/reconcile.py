@@ -212,13 +212,15 @@ def reconcile_cost_report(
     *,
     max_gap_pct: float = 1.0,
     tolerance_usd: float = 0.005,
+    lf: pl.LazyFrame | None = None,
 ) -> Reconciliation:
-    """Compare the dataset with one provider's cost report (one or several files of pages)."""
+    """Compare the dataset with one provider's cost report (one or several files of pages);
+    `lf`: the dataset's scan when the caller holds one (a `Workspace`)."""
     theirs = _read_reports(reports)
     provider = str(theirs["provider"][0])
     since, until = theirs["day"].min(), theirs["day"].max()
     assert isinstance(since, date) and isinstance(until, date)
-    rows = _dataset_rows(data_dir, provider, since, until)
+    rows = _dataset_rows(lf if lf is not None else scan(data_dir), provider, since, until)
     notes: list[str] = []
     if provider == "anthropic":
         rows, notes = _without_priority(rows)
@@ -244,9 +246,10 @@ def reconcile_logged(
     until: date | None = None,
     max_gap_pct: float = 1.0,
     tolerance_usd: float = 0.005,
+    lf: pl.LazyFrame | None = None,
 ) -> Reconciliation:
     """Compare our price with the cost the logs state (`logged_cost_usd`) per source, day and model."""
-    lf = scan(data_dir).filter(pl.col("logged_cost_usd").is_not_null())
+    lf = (lf if lf is not None else scan(data_dir)).filter(pl.col("logged_cost_usd").is_not_null())
     if since is not None:
         lf = lf.filter(pl.col("date") >= since)
     if until is not None:
@@ -291,7 +294,7 @@ def _read_reports(reports: Sequence[str | Path]) -> pl.DataFrame:
     return theirs
 
 
-def _dataset_rows(data_dir: str | Path, provider: str, since: date, until: date) -> pl.DataFrame:
+def _dataset_rows(lf: pl.LazyFrame, provider: str, since: date, until: date) -> pl.DataFrame:
     columns = [
         "provider",
         "model",
@@ -303,8 +306,7 @@ def _dataset_rows(data_dir: str | Path, provider: str, since: date, until: date)
         "cost_usd",
     ]
     return (
-        scan(data_dir)
-        .filter((pl.col("provider") == provider) & pl.col("date").is_between(since, until))
+        lf.filter((pl.col("provider") == provider) & pl.col("date").is_between(since, until))
         .select(*columns, *_SPLIT_COLUMNS.values(), day=pl.col("date"))
         .collect()
     )

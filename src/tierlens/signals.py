@@ -20,7 +20,8 @@ from typing import Any
 import polars as pl
 
 from tierlens.config import BudgetConfig, SignalsConfig
-from tierlens.pricing import PriceTable, reprice_total
+from tierlens.pricing import PriceTable
+from tierlens.pricing.engine import Models, reprice_sums
 from tierlens.store import scan
 from tierlens.summary import UNATTRIBUTED
 
@@ -107,14 +108,16 @@ def find_flags(
     rows_r, window_r = rows.filter(requests_only), window.filter(requests_only)
     daily = daily_spend(rows)
     scale = 30.0 / cfg.lookback_days
+    # every counterfactual re-prices rows of the window: its models, read once, serve them all
+    pricing = _Pricing(table, Models.of(window_r))
     found: list[Finding] = []
-    found += lost_caching(rows_r, window_r, start, cfg, table, scale)
+    found += lost_caching(rows_r, window_r, start, cfg, pricing, scale)
     explained = {f.feature for f in found if f.feature}
     found += growth(rows, as_of, cfg, explained)
-    found += short_structured_on_top_tier(window_r, cfg, table, scale)
-    found += missing_caching(window_r.filter(~pl.col("feature").is_in(list(explained))), cfg, table, scale)
-    found += batch_candidates(window_r, cfg, table, scale)
-    found += under_provisioned(window_r, cfg, table, scale)
+    found += short_structured_on_top_tier(window_r, cfg, pricing, scale)
+    found += missing_caching(window_r.filter(~pl.col("feature").is_in(list(explained))), cfg, pricing, scale)
+    found += batch_candidates(window_r, cfg, pricing, scale)
+    found += under_provisioned(window_r, cfg, pricing, scale)
     found += anomalies(daily, start, end, cfg)
     forecasts = forecast(daily, as_of, budgets or [], newest)
     for fc in forecasts:
@@ -163,6 +166,18 @@ def _severity(monthly: float, cfg: SignalsConfig) -> str:
 
 
 # --- cost growing faster than usage -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pricing:
+    """The price table and the window's models: what every counterfactual of the signals needs."""
+
+    table: PriceTable
+    models: Models
+
+    def totals(self, rows: pl.LazyFrame, *counterfactuals: dict[str, pl.Expr | str]) -> list[float]:
+        """The cost of `rows` under each counterfactual, in one pass over them."""
+        return [total for total, _ in reprice_sums(rows, self.table, counterfactuals, self.models)]
 
 
 def daily_spend(rows: pl.LazyFrame) -> pl.DataFrame:
@@ -232,7 +247,7 @@ def growth(rows: pl.LazyFrame, as_of: date, cfg: SignalsConfig, explained: set[s
 
 
 def short_structured_on_top_tier(
-    window: pl.LazyFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+    window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
 ) -> list[Finding]:
     """Opus calls that look like classification: short prompt, short structured answer."""
     short = (
@@ -259,19 +274,18 @@ def short_structured_on_top_tier(
     for r in stats.sort("feature").iter_rows(named=True):
         feature, share, cost = r["feature"], r["hits"] / r["calls"], float(r["cost"])
         hits = top.filter((pl.col("feature") == feature) & pl.col("_short"))
-        alternatives = {}
-        for target in CHEAPER[TOP_TIER]:
-            kept = reprice_total(hits, table, model_id=target)
-            cold = reprice_total(
-                hits,
-                table,
-                model_id=target,
-                input_tokens=_PROMPT,
-                cache_read_tokens=zero,
-                cache_write_5m_tokens=zero,
-                cache_write_1h_tokens=zero,
-            )
-            alternatives[target] = (kept, cold)
+        cold_cache: dict[str, pl.Expr | str] = {
+            "input_tokens": _PROMPT,
+            "cache_read_tokens": zero,
+            "cache_write_5m_tokens": zero,
+            "cache_write_1h_tokens": zero,
+        }
+        targets = CHEAPER[TOP_TIER]
+        each: list[dict[str, pl.Expr | str]] = []
+        for t in targets:
+            each += [{"model_id": t}, {**cold_cache, "model_id": t}]
+        totals = pricing.totals(hits, *each)
+        alternatives = {t: (totals[2 * i], totals[2 * i + 1]) for i, t in enumerate(targets)}
         best = min(alternatives, key=lambda t: max(alternatives[t]))
         kept, cold = alternatives[best]
         high, low = (cost - min(kept, cold)) * scale, (cost - max(kept, cold)) * scale
@@ -316,18 +330,16 @@ def _shares(df: pl.LazyFrame, *keys: str) -> pl.DataFrame:
     )
 
 
-def _with_share(rows: pl.LazyFrame, share: float, table: PriceTable) -> float:
-    """Cost of `rows` if `share` of each prompt had been read from the cache."""
+def _with_share(share: float) -> dict[str, pl.Expr | str]:
+    """The counterfactual where `share` of each prompt had been read from the cache."""
     wanted = (_PROMPT.cast(pl.Float64) * share).floor().cast(pl.Int64)
     movable = pl.min_horizontal(
         pl.max_horizontal(wanted - pl.col("cache_read_tokens"), pl.lit(0)), pl.col("input_tokens")
     )
-    return reprice_total(
-        rows,
-        table,
-        input_tokens=pl.col("input_tokens") - movable,
-        cache_read_tokens=pl.col("cache_read_tokens") + movable,
-    )
+    return {
+        "input_tokens": pl.col("input_tokens") - movable,
+        "cache_read_tokens": pl.col("cache_read_tokens") + movable,
+    }
 
 
 def _count_and_cost(rows: pl.LazyFrame) -> tuple[int, float]:
@@ -336,7 +348,7 @@ def _count_and_cost(rows: pl.LazyFrame) -> tuple[int, float]:
 
 
 def lost_caching(
-    rows: pl.LazyFrame, window: pl.LazyFrame, start: date, cfg: SignalsConfig, table: PriceTable, scale: float
+    rows: pl.LazyFrame, window: pl.LazyFrame, start: date, cfg: SignalsConfig, pricing: _Pricing, scale: float
 ) -> list[Finding]:
     """A feature whose cache-read share fell well below what it used to read."""
     before = rows.filter((pl.col("date") < start) & pl.col("priced"))
@@ -353,8 +365,8 @@ def lost_caching(
             continue
         part = window.filter((pl.col("feature") == feat) & pl.col("priced"))
         n, cost = _count_and_cost(part)
-        high = (cost - _with_share(part, share, table)) * scale
-        low = (cost - _with_share(part, share / 2, table)) * scale
+        at_share, at_half = pricing.totals(part, _with_share(share), _with_share(share / 2))
+        high, low = (cost - at_share) * scale, (cost - at_half) * scale
         if high < cfg.min_monthly_usd:
             continue
         fell = _first_low_day(rows, feat, share * cfg.cache_drop_factor)
@@ -398,7 +410,7 @@ def _first_low_day(rows: pl.LazyFrame, feature: str, below: float) -> date | Non
 
 
 def missing_caching(
-    window: pl.LazyFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+    window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
 ) -> list[Finding]:
     """Large prompts, never cached: if even the smallest prompts share a prefix, caching it would pay."""
     stats = (
@@ -427,16 +439,15 @@ def missing_caching(
         prefix = int(r["p10"])
         cost = float(r["cost"] or 0.0)
 
-        def saved(tokens: int, part: pl.LazyFrame = part, cost: float = cost) -> float:
+        def moved(tokens: int) -> dict[str, pl.Expr | str]:
             move = pl.min_horizontal(pl.lit(tokens), pl.col("input_tokens"))
-            return cost - reprice_total(
-                part,
-                table,
-                input_tokens=pl.col("input_tokens") - move,
-                cache_read_tokens=pl.col("cache_read_tokens") + move,
-            )
+            return {
+                "input_tokens": pl.col("input_tokens") - move,
+                "cache_read_tokens": pl.col("cache_read_tokens") + move,
+            }
 
-        high, low = saved(prefix) * scale, saved(prefix // 2) * scale
+        at_prefix, at_half = pricing.totals(part, moved(prefix), moved(prefix // 2))
+        high, low = (cost - at_prefix) * scale, (cost - at_half) * scale
         if high < cfg.min_monthly_usd:
             continue
         out.append(
@@ -462,7 +473,7 @@ def missing_caching(
 
 
 def batch_candidates(
-    window: pl.LazyFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+    window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
 ) -> list[Finding]:
     """Standard-tier features that run when nobody waits (night hours): the Batches API halves them."""
     lo, hi = cfg.night_hours
@@ -483,7 +494,7 @@ def batch_candidates(
     for r in stats.sort("feature").iter_rows(named=True):
         feature, night, cost = r["feature"], _num(r["night"]), float(r["cost"] or 0.0)
         part = std.filter(pl.col("feature") == feature)
-        saving = (cost - reprice_total(part, table, service_tier="batch")) * scale
+        saving = (cost - pricing.totals(part, {"service_tier": "batch"})[0]) * scale
         if saving < cfg.min_monthly_usd:
             continue
         latency = _num(r["latency"]) if r["latency"] is not None else None
@@ -514,7 +525,7 @@ def batch_candidates(
 
 
 def under_provisioned(
-    window: pl.LazyFrame, cfg: SignalsConfig, table: PriceTable, scale: float
+    window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
 ) -> list[Finding]:
     """Lower tiers that cut answers at max_tokens or fail often: candidates for an upgrade."""
     lower = window.filter(pl.col("tier").is_in(list(UPGRADE)))
@@ -539,7 +550,8 @@ def under_provisioned(
             & ((pl.col("stop_reason") == "max_tokens") | (pl.col("status") == "error"))
         )
         target = UPGRADE[r["tier"]]
-        extra = (reprice_total(failing, table, model_id=target) - _count_and_cost(failing)[1]) * scale
+        [(_, change)] = reprice_sums(failing, pricing.table, [{"model_id": target}], pricing.models)
+        extra = change * scale
         why = []
         if cut_rate >= cfg.max_tokens_rate:
             why.append(f"{100 * cut_rate:.1f}% of answers cut at max_tokens")

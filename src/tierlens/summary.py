@@ -51,9 +51,21 @@ def spend_summary(lf: pl.LazyFrame, since: date | None = None, until: date | Non
         priced=pl.col("priced"),
         day=pl.col("ts").dt.date(),
         price_version=pl.col("price_version").fill_null("(none)"),
-    ).collect()
+    )
+    # one lazy pass to the cells the summary is made of; every figure below is a sum of cells
+    cells = (
+        base.group_by("week", "feature", "tier", "priced", "model", "price_version")
+        .agg(
+            requests=pl.col("requests").sum(),
+            cost_usd=pl.col("cost_usd").sum(),
+            rows=pl.len(),
+            first=pl.col("day").min(),
+            last=pl.col("day").max(),
+        )
+        .collect(engine="streaming")
+    )
     rows = (
-        base.group_by("week", "feature", "tier")
+        cells.group_by("week", "feature", "tier")
         .agg(
             requests=pl.col("requests").sum(),
             cost_usd=pl.col("cost_usd").sum(),
@@ -61,17 +73,18 @@ def spend_summary(lf: pl.LazyFrame, since: date | None = None, until: date | Non
         )
         .sort(["week", "cost_usd", "feature", "tier"], descending=[False, True, False, False])
     )
-    unpriced = base.filter(~pl.col("priced"))
+    unpriced = cells.filter(~pl.col("priced"))
     models = dict(unpriced.group_by("model").agg(pl.col("requests").sum()).sort("model").iter_rows())
+    versions = cells.group_by("price_version").agg(pl.col("rows").sum()).sort("price_version")
     return SpendSummary(
         rows=rows,
-        total_cost_usd=float(base["cost_usd"].sum() or 0.0),
-        total_requests=int(base["requests"].sum() or 0),
+        total_cost_usd=float(cells["cost_usd"].sum() or 0.0),
+        total_requests=int(cells["requests"].sum() or 0),
         unpriced_requests=int(unpriced["requests"].sum() or 0),
         unpriced_models={str(k): int(v) for k, v in models.items()},
-        first_day=base["day"].min() if base.height else None,  # type: ignore[arg-type]
-        last_day=base["day"].max() if base.height else None,  # type: ignore[arg-type]
-        price_versions=dict(base.group_by("price_version").len().sort("price_version").iter_rows()),
+        first_day=cells["first"].min() if cells.height else None,  # type: ignore[arg-type]
+        last_day=cells["last"].max() if cells.height else None,  # type: ignore[arg-type]
+        price_versions={str(v): int(n) for v, n in versions.iter_rows()},
     )
 
 

@@ -17,6 +17,8 @@ Rules (see docs/pricing.md and ../shared/FACTS.md):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import polars as pl
@@ -40,11 +42,31 @@ _CATEGORIES = {
 }
 
 
-def price_requests(frame: Frame, table: PriceTable) -> Frame:
+@dataclass(frozen=True)
+class Models:
+    """The distinct logged models and model ids of some rows (or a superset of them): what the
+    pricer decides per model rather than per row. Known in advance, it saves a lazy scan a pass."""
+
+    logged: tuple[str, ...]
+    ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame | pl.LazyFrame) -> Models:
+        q = frame.select(
+            logged=pl.col("model").drop_nulls().unique().implode(),
+            ids=pl.col("model_id").drop_nulls().unique().implode(),
+        )
+        got = q.collect() if isinstance(q, pl.LazyFrame) else q
+        logged, ids = got["logged"].to_list()[0], got["ids"].to_list()[0]
+        return cls(tuple(sorted(logged or [])), tuple(sorted(ids or [])))
+
+
+def price_requests(frame: Frame, table: PriceTable, models: Models | None = None) -> Frame:
     """Fill `family`, `tier`, `long_context` and the price columns of canonical rows.
 
     Needs: ts, provider, model_id, endpoint_scope, service_tier, inference_geo and the token columns;
-    `speed`, `web_search_variant` and the tool-call counts are used when present.
+    `speed`, `web_search_variant` and the tool-call counts are used when present. `models`: the
+    rows' distinct models when the caller knows them (else they are read from `frame`).
     """
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
     optional = {
@@ -62,7 +84,8 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
     rates = epochs.lazy() if isinstance(frame, pl.LazyFrame) else epochs
     # an exact table id wins over the normalized one (a dated snapshot may have its own price);
     # decided per distinct logged model, not per row
-    exact = _exact_ids(frame, table)
+    models = models or Models.of(frame)
+    exact = _exact_ids(models, table)
     if exact:
         frame = frame.with_columns(
             model_id=pl.col("model").replace_strict(exact, default=pl.col("model_id"), return_dtype=pl.String)
@@ -142,7 +165,7 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
             price_multiplier=pl.when(known).then(mult),
             long_context=prompt > pl.col("lc_threshold").fill_null(200_000),
             family=pl.col("_family"),
-            tier=pl.coalesce(pl.col("_tier"), _tiers(frame)),
+            tier=pl.coalesce(pl.col("_tier"), _tiers(models)),
             price_version=pl.lit(table.version),
         )
         .with_columns(*costs, cost_web_search_usd=web, cost_tools_usd=tools)
@@ -151,18 +174,16 @@ def price_requests(frame: Frame, table: PriceTable) -> Frame:
     )
 
 
-def _tiers(frame: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
+def _tiers(models: Models) -> pl.Expr:
     """tier_of for models the table does not know, decided per distinct model id."""
-    ids = frame.select(pl.col("model_id").unique().drop_nulls())
-    distinct = ids.collect() if isinstance(ids, pl.LazyFrame) else ids
+    distinct = pl.DataFrame({"model_id": list(models.ids)}, schema={"model_id": pl.String})
     tiers = dict(distinct.with_columns(t=tier_of(pl.col("model_id"))).iter_rows())
     return pl.col("model_id").replace_strict(tiers, default=None, return_dtype=pl.String)
 
 
-def _exact_ids(frame: pl.DataFrame | pl.LazyFrame, table: PriceTable) -> dict[str, str]:
+def _exact_ids(models: Models, table: PriceTable) -> dict[str, str]:
     """Logged model -> table id, for logged ids that (without routing prefixes) are a table id."""
-    models = frame.select(pl.col("model").unique().drop_nulls())
-    distinct = models.collect() if isinstance(models, pl.LazyFrame) else models
+    distinct = pl.DataFrame({"model": list(models.logged)}, schema={"model": pl.String})
     stripped = distinct.with_columns(exact=strip_routing(pl.col("model")))
     known = table.model_ids()
     return {m: e for m, e in stripped.iter_rows() if e in known and m not in table.aliases}
@@ -181,29 +202,45 @@ def reprice(rows: pl.DataFrame, table: PriceTable, **changes: pl.Expr | str) -> 
     return price_requests(changed, table)["cost_usd"]
 
 
-def reprice_total(rows: pl.LazyFrame, table: PriceTable, **changes: pl.Expr | str) -> float:
+def reprice_total(
+    rows: pl.LazyFrame, table: PriceTable, models: Models | None = None, **changes: pl.Expr | str
+) -> float:
     """`reprice(...).sum()` over a lazy scan, in bounded memory: what an analysis of any size asks."""
-    return reprice_sums(rows, table, **changes)[0]
+    return reprice_sums(rows, table, [changes], models)[0][0]
 
 
-def reprice_change(rows: pl.LazyFrame, table: PriceTable, **changes: pl.Expr | str) -> float:
+def reprice_change(
+    rows: pl.LazyFrame, table: PriceTable, models: Models | None = None, **changes: pl.Expr | str
+) -> float:
     """`(reprice(...) - cost_usd).sum()` over a lazy scan: the counterfactual's difference, summed
     row by row (a row the change leaves alone adds exactly 0, not a rounding residue)."""
-    return reprice_sums(rows, table, **changes)[1]
+    return reprice_sums(rows, table, [changes], models)[0][1]
 
 
-def reprice_sums(rows: pl.LazyFrame, table: PriceTable, **changes: pl.Expr | str) -> tuple[float, float]:
-    """(`reprice_total`, `reprice_change`) in one pass."""
-    exprs = {k: (pl.lit(v) if isinstance(v, str) else v) for k, v in changes.items()}
-    changed = rows.with_columns(_was=pl.col("cost_usd")).with_columns(**exprs)
-    if "model_id" in changes:
-        changed = changed.with_columns(model=pl.col("model_id"))
-    sums = (
-        price_requests(changed, table)
-        .select(total=pl.col("cost_usd").sum(), change=(pl.col("cost_usd") - pl.col("_was")).sum())
-        .collect(engine="streaming")
-    )
-    return float(sums["total"][0] or 0.0), float(sums["change"][0] or 0.0)
+def reprice_sums(
+    rows: pl.LazyFrame,
+    table: PriceTable,
+    counterfactuals: Sequence[Mapping[str, pl.Expr | str]],
+    models: Models | None = None,
+) -> list[tuple[float, float]]:
+    """(`reprice_total`, `reprice_change`) of each counterfactual, all in one pass over `rows`."""
+    models = models or Models.of(rows)
+    queries = []
+    for changes in counterfactuals:
+        exprs = {k: (pl.lit(v) if isinstance(v, str) else v) for k, v in changes.items()}
+        changed = rows.with_columns(_was=pl.col("cost_usd")).with_columns(**exprs)
+        known = models
+        if "model_id" in changes:
+            changed = changed.with_columns(model=pl.col("model_id"))
+            target = changes["model_id"]
+            known = Models((target,), (target,)) if isinstance(target, str) else Models.of(changed)
+        queries.append(
+            price_requests(changed, table, known).select(
+                total=pl.col("cost_usd").sum(), change=(pl.col("cost_usd") - pl.col("_was")).sum()
+            )
+        )
+    sums = pl.collect_all(queries, engine="streaming")  # one scan of `rows` shared by all of them
+    return [(float(s["total"][0] or 0.0), float(s["change"][0] or 0.0)) for s in sums]
 
 
 def _discount_expr(table: PriceTable) -> pl.Expr:

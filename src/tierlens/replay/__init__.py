@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tierlens.pricing import PriceTable
 from tierlens.replay.assumptions import AssumptionError, Assumptions, Dist, parse_assume
@@ -24,6 +25,9 @@ from tierlens.replay.calibrate import Calibration
 from tierlens.replay.condition import ConditionError, compile_condition
 from tierlens.replay.engine import PolicyResult, ReplayResult, replay
 from tierlens.replay.policy import Policy, PolicyError, load_policies, parse_policy
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "AssumptionError",
@@ -59,6 +63,7 @@ def run(
     assume: Sequence[str] = (),
     backtest_at: date | None = None,
     backtest_days: int = 28,
+    lf: pl.LazyFrame | None = None,
 ) -> ReplayResult | BacktestResult:
     """Load the policies and the dataset, then replay (or backtest at `backtest_at`)."""
     from tierlens.errors import ConfigError
@@ -69,7 +74,7 @@ def run(
     table = table or PriceTable.load()
     overrides = parse_assume(list(assume))
     loaded = load_policies(policies, table, overrides) if policies else []
-    lf = scan(data_dir)
+    lf = lf if lf is not None else scan(data_dir)
     if backtest_at is not None:
         if since or until:
             raise ConfigError(

@@ -23,7 +23,7 @@ import polars as pl
 from tierlens.config import SignalsConfig
 from tierlens.errors import ConfigError
 from tierlens.pricing import PriceTable
-from tierlens.pricing.engine import reprice_change, reprice_sums
+from tierlens.pricing.engine import Models, reprice_change, reprice_sums
 from tierlens.queries import get_query, run_query
 from tierlens.signals import Finding, find_flags
 from tierlens.store import scan
@@ -389,24 +389,30 @@ def _savings(cur: pl.LazyFrame, table: PriceTable) -> dict[str, Any]:
         + pl.col("cache_write_1h_tokens")
     )
     zero = pl.lit(0, pl.Int64)
-    list_cost, no_cache = reprice_sums(
+    models = Models.of(priced)
+    [(list_cost, no_cache)] = reprice_sums(
         priced,
         table,
-        input_tokens=prompt,
-        cache_read_tokens=zero,
-        cache_write_5m_tokens=zero,
-        cache_write_1h_tokens=zero,
+        [
+            {
+                "input_tokens": prompt,
+                "cache_read_tokens": zero,
+                "cache_write_5m_tokens": zero,
+                "cache_write_1h_tokens": zero,
+            }
+        ],
+        models,
     )
     cost = float(actual["cost"][0] or 0.0)
     batch_saved = reprice_change(
-        priced.filter(pl.col("service_tier") == "batch"), table, service_tier="standard"
+        priced.filter(pl.col("service_tier") == "batch"), table, models, service_tier="standard"
     )
     fast_premium = (
-        -reprice_change(priced.filter(pl.col("speed") == "fast"), table, speed="standard")
+        -reprice_change(priced.filter(pl.col("speed") == "fast"), table, models, speed="standard")
         if actual["n_fast"][0]
         else 0.0
     )
-    out = {
+    out: dict[str, float] = {
         "list_cost_usd": list_cost,
         "caching_saved_usd": no_cache,
         "batch_saved_usd": batch_saved,

@@ -91,9 +91,7 @@ def snapshot_files(layout: Layout) -> tuple[Path, list[Path]]:
 def _collect_garbage(layout: Layout, newest: int) -> None:
     """Delete snapshots superseded more than `GRACE_SECONDS` ago (and debris of dead publishers)."""
     now = time.time()
-    generations = sorted(
-        int(p.name) for p in layout.snapshots.iterdir() if p.is_dir() and p.name.isdigit()
-    )
+    generations = sorted(int(p.name) for p in layout.snapshots.iterdir() if p.is_dir() and p.name.isdigit())
     for older, successor in itertools.pairwise(generations):
         if older >= newest:
             break

@@ -1,0 +1,195 @@
+"""The one way into a tierlens data directory: its settings, its price table, one scan of its
+committed snapshot, and every analysis as a method returning a typed result.
+
+    import tierlens
+    ws = tierlens.Workspace("tierlens-data")
+    ws.summary().total_cost_usd
+    ws.report(grain="month").findings
+    ws.flags().findings
+    ws.requests.group_by("feature").agg(pl.col("cost_usd").sum()).collect()
+
+The command line builds one per command. Reads share the scan (`requests`), taken once, so every
+figure of one call comes from the same snapshot even while a writer commits; writes (`ingest`,
+`attribute`, `reprice`, `doctor(repair=True)`) go through the store's transaction, and the
+next read after them sees the new snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from tierlens.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from tierlens.alerts import Outcome
+    from tierlens.attribution import AttributionRun
+    from tierlens.ingest import IngestResult
+    from tierlens.pricing import PriceTable
+    from tierlens.reconcile import Reconciliation
+    from tierlens.replay import BacktestResult, ReplayResult
+    from tierlens.report.model import Report
+    from tierlens.reprice import RepriceRun
+    from tierlens.signals import Flags
+    from tierlens.store.doctor import Checkup
+    from tierlens.summary import SpendSummary
+
+
+class Workspace:
+    """A data directory with its settings: the place to start, in a notebook or a command."""
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        config: str | Path | None = None,
+    ) -> None:
+        """`data_dir` overrides the settings' (which come from `config`, else tierlens.toml and
+        TIERLENS_* as documented, unless `settings` are given)."""
+        settings = settings or load_settings(Path(config) if config else None)
+        if data_dir is not None:
+            settings = settings.model_copy(update={"data_dir": Path(data_dir)})
+        self.settings = settings
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.settings.data_dir)
+
+    @cached_property
+    def table(self) -> PriceTable:
+        """The price table in force (built-in, corrected, with tierlens.toml's prices)."""
+        from tierlens.pricing import PriceTable
+
+        return PriceTable.load(self.settings.pricing)
+
+    @cached_property
+    def requests(self) -> pl.LazyFrame:
+        """The dataset's current snapshot as one LazyFrame (canonical columns plus `date`)."""
+        from tierlens.store import scan
+
+        return scan(self.data_dir)
+
+    def _written(self) -> None:
+        """A write committed: the next read takes the new snapshot."""
+        self.__dict__.pop("requests", None)
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def summary(self, since: date | None = None, until: date | None = None) -> SpendSummary:
+        from tierlens.summary import spend_summary
+
+        return spend_summary(self.requests, since, until)
+
+    def report(self, **options: Any) -> Report:
+        """The spend report (`tierlens.report.model.build_report` options: grain, since, until, by,
+        as_of, engine, history, chart_periods, top)."""
+        from tierlens.report import build_report
+
+        return build_report(
+            self.data_dir, table=self.table, signals=self.settings.signals, lf=self.requests, **options
+        )
+
+    def flags(self, as_of: date | None = None) -> Flags:
+        from tierlens.signals import find_flags
+
+        return find_flags(
+            None, self.settings.signals, self.settings.budgets, self.table, as_of, lf=self.requests
+        )
+
+    def alert(self, rules: Path, **options: Any) -> Outcome:
+        """Evaluate and deliver alert rules (`tierlens.alerts.run_alerts` options)."""
+        from tierlens.alerts import run_alerts
+
+        return run_alerts(rules, self.settings, lf=self.requests, table=self.table, **options)
+
+    def replay(self, policies: Sequence[str | Path], **options: Any) -> ReplayResult | BacktestResult:
+        """Replay (or backtest) routing policies (`tierlens.replay.run` options)."""
+        from tierlens.replay import run
+
+        return run(self.data_dir, policies, table=self.table, lf=self.requests, **options)
+
+    def reconcile(self, cost_reports: Sequence[str | Path] = (), **options: Any) -> Reconciliation:
+        """Against the provider's cost report files, or (none given) against the logs' own costs."""
+        from tierlens.reconcile import reconcile_cost_report, reconcile_logged
+
+        if cost_reports:
+            return reconcile_cost_report(self.data_dir, list(cost_reports), lf=self.requests, **options)
+        return reconcile_logged(self.data_dir, lf=self.requests, **options)
+
+    def query(self, name: str, params: dict[str, Any] | None = None, engine: str = "polars") -> pl.DataFrame:
+        """A named query of `queries/`, bound to `params`, on an engine."""
+        from tierlens.queries import get_query, run_query
+
+        return run_query(get_query(name), self.data_dir, params, engine, lf=self.requests)
+
+    def rejects(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Quarantined lines, most recent ingest first: file, line, reason, bytes, sha256 (no text)."""
+        import json
+
+        from tierlens.store import Layout
+
+        layout = Layout(self.data_dir)
+        rows: list[dict[str, Any]] = []
+        files = sorted(layout.quarantine.glob("*.jsonl"), reverse=True) if layout.quarantine.is_dir() else []
+        for f in files:
+            rows += [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+            if limit is not None and len(rows) >= limit:
+                break
+        return rows[:limit] if limit is not None else rows
+
+    def price_versions(self) -> dict[str, int]:
+        """Rows by the price-table version that priced them."""
+        from tierlens.reprice import price_versions
+
+        return price_versions(self.requests.select("price_version"))
+
+    def stale_rows(self) -> int:
+        """Rows priced by another table than the one in force (`reprice` updates them)."""
+        return sum(n for v, n in self.price_versions().items() if v != self.table.version)
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def ingest(
+        self, paths: Sequence[str | Path], *, stdin: IO[bytes] | None = None, **options: Any
+    ) -> IngestResult:
+        """Ingest logs (`tierlens.ingest.ingest` options: format, strict, ts_from, reprice, ...)."""
+        from tierlens.ingest import ingest
+
+        try:
+            return ingest(paths, self.settings, stdin=stdin, **options)
+        finally:
+            self._written()
+
+    def attribute(self, *, dry_run: bool = False) -> AttributionRun:
+        from tierlens.attribution import reattribute
+
+        try:
+            return reattribute(self.data_dir, self.settings.attribution, dry_run=dry_run)
+        finally:
+            self._written()
+
+    def reprice(self, **options: Any) -> RepriceRun:
+        """Re-price stored requests with the table in force (options: since, until, model, dry_run)."""
+        from tierlens.reprice import reprice
+
+        try:
+            return reprice(self.data_dir, self.table, **options)
+        finally:
+            self._written()
+
+    def doctor(self, *, repair: bool = False) -> Checkup:
+        from tierlens.store.doctor import checkup
+
+        try:
+            return checkup(self.data_dir, repair=repair)
+        finally:
+            self._written()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.data_dir)!r})"
