@@ -21,7 +21,7 @@ import polars as pl
 
 from tierlens.config import BudgetConfig, SignalsConfig
 from tierlens.pricing import PriceTable
-from tierlens.pricing.engine import Models, reprice_sums
+from tierlens.pricing.engine import Models, price_requests, reprice_sums
 from tierlens.store import scan
 from tierlens.summary import UNATTRIBUTED
 
@@ -529,29 +529,33 @@ def under_provisioned(
 ) -> list[Finding]:
     """Lower tiers that cut answers at max_tokens or fail often: candidates for an upgrade."""
     lower = window.filter(pl.col("tier").is_in(list(UPGRADE)))
+    failing = (pl.col("stop_reason") == "max_tokens") | (pl.col("status") == "error")
+    # one pass: each lower-tier row re-priced on its tier's upgrade, summed where it failed
+    upgraded = lower.with_columns(
+        _orig_model=pl.col("model_id"), _orig_tier=pl.col("tier"), _was=pl.col("cost_usd")
+    ).with_columns(model_id=pl.col("tier").replace_strict(UPGRADE, return_dtype=pl.String))
+    targets = tuple(sorted(set(UPGRADE.values())))
     stats = (
-        lower.group_by("feature", "model_id", "tier")
+        price_requests(
+            upgraded.with_columns(model=pl.col("model_id")), pricing.table, Models(targets, targets)
+        )
+        .group_by("feature", model_id=pl.col("_orig_model"), tier=pl.col("_orig_tier"))
         .agg(
             n=pl.col("requests").sum(),
             cut=pl.col("requests").filter(pl.col("stop_reason") == "max_tokens").sum(),
             errors=pl.col("requests").filter(pl.col("status") == "error").sum(),
+            change=(pl.col("cost_usd") - pl.col("_was")).filter(failing).sum(),
         )
         .filter(pl.col("n") >= 100)
-        .collect()
+        .collect(engine="streaming")
     )
     out = []
     for r in stats.sort("feature", "model_id").iter_rows(named=True):
         cut_rate, err_rate = r["cut"] / r["n"], r["errors"] / r["n"]
         if cut_rate < cfg.max_tokens_rate and err_rate < cfg.error_rate:
             continue
-        failing = lower.filter(
-            (pl.col("feature") == r["feature"])
-            & (pl.col("model_id") == r["model_id"])
-            & ((pl.col("stop_reason") == "max_tokens") | (pl.col("status") == "error"))
-        )
         target = UPGRADE[r["tier"]]
-        [(_, change)] = reprice_sums(failing, pricing.table, [{"model_id": target}], pricing.models)
-        extra = change * scale
+        extra = float(r["change"] or 0.0) * scale
         why = []
         if cut_rate >= cfg.max_tokens_rate:
             why.append(f"{100 * cut_rate:.1f}% of answers cut at max_tokens")

@@ -1,0 +1,7 @@
+"""`python -m tierlens ...` is the `tierlens` command."""
+
+import sys
+
+from tierlens.cli import main
+
+sys.exit(main())
