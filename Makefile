@@ -8,15 +8,20 @@ DATA   ?= tierlens-data
 
 .PHONY: setup demo test lint typecheck bench sample-logs clean
 
-$(BIN)/tierlens: pyproject.toml
+# the demo needs the package and its charts only; the tests add the dev tools (pyspark, mypy...)
+$(VENV)/.charts: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[charts]'
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.charts
 	$(BIN)/python -m pip install --quiet -e '.[dev,charts]'
 	@touch $@
 
-setup: $(BIN)/tierlens
+setup: $(VENV)/.dev
 
-demo: setup
+demo: $(VENV)/.charts
 	rm -rf $(DATA)
 	$(BIN)/tierlens ingest sample_logs/ --data $(DATA)
 	$(BIN)/tierlens report --data $(DATA) --format table

@@ -8,6 +8,7 @@ Exit codes are an interface that cron users script on, so they live here, next t
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -59,3 +60,21 @@ class StrictModeError(TierlensError):
     """`--strict` was asked and some lines were rejected (they are in the quarantine)."""
 
     exit_code = ExitCode.INPUT
+
+
+class MissingExtraError(TierlensError):
+    """An optional dependency is not installed (say which extra brings it)."""
+
+    exit_code = ExitCode.USAGE
+
+
+def optional_module(module: str, extra: str) -> Any:
+    """Import an optional dependency, or say how to install it (never a bare ModuleNotFoundError)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError:
+        raise MissingExtraError(
+            f"this needs {module}, which is not installed: pip install 'tierlens[{extra}]'"
+        ) from None

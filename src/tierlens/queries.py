@@ -159,8 +159,9 @@ def parse_query(text: str, path: Path | None = None) -> Query:
 
 
 def default_queries_dir() -> Path:
-    """`queries/` at the top of the source tree (beside `src/`)."""
-    return Path(__file__).resolve().parents[2] / "queries"
+    """The package's `sql/` directory (shipped in the wheel; `queries/` at the top of the source
+    tree links to it)."""
+    return Path(__file__).resolve().parent / "sql"
 
 
 def load_queries(directory: Path | None = None) -> dict[str, Query]:

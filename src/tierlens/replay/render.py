@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from tierlens.errors import optional_module
 from tierlens.render import count, markdown_table, money, table
 from tierlens.replay.backtest import BacktestResult
 from tierlens.replay.engine import LABELS, PolicyResult, ReplayResult
@@ -84,9 +85,9 @@ def _plain(v: Any) -> Any:
 
 def _inline(values: list[dict[str, Any]]) -> Any:
     """Altair inline data (Altair's constructor is untyped)."""
-    import altair as alt
+    alt = optional_module("altair", "charts")
 
-    return alt.Data(values=values)  # type: ignore[no-untyped-call]
+    return alt.Data(values=values)
 
 
 def _frame(df: pl.DataFrame) -> list[dict[str, Any]]:
@@ -363,7 +364,7 @@ def to_csv(r: ReplayResult) -> str:
 
 def chart_specs(r: ReplayResult) -> dict[str, dict[str, Any]]:
     """Vega-Lite specs: policies compared (savings P50 with P10-P90), and savings by feature."""
-    import altair as alt
+    alt = optional_module("altair", "charts")
 
     data = [
         {
@@ -581,7 +582,7 @@ def backtest_csv(b: BacktestResult) -> str:
 
 
 def backtest_chart_specs(b: BacktestResult) -> dict[str, dict[str, Any]]:
-    import altair as alt
+    alt = optional_module("altair", "charts")
 
     data = [
         {

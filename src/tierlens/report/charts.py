@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from tierlens.errors import optional_module
 from tierlens.report.model import Report
 
 TIER_COLORS = {"haiku": "#59a14f", "sonnet": "#4e79a7", "opus": "#e15759", "(other)": "#bab0ac"}
@@ -23,7 +24,7 @@ def _records(df: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def spend_by_tier(r: Report) -> Any:
-    import altair as alt
+    alt = optional_module("altair", "charts")
 
     data = r.series.group_by("period", "tier").agg(pl.col("cost_usd").sum()).sort("period", "tier")
     tiers = [t for t in TIER_COLORS if t in set(data["tier"].to_list())]
@@ -41,7 +42,7 @@ def spend_by_tier(r: Report) -> Any:
 
 
 def spend_by_feature(r: Report) -> Any:
-    import altair as alt
+    alt = optional_module("altair", "charts")
 
     data = r.series.group_by("period", "feature").agg(pl.col("cost_usd").sum()).sort("period", "feature")
     return (
@@ -58,7 +59,7 @@ def spend_by_feature(r: Report) -> Any:
 
 
 def cost_per_request(r: Report) -> Any:
-    import altair as alt
+    alt = optional_module("altair", "charts")
 
     data = (
         r.series.group_by("period", "feature")
@@ -96,7 +97,7 @@ def specs(r: Report) -> dict[str, dict[str, Any]]:
 
 def save_images(r: Report, directory: Path, fmt: str = "svg") -> list[Path]:
     """Write each chart as SVG or PNG (rendered offline by vl-convert)."""
-    import vl_convert as vlc
+    vlc = optional_module("vl_convert", "charts")
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []

@@ -12,6 +12,7 @@ import html
 import json
 from typing import Any
 
+from tierlens.errors import optional_module
 from tierlens.report import charts
 from tierlens.report.model import Report
 from tierlens.report.render import _finding_lines, _headline, _sections
@@ -46,9 +47,9 @@ def _script_json(value: Any) -> str:
 
 def page_start(title: str, headline: list[str]) -> list[str]:
     """The head of an offline page: CSS, the inlined Vega bundle, the title and the headline list."""
-    import vl_convert as vlc
+    vlc = optional_module("vl_convert", "charts")
 
-    bundle = vlc.javascript_bundle()  # type: ignore[call-arg]  # the stub omits the default
+    bundle = vlc.javascript_bundle()
     return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
