@@ -211,3 +211,10 @@ def test_without_hard_links_readers_fall_back_to_the_live_files(
         ingest([logs(write, n=7, name="b.jsonl", day=5)], settings)
     assert totals(settings.data_dir)[0] == 12
     assert not (Layout(settings.data_dir).snapshots / "CURRENT").exists()
+
+
+def test_a_directory_that_is_no_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("x")
+    with pytest.raises(StoreError, match="not a tierlens dataset"):
+        tierlens.open(tmp_path / "notes")

@@ -85,6 +85,8 @@ def scan(data_dir: str | Path) -> pl.LazyFrame:
     layout = Layout(Path(data_dir))
     if not layout.root.exists():
         raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
+    if not any(p.exists() for p in (layout.requests, layout.snapshots, layout.meta)):
+        raise StoreError(f"{layout.root} is not a tierlens dataset (no requests/ in it; pass --data)")
     from tierlens.store.doctor import readable
     from tierlens.store.snapshot import snapshot_files
 
