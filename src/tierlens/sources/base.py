@@ -649,7 +649,8 @@ def parse_chunk(
         )
     records, blank = decode_lines(chunk, first_line)
     good = [r for r in records if r.error is None and isinstance(r.value, dict)]
-    raw = _fast_raw(b"\n".join(r.text for r in good), fields, spill) if good else None
+    joined = b"\n".join(r.text.removeprefix(_BOM) for r in good)
+    raw = _fast_raw(joined, fields, spill) if good else None
     if raw is None or raw.height != len(good):
         return parse_records(reader, records, ctx, lines=n_lines, blank=blank)
     raw = _numbered(raw, pl.Series([r.line for r in good], dtype=pl.Int64), first_line)
@@ -658,6 +659,9 @@ def parse_chunk(
     exact = [r for r in records if r.error is not None or not isinstance(r.value, dict) or r.line in routed]
     fast = raw.filter(~pl.col("_line").is_in(suspects)) if suspects else raw
     return _mixed(reader, fast, exact, blank, fields, ctx, texts, n_lines)
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 class _Lines:
@@ -681,7 +685,8 @@ def _numbered(raw: pl.DataFrame, lines: pl.Expr | pl.Series, first_line: int) ->
 
 
 def _suspects(raw: pl.DataFrame, fields: Sequence[RawField]) -> list[int]:
-    """Lines whose string field may hold an object or array DuckDB turned into text."""
+    """Lines the fast path cannot vouch for: a string field that may hold an object or array
+    DuckDB turned into text, or no field at all."""
     checks: list[pl.Expr] = []
     for f in fields:
         if f.kind == "str":
@@ -689,8 +694,8 @@ def _suspects(raw: pl.DataFrame, fields: Sequence[RawField]) -> list[int]:
         elif f.kind == "strlist":
             inner = pl.col(f.path).list.eval(pl.element().str.contains(r"^[\[{]").fill_null(False))
             checks.append(inner.list.any().fill_null(False))
-    if not checks:
-        return []
+    # a row with no field at all may be a line that is no object (`null`): the exact path says which
+    checks.append(pl.all_horizontal([pl.col(f.path).is_null() for f in fields]))
     return raw.filter(pl.any_horizontal(checks))["_line"].to_list()
 
 
@@ -930,12 +935,12 @@ def decode_lines(chunk: bytes, first_line: int) -> tuple[list[Record], int]:
             blank += 1
             continue
         try:
-            obj = json.loads(line, parse_constant=_no_constants)
+            obj = loads_like_duckdb(line)
         except UnicodeDecodeError:
             records.append(Record(ln, None, line, error="invalid UTF-8"))
             continue
         except (json.JSONDecodeError, ValueError) as exc:
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            msg = exc.msg.removesuffix(" at") if isinstance(exc, json.JSONDecodeError) else str(exc)
             col = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
             records.append(Record(ln, None, line, error=f"invalid JSON: {msg}{col}"))
             continue
@@ -944,6 +949,42 @@ def decode_lines(chunk: bytes, first_line: int) -> tuple[list[Record], int]:
             continue
         records.append(Record(ln, obj, line))
     return records, blank
+
+
+class _Digits(str):
+    """An integer literal too long for Python's int() (over 4,000 digits), kept as its digits."""
+
+
+def _int(text: str) -> int | _Digits:
+    return int(text) if len(text) <= 4000 else _Digits(text)
+
+
+_TRAILING_COMMAS = 10_000
+
+
+def loads_like_duckdb(line: bytes) -> Any:
+    """`json.loads`, accepting what the fast path (DuckDB) accepts, so that both paths keep and
+    reject the same lines: NaN and Infinity, integers of any length, and trailing commas. A byte
+    order mark opening a line (files concatenated with `cat`) is ignored, as at the start of a file."""
+    text = line.decode("utf-8").removeprefix("\ufeff")
+    for _ in range(_TRAILING_COMMAS):
+        try:
+            return json.loads(text, parse_int=_int)
+        except json.JSONDecodeError as exc:
+            comma = _trailing_comma(exc)
+            if comma is None:
+                raise
+            text = text[:comma] + " " + text[comma + 1 :]
+    raise ValueError("invalid JSON: too many trailing commas")
+
+
+def _trailing_comma(exc: json.JSONDecodeError) -> int | None:
+    """Where the comma is when the decoder failed on a `}` or `]` that follows one."""
+    doc, pos = exc.doc, exc.pos
+    if pos >= len(doc) or doc[pos] not in "}]":
+        return None
+    before = doc[:pos].rstrip()
+    return len(before) - 1 if before.endswith(",") else None
 
 
 TOO_DEEP = "invalid JSON: nested too deeply"
@@ -1107,6 +1148,8 @@ def _extract(obj: dict[str, Any], f: RawField, lenient: bool = False) -> tuple[A
         return _coerce(node, f)
     if node is None:
         return None, None
+    if isinstance(node, _Digits):  # as DuckDB renders a number: its digits
+        return str(node), None
     if f.kind == "str":
         if isinstance(node, (dict, list)):  # an id or a name is never an object: refuse, not stringify
             return None, f"{f.shown}: expected a string, got an {_jtype(node)}"
@@ -1197,6 +1240,8 @@ def _typed(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
             errors.append(
                 pl.when(bad).then(pl.format(f"{f.shown}: expected an integer, got {{}}", json_kind(c)))
             )
+            if _is_count(f):  # whatever the reader makes of it, no real count is this large
+                errors.append(pl.when(val > MAX_COUNT).then(pl.lit(f"{f.shown}: a count above 10^15")))
             casts.append(val.alias(f.path))
         elif f.kind == "num":
             is_num = c.str.contains(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
@@ -1217,6 +1262,15 @@ def _typed(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
     type_error = pl.coalesce(errors) if errors else pl.lit(None, pl.String)
     # computed on the raw text, before the casts replaced it
     return out.with_columns(raw.select(type_error.cast(pl.String).alias("_type_error")))
+
+
+MAX_COUNT = 10**15
+"""No token or request count of a log, even a usage-report bucket's, is above this (10^15)."""
+
+
+def _is_count(f: RawField) -> bool:
+    leaf = f.parts[-1].lower()
+    return "token" in leaf or leaf.endswith("requests")
 
 
 def first_of(paths: Sequence[str]) -> pl.Expr:

@@ -309,8 +309,11 @@ class Transaction:
         if rows.is_empty():
             return
         before = rows.height
-        rows = rows.unique(subset="dedupe_key", keep="first", maintain_order=True)
-        rows = rows.with_columns(self._hashed(pl.col("dedupe_key")), _day=pl.col("ts").dt.date())
+        # a key is unique within its day's partition (what the stored keys are checked against),
+        # so that the outcome is the same however the input was cut into batches
+        rows = rows.with_columns(_day=pl.col("ts").dt.date())
+        rows = rows.unique(subset=["dedupe_key", "_day"], keep="first", maintain_order=True)
+        rows = rows.with_columns(self._hashed(pl.col("dedupe_key")))
         self._load_seen(rows["_day"].unique().to_list())
         fresh = rows.join(self._seen, on=["_k1", "_k2", "_day"], how="anti", maintain_order="left")
         self.stats.duplicates += before - fresh.height
