@@ -37,16 +37,11 @@ import tierlens
 from tests.fuzzing import CHEAP_KINDS, KINDS, MARK, READERS, Fuzzer, FuzzLine, build_corpus, write_lines
 from tierlens.config import Settings
 from tierlens.ingest import IngestResult, ingest
+from tierlens.schema import TOKEN_COLUMNS
 
 WHOLE = 1 << 30
 """A chunk size larger than any file here: the file is parsed as one chunk."""
-TOKENS = [
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-]
+TOKENS = list(TOKEN_COLUMNS)
 KEY = ["source_line", "dedupe_key", "cost_usd", *TOKENS]
 QUARANTINE_KEYS = {"file", "line", "reason", "bytes", "sha256", "format", "ingest_id"}
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2"))
