@@ -119,3 +119,14 @@ def test_import_tierlens_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_until_before_since_is_a_usage_error_on_every_command(sample_data: Path) -> None:
+    with_period = [name for name, cmd in main.commands.items() if any(p.name == "since" for p in cmd.params)]
+    assert {"summary", "report", "attribute", "reprice", "replay"} <= set(with_period)
+    for name in with_period:
+        out = CliRunner().invoke(
+            main, [name, "--data", str(sample_data), "--until", "2026-11-01", "--since", "2026-11-10"]
+        )
+        assert out.exit_code == 2, (name, out.output)
+        assert "is before --since" in out.output, name

@@ -86,12 +86,29 @@ def data_option(fn: F) -> F:
     )(fn)
 
 
+def _not_before_since(ctx: click.Context, param: click.Parameter, value: datetime | None) -> datetime | None:
+    since = ctx.params.get("since")
+    if value is not None and since is not None and value < since:
+        raise click.BadParameter(f"{value:%Y-%m-%d} is before --since {since:%Y-%m-%d}")
+    return value
+
+
 def period_options(fn: F) -> F:
     fn = click.option(
-        "--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (inclusive), YYYY-MM-DD."
+        "--until",
+        type=click.DateTime(["%Y-%m-%d"]),
+        default=None,
+        metavar="YYYY-MM-DD",
+        callback=_not_before_since,
+        help="Last day (inclusive).",
     )(fn)
     fn = click.option(
-        "--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day, YYYY-MM-DD."
+        "--since",
+        type=click.DateTime(["%Y-%m-%d"]),
+        default=None,
+        metavar="YYYY-MM-DD",
+        is_eager=True,  # parsed first, so that --until can be checked against it
+        help="First day.",
     )(fn)
     return fn
 
