@@ -530,32 +530,26 @@ def under_provisioned(
     """Lower tiers that cut answers at max_tokens or fail often: candidates for an upgrade."""
     lower = window.filter(pl.col("tier").is_in(list(UPGRADE)))
     failing = (pl.col("stop_reason") == "max_tokens") | (pl.col("status") == "error")
-    # one pass: each lower-tier row re-priced on its tier's upgrade, summed where it failed
-    upgraded = lower.with_columns(
-        _orig_model=pl.col("model_id"), _orig_tier=pl.col("tier"), _was=pl.col("cost_usd")
-    ).with_columns(model_id=pl.col("tier").replace_strict(UPGRADE, return_dtype=pl.String))
-    targets = tuple(sorted(set(UPGRADE.values())))
     stats = (
-        price_requests(
-            upgraded.with_columns(model=pl.col("model_id")), pricing.table, Models(targets, targets)
-        )
-        .group_by("feature", model_id=pl.col("_orig_model"), tier=pl.col("_orig_tier"))
+        lower.group_by("feature", "model_id", "tier")
         .agg(
             n=pl.col("requests").sum(),
             cut=pl.col("requests").filter(pl.col("stop_reason") == "max_tokens").sum(),
             errors=pl.col("requests").filter(pl.col("status") == "error").sum(),
-            change=(pl.col("cost_usd") - pl.col("_was")).filter(failing).sum(),
         )
         .filter(pl.col("n") >= 100)
         .collect(engine="streaming")
+        .filter(
+            (pl.col("cut") / pl.col("n") >= cfg.max_tokens_rate)
+            | (pl.col("errors") / pl.col("n") >= cfg.error_rate)
+        )
     )
+    extra = _upgrade_costs(lower.filter(failing), stats.select("feature", "model_id"), pricing)
     out = []
     for r in stats.sort("feature", "model_id").iter_rows(named=True):
         cut_rate, err_rate = r["cut"] / r["n"], r["errors"] / r["n"]
-        if cut_rate < cfg.max_tokens_rate and err_rate < cfg.error_rate:
-            continue
         target = UPGRADE[r["tier"]]
-        extra = float(r["change"] or 0.0) * scale
+        upgrade = extra.get((r["feature"], r["model_id"]), 0.0) * scale
         why = []
         if cut_rate >= cfg.max_tokens_rate:
             why.append(f"{100 * cut_rate:.1f}% of answers cut at max_tokens")
@@ -571,18 +565,41 @@ def under_provisioned(
                 evidence=f"{r['n']:,} requests in the window; {r['cut']:,} hit max_tokens, {r['errors']:,} errors",
                 monthly_usd=None,
                 low_usd=None,
-                high_usd=extra,
+                high_usd=upgrade,
                 confidence=_confidence(r["n"]),
                 basis="modelled",
                 data={
                     "max_tokens_rate": cut_rate,
                     "error_rate": err_rate,
                     "upgrade_to": target,
-                    "upgrade_monthly_usd": extra,
+                    "upgrade_monthly_usd": upgrade,
                 },
             )
         )
     return out
+
+
+def _upgrade_costs(
+    failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Pricing
+) -> dict[tuple[str, str], float]:
+    """What upgrading each flagged (feature, model)'s failing requests would add, in one pass over
+    those requests only."""
+    if flagged.is_empty():
+        return {}
+    rows = failing.join(flagged.lazy(), on=["feature", "model_id"], how="semi").with_columns(
+        _orig_model=pl.col("model_id"), _was=pl.col("cost_usd")
+    )
+    upgraded = rows.with_columns(model_id=pl.col("tier").replace_strict(UPGRADE, return_dtype=pl.String))
+    targets = tuple(sorted(set(UPGRADE.values())))
+    sums = (
+        price_requests(
+            upgraded.with_columns(model=pl.col("model_id")), pricing.table, Models(targets, targets)
+        )
+        .group_by("feature", "_orig_model")
+        .agg(change=(pl.col("cost_usd") - pl.col("_was")).sum())
+        .collect(engine="streaming")
+    )
+    return {(f, m): float(c or 0.0) for f, m, c in sums.iter_rows()}
 
 
 # --- anomalies -------------------------------------------------------------------------------------------
