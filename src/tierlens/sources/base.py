@@ -833,10 +833,6 @@ def _too_many_tokens(columns: Sequence[str]) -> pl.Expr:
     return pl.when(over).then(pl.lit(f"token count above {MAX_TOKENS:,} in one request"))
 
 
-def _line_index(chunk: bytes) -> list[bytes]:
-    return chunk.split(b"\n")
-
-
 def _reject(source_file: str, line: int, reason: str, text: bytes) -> dict[str, Any]:
     return {
         "file": source_file,
