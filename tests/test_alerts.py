@@ -103,6 +103,11 @@ path = "%s"
         ("[[rule]]\nname = 'x'\nkind = 'weather'\n", "kind"),
         ("[[rule]\n", "Expected"),
         ("[[rule]]\nname = 'x'\nkind = 'budget'\namount = 1\n[[rule]]\nname = 'x'\nkind = 'anomaly'\n", "unique"),
+        # a typo'd signal would otherwise match nothing and say OK forever
+        ("[[rule]]\nname = 'x'\nkind = 'signal'\nsignals = ['lost_cacheing']\n", "did you mean 'lost_caching'?"),
+        ("[[rule]]\nname = 'x'\nkind = 'signal'\nsignals = ['weather']\n", "known: lost_caching"),
+        ("# nothing here yet\n", "no rules in it"),
+        ("[[sink]]\nkind = 'stdout'\n", "no rules in it"),
     ],
 )
 def test_bad_rules_are_unknown_not_a_traceback(body: str, message: str, sample_data: Path, tmp_path: Path) -> None:

@@ -122,3 +122,59 @@ def test_forecast_projects_the_rest_of_the_period(tmp_path: Path, write: Any) ->
     assert fc["spent_usd"] == pytest.approx(20 * 0.0045, rel=1e-9)
     assert fc["projected_usd"] == pytest.approx(30 * 0.0045, rel=1e-9)
     assert fc["severity"] == "warning"  # projected 135% of the budget, not yet spent
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [("anomaly",), ("cost_growth",), ("missing_caching", "budget"), ("top_tier_structured", "lost_caching")],
+)
+def test_asking_for_some_kinds_gives_exactly_those_findings_of_a_full_run(
+    sample_data: Path, kinds: tuple[str, ...]
+) -> None:
+    budgets = [BudgetConfig(name="tight", amount=1.0, period="month")]
+    full = find_flags(sample_data, budgets=budgets)
+    some = find_flags(sample_data, budgets=budgets, kinds=kinds)
+    assert [_rounded(x.to_dict()) for x in some.findings] == [
+        _rounded(x.to_dict()) for x in full.findings if x.kind in kinds
+    ]
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 9 significant digits: sums of the same numbers in another order differ in the last bits."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def test_a_feature_whose_caching_broke_is_only_called_that(tmp_path: Path, write: Any) -> None:
+    """Lost caching explains a feature's higher cost per request: one finding, not also growth."""
+    lines = []
+    start = date(2026, 9, 7)
+    for d in range(56):
+        day = start + timedelta(days=d)
+        cached = d < 28  # the last four weeks read nothing from the cache
+        for i in range(30):
+            lines.append(
+                f.logged(
+                    ts=f"{day}T{9 + i % 8:02d}:{i:02d}:00Z",
+                    feature="drafts",
+                    model="claude-sonnet-4-5",
+                    input_tokens=2_000 if cached else 20_000,
+                    cache_read=18_000 if cached else 0,
+                    output_tokens=400,
+                )
+            )
+    data = tmp_path / "data"
+    ingest([write("drafts.jsonl", lines)], load_settings(data_dir=data))
+    cfg = SignalsConfig(min_monthly_usd=0.01)
+    flags = find_flags(data, cfg)
+    assert {x.kind for x in flags.findings if x.feature == "drafts"} == {"lost_caching"}
+    # the growth it explains is real: where lost caching cannot fire, the growth is flagged
+    blind = find_flags(data, cfg.model_copy(update={"cache_min_best_share": 1.01}))
+    assert "cost_growth" in {x.kind for x in blind.findings if x.feature == "drafts"}
+    # and asking for growth alone still knows the cause
+    assert find_flags(data, cfg, kinds=("cost_growth",)).findings == []

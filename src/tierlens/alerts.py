@@ -12,6 +12,7 @@ from the environment and are never printed.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import http.client
 import json
 import os
@@ -27,18 +28,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tierlens.config import BudgetConfig, Settings
 from tierlens.errors import ConfigError, TierlensError
 from tierlens.pricing import PriceTable
 from tierlens.queries import get_query, run_query
-from tierlens.signals import daily_spend, find_flags, forecast
+from tierlens.signals import KINDS, daily_spend, find_flags, forecast
 from tierlens.store import scan
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 _LEVEL = {"warning": WARNING, "critical": CRITICAL}
+# what a `signal` rule can name: anomalies and budgets have rules of their own, and an
+# under-provisioned feature is a quality question, not spend to page anyone about
+SIGNAL_KINDS = tuple(k for k in KINDS if k not in ("anomaly", "budget", "under_provisioned"))
 
 
 class _Rule(BaseModel):
@@ -79,6 +83,16 @@ class SignalRule(_Rule):
     """Signal kinds (e.g. top_tier_structured, lost_caching); empty = every over-provisioning signal."""
     min_monthly_usd: float = 0.0
     severity: Literal["warning", "critical"] = "warning"
+
+    @field_validator("signals")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in SIGNAL_KINDS:
+                hint = difflib.get_close_matches(name, SIGNAL_KINDS, n=1)
+                tip = f"did you mean '{hint[0]}'?" if hint else f"known: {', '.join(SIGNAL_KINDS)}"
+                raise ValueError(f"unknown signal {name!r} ({tip})")
+        return value
 
 
 class SqlRule(_Rule):
@@ -153,6 +167,8 @@ def load_rules(path: Path) -> Rules:
             loc = ".".join(str(x) for x in e["loc"])
             msgs.append(f"{loc}: {e['msg']}")
         raise ConfigError(f"{path}: " + "; ".join(msgs)) from None
+    if not rules.rule:  # a monitor that checks nothing would say OK forever
+        raise ConfigError(f"{path}: no rules in it (add a [[rule]] table; see examples/alerts.toml)")
     names = [r.name for r in rules.rule]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -182,14 +198,23 @@ def evaluate(
     as_of = as_of or min(datetime.now(UTC).date(), newest + timedelta(days=1))
     table = table or PriceTable.load(settings.pricing)
     out: list[Alert] = []
-    flags = None
+    flags = daily = None
     for rule in rules.rule:
         if isinstance(rule, BudgetRule):
-            out += _budget(rule, lf, as_of, newest)
+            # one pass over the last ten weeks serves every budget rule
+            daily = (
+                daily
+                if daily is not None
+                else daily_spend(lf.filter(pl.col("date") >= as_of - timedelta(days=70)))
+            )
+            out += _budget(rule, daily, as_of, newest)
         elif isinstance(rule, GrowthRule):
             out += _growth(rule, lf, as_of)
         elif isinstance(rule, (AnomalyRule, SignalRule)):
-            flags = flags or find_flags(None, settings.signals, settings.budgets, table, as_of, lf=lf)
+            kinds = _flag_kinds(rules)  # only the signals some rule reads are computed
+            flags = flags or find_flags(
+                None, settings.signals, settings.budgets, table, as_of, lf=lf, kinds=kinds
+            )
             out += _from_flags(rule, flags.findings, as_of)
         elif isinstance(rule, SqlRule):
             params = {k: _relative(v, as_of) for k, v in rule.params.items()}
@@ -209,8 +234,19 @@ def evaluate(
     return out
 
 
-def _budget(rule: BudgetRule, lf: pl.LazyFrame, as_of: date, newest: date) -> list[Alert]:
-    rows = daily_spend(lf.filter(pl.col("date") >= as_of - timedelta(days=70)))
+def _flag_kinds(rules: Rules) -> set[str]:
+    """The kinds of finding the anomaly and signal rules read."""
+    kinds: set[str] = set()
+    for rule in rules.rule:
+        if isinstance(rule, AnomalyRule):
+            kinds.add("anomaly")
+        elif isinstance(rule, SignalRule):
+            kinds.update(rule.signals or set(SIGNAL_KINDS))
+    return kinds
+
+
+def _budget(rule: BudgetRule, rows: pl.DataFrame, as_of: date, newest: date) -> list[Alert]:
+    """`rows`: `daily_spend` of the ten weeks before `as_of`."""
     b = BudgetConfig(
         name=rule.name, amount=rule.amount, period=rule.period, feature=rule.feature, model_id=rule.model_id
     )

@@ -12,6 +12,7 @@ All counterfactuals call `tierlens.pricing.reprice`; nothing here knows a price.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Generator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,11 +22,21 @@ import polars as pl
 
 from tierlens.config import BudgetConfig, SignalsConfig
 from tierlens.pricing import PriceTable
-from tierlens.pricing.engine import Models, price_requests, reprice_sums
+from tierlens.pricing.engine import Models, price_requests, reprice_queries, repriced
 from tierlens.store import scan
 from tierlens.summary import UNATTRIBUTED
 
 SEVERITIES = ("info", "warning", "critical")
+KINDS = (
+    "lost_caching",
+    "cost_growth",
+    "top_tier_structured",
+    "missing_caching",
+    "batch_candidate",
+    "under_provisioned",
+    "anomaly",
+    "budget",
+)
 TOP_TIER = "opus"
 CHEAPER = {"opus": ("claude-sonnet-4-6", "claude-haiku-4-5"), "sonnet": ("claude-haiku-4-5",)}
 UPGRADE = {"haiku": "claude-sonnet-4-6", "sonnet": "claude-opus-4-6"}
@@ -78,11 +89,14 @@ def find_flags(
     as_of: date | None = None,
     *,
     lf: pl.LazyFrame | None = None,
+    kinds: Collection[str] | None = None,
 ) -> Flags:
     """Run every signal over the dataset; `as_of` defaults to the day after the newest data.
 
     `lf`: the dataset's scan when the caller holds one (a `Workspace`). Every signal is a lazy
-    aggregation over it: nothing the size of the data is ever held in memory.
+    aggregation over it: nothing the size of the data is ever held in memory. `kinds`: only
+    these kinds of finding (`KINDS`), for a caller that needs a few (an alert rule); the same
+    findings of those kinds as a full run.
     """
     cfg = signals or SignalsConfig()
     table = table or PriceTable.load()
@@ -105,22 +119,46 @@ def find_flags(
     # request-level signals look at requests only: an aggregate report's row is a bucket of many
     # requests, and re-pricing summed tokens would mis-decide per-request rules (long context)
     requests_only = pl.col("ts_source").fill_null("log") != "bucket_start"
-    rows_r, window_r = rows.filter(requests_only), window.filter(requests_only)
-    daily = daily_spend(rows)
+    window_r = window.filter(requests_only)
+    wanted = set(KINDS if kinds is None else kinds)
     scale = 30.0 / cfg.lookback_days
-    # every counterfactual re-prices rows of the window: its models, read once, serve them all
-    pricing = _Pricing(table, Models.of(window_r))
-    found: list[Finding] = []
-    found += lost_caching(rows_r, window_r, start, cfg, pricing, scale)
-    explained = {f.feature for f in found if f.feature}
-    found += growth(rows, as_of, cfg, explained)
-    found += short_structured_on_top_tier(window_r, cfg, pricing, scale)
-    found += missing_caching(window_r.filter(~pl.col("feature").is_in(list(explained))), cfg, pricing, scale)
-    found += batch_candidates(window_r, cfg, pricing, scale)
-    found += under_provisioned(window_r, cfg, pricing, scale)
-    found += anomalies(daily, start, end, cfg)
+    pricing = _Pricing(table)
+    firsts: list[Passes] = []
+    if "cost_growth" in wanted:
+        firsts.append(growth(rows, as_of, cfg))
+    if "top_tier_structured" in wanted:
+        firsts.append(short_structured_on_top_tier(window_r, cfg, pricing, scale))
+    if "batch_candidate" in wanted:
+        firsts.append(batch_candidates(window_r, cfg, pricing, scale))
+    asks = [next(g) for g in firsts]
+    # the first round: the history's cells (what most signals look at first) and the others' stats
+    cells, *answers = pl.collect_all([daily_cells(rows), *(q for qs in asks for q in qs)], engine="streaming")
+    in_window = cells.filter(~pl.col("bucket") & (pl.col("date") >= start))
+    pricing.models = Models.of(in_window)  # every counterfactual re-prices rows of the window
+    steps: list[tuple[Passes, list[pl.DataFrame] | None]] = []
+    for g, qs in zip(firsts, asks, strict=True):
+        steps.append((g, answers[: len(qs)]))
+        answers = answers[len(qs) :]
+    if wanted & {"lost_caching", "cost_growth", "missing_caching"}:  # the other two skip what it explains
+        steps.append((lost_caching(cells, window_r, start, cfg, pricing, scale), None))
+    if "missing_caching" in wanted:
+        steps.append((missing_caching(in_window, window_r, cfg, pricing, scale), None))
+    if "under_provisioned" in wanted:
+        steps.append((under_provisioned(in_window, window_r, cfg, pricing, scale), None))
+    found = run_passes(steps)
+    # a feature whose caching broke explains its growth, and is no feature that never cached
+    explained = {f.feature for f in found if f.kind == "lost_caching"}
+    found = [
+        f for f in found if f.kind not in ("cost_growth", "missing_caching") or f.feature not in explained
+    ]
+    daily = cells.group_by("feature", "model_id", "date", "priced").agg(
+        pl.col("cost_usd").sum(), pl.col("requests").sum()
+    )
+    if "anomaly" in wanted:
+        found += anomalies(daily, start, end, cfg)
+    found = [f for f in found if f.kind in wanted]
     forecasts = forecast(daily, as_of, budgets or [], newest)
-    for fc in forecasts:
+    for fc in forecasts if "budget" in wanted else []:
         if fc.get("severity") in ("warning", "critical"):
             found.append(
                 Finding(
@@ -168,16 +206,59 @@ def _severity(monthly: float, cfg: SignalsConfig) -> str:
 # --- cost growing faster than usage -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Pricing:
-    """The price table and the window's models: what every counterfactual of the signals needs."""
+    """The price table and the window's models: what every counterfactual of the signals needs.
+    The models are read in the first pass, before any counterfactual is asked."""
 
     table: PriceTable
-    models: Models
+    models: Models = field(default_factory=lambda: Models((), ()))
 
-    def totals(self, rows: pl.LazyFrame, *counterfactuals: dict[str, pl.Expr | str]) -> list[float]:
-        """The cost of `rows` under each counterfactual, in one pass over them."""
-        return [total for total, _ in reprice_sums(rows, self.table, counterfactuals, self.models)]
+    def queries(self, rows: pl.LazyFrame, *counterfactuals: dict[str, pl.Expr | str]) -> list[pl.LazyFrame]:
+        """The cost of `rows` under each counterfactual, as queries to collect with the others."""
+        return reprice_queries(rows, self.table, counterfactuals, self.models)
+
+
+# A signal is a generator of passes: it yields the queries it needs next, receives their results
+# (in order), and finally returns its findings. `run_passes` runs all signals side by side, and a
+# signal asks for everything it needs in a round at once (every feature's counterfactuals), so one
+# scan of its rows serves them all.
+Passes = Generator[list[pl.LazyFrame], list[pl.DataFrame], list["Finding"]]
+
+
+def run_passes(steps: list[tuple[Passes, list[pl.DataFrame] | None]]) -> list[Finding]:
+    """Drive `steps` (each with the answer to send it first; None to start it) to their findings,
+    round by round."""
+    found: list[Finding] = []
+    gens = [g for g, _ in steps]
+    asks: dict[int, list[pl.LazyFrame]] = {}
+    for i, (gen, answer) in enumerate(steps):
+        _advance(gen, answer, i, asks, found)
+    while asks:
+        # each signal's queries together (they share its rows' scan); signals one after another,
+        # which holds less in memory than one plan over every signal's rows at once
+        got = iter([r for qs in asks.values() if qs for r in pl.collect_all(qs, engine="streaming")])
+        current, asks = asks, {}
+        for i, qs in current.items():
+            _advance(gens[i], [next(got) for _ in qs], i, asks, found)
+    return found
+
+
+def _advance(
+    gen: Passes,
+    answer: list[pl.DataFrame] | None,
+    i: int,
+    asks: dict[int, list[pl.LazyFrame]],
+    found: list[Finding],
+) -> None:
+    try:
+        asks[i] = gen.send(answer)  # type: ignore[arg-type]  # send(None) starts a generator
+    except StopIteration as done:
+        found += done.value
+
+
+def _totals(results: list[pl.DataFrame]) -> list[float]:
+    return [repriced(r)[0] for r in results]
 
 
 def daily_spend(rows: pl.LazyFrame) -> pl.DataFrame:
@@ -189,7 +270,33 @@ def daily_spend(rows: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def growth(rows: pl.LazyFrame, as_of: date, cfg: SignalsConfig, explained: set[str]) -> list[Finding]:
+def daily_cells(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Per feature, model, day, priced-or-not and request-or-bucket row: the sums each signal looks
+    at first (spend, requests, prompt and cache tokens, cut answers, errors), in one pass over the
+    history. A signal then reads requests only for the few features these sums single out."""
+    return rows.group_by(
+        "feature",
+        "model",
+        "model_id",
+        "tier",
+        "date",
+        "priced",
+        bucket=(pl.col("ts_source") == "bucket_start").fill_null(False),
+    ).agg(
+        requests=pl.col("requests").sum(),
+        n=pl.len(),
+        cost_usd=pl.col("cost_usd").sum(),
+        cache_read=pl.col("cache_read_tokens").sum(),
+        prompt=_PROMPT.sum(),
+        cached=(
+            pl.col("cache_read_tokens") + pl.col("cache_write_5m_tokens") + pl.col("cache_write_1h_tokens")
+        ).sum(),
+        cut=pl.col("requests").filter(pl.col("stop_reason") == "max_tokens").sum(),
+        errors=pl.col("requests").filter(pl.col("status") == "error").sum(),
+    )
+
+
+def growth(rows: pl.LazyFrame, as_of: date, cfg: SignalsConfig) -> Passes:
     """Cost per request rising: the first two of `growth_weeks` complete weeks against the last two."""
     last_monday = as_of - timedelta(days=as_of.weekday())
     first = last_monday - timedelta(weeks=cfg.growth_weeks)
@@ -206,10 +313,10 @@ def growth(rows: pl.LazyFrame, as_of: date, cfg: SignalsConfig, explained: set[s
             )
         )
 
-    both = part(*early).join(part(*late), on="feature", suffix="_late").collect()
+    [both] = yield [part(*early).join(part(*late), on="feature", suffix="_late")]
     out = []
     for r in both.iter_rows(named=True):
-        if not r["n"] or not r["n_late"] or not r["cost"] or r["feature"] in explained:
+        if not r["n"] or not r["n_late"] or not r["cost"]:
             continue
         cpr0, cpr1 = r["cost"] / r["n"], r["cost_late"] / r["n_late"]
         ratio = cpr1 / cpr0
@@ -248,7 +355,7 @@ def growth(rows: pl.LazyFrame, as_of: date, cfg: SignalsConfig, explained: set[s
 
 def short_structured_on_top_tier(
     window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
-) -> list[Finding]:
+) -> Passes:
     """Opus calls that look like classification: short prompt, short structured answer."""
     short = (
         pl.col("structured_output")
@@ -256,7 +363,7 @@ def short_structured_on_top_tier(
         & (pl.col("output_tokens") <= cfg.structured_max_output)
     )
     top = window.filter((pl.col("tier") == TOP_TIER) & pl.col("priced")).with_columns(_short=short)
-    stats = (
+    [stats] = yield [
         top.group_by("feature")
         .agg(
             calls=pl.len(),
@@ -267,24 +374,28 @@ def short_structured_on_top_tier(
             models=pl.col("model_id").filter(pl.col("_short")).unique().sort(),
         )
         .filter((pl.col("hits") > 0) & (pl.col("hits") / pl.col("calls") >= cfg.structured_min_share))
-        .collect()
-    )
-    out = []
+    ]
+    stats = stats.sort("feature")
     zero = pl.lit(0, pl.Int64)
-    for r in stats.sort("feature").iter_rows(named=True):
+    cold_cache: dict[str, pl.Expr | str] = {
+        "input_tokens": _PROMPT,
+        "cache_read_tokens": zero,
+        "cache_write_5m_tokens": zero,
+        "cache_write_1h_tokens": zero,
+    }
+    targets = CHEAPER[TOP_TIER]
+    each: list[dict[str, pl.Expr | str]] = []
+    for t in targets:
+        each += [{"model_id": t}, {**cold_cache, "model_id": t}]
+    got = yield [
+        q
+        for feature in stats["feature"]
+        for q in pricing.queries(top.filter((pl.col("feature") == feature) & pl.col("_short")), *each)
+    ]
+    out = []
+    for i, r in enumerate(stats.iter_rows(named=True)):
         feature, share, cost = r["feature"], r["hits"] / r["calls"], float(r["cost"])
-        hits = top.filter((pl.col("feature") == feature) & pl.col("_short"))
-        cold_cache: dict[str, pl.Expr | str] = {
-            "input_tokens": _PROMPT,
-            "cache_read_tokens": zero,
-            "cache_write_5m_tokens": zero,
-            "cache_write_1h_tokens": zero,
-        }
-        targets = CHEAPER[TOP_TIER]
-        each: list[dict[str, pl.Expr | str]] = []
-        for t in targets:
-            each += [{"model_id": t}, {**cold_cache, "model_id": t}]
-        totals = pricing.totals(hits, *each)
+        totals = _totals(got[i * len(each) : (i + 1) * len(each)])
         alternatives = {t: (totals[2 * i], totals[2 * i + 1]) for i, t in enumerate(targets)}
         best = min(alternatives, key=lambda t: max(alternatives[t]))
         kept, cold = alternatives[best]
@@ -320,13 +431,16 @@ def short_structured_on_top_tier(
 # --- prompt caching ------------------------------------------------------------------------------------
 
 
-def _shares(df: pl.LazyFrame, *keys: str) -> pl.DataFrame:
-    """Cache-read share of the prompt per feature (and `keys`), nulls dropped."""
+def _shares(cells: pl.DataFrame, *keys: str) -> pl.DataFrame:
+    """Cache-read share of the prompt per feature (and `keys`), with the rows and spend behind it."""
     return (
-        df.group_by("feature", *keys)
-        .agg(share=pl.col("cache_read_tokens").sum() / _PROMPT.sum())
-        .drop_nulls()
-        .collect(engine="streaming")
+        cells.group_by("feature", *keys)
+        .agg(
+            share=pl.col("cache_read").sum() / pl.col("prompt").sum(),
+            n=pl.col("n").sum(),
+            cost=pl.col("cost_usd").sum(),
+        )
+        .drop_nulls("share")
     )
 
 
@@ -342,34 +456,48 @@ def _with_share(share: float) -> dict[str, pl.Expr | str]:
     }
 
 
-def _count_and_cost(rows: pl.LazyFrame) -> tuple[int, float]:
-    got = rows.select(n=pl.len(), cost=pl.col("cost_usd").sum()).collect(engine="streaming")
-    return int(got["n"][0]), float(got["cost"][0] or 0.0)
-
-
 def lost_caching(
-    rows: pl.LazyFrame, window: pl.LazyFrame, start: date, cfg: SignalsConfig, pricing: _Pricing, scale: float
-) -> list[Finding]:
+    cells: pl.DataFrame,
+    window: pl.LazyFrame,
+    start: date,
+    cfg: SignalsConfig,
+    pricing: _Pricing,
+    scale: float,
+) -> Passes:
     """A feature whose cache-read share fell well below what it used to read."""
-    before = rows.filter((pl.col("date") < start) & pl.col("priced"))
+    requests = cells.filter(~pl.col("bucket"))
+    priced = requests.filter(pl.col("priced"))
+    before = priced.filter(pl.col("date") < start)
     weekly = _shares(before.with_columns(week=pl.col("date").dt.truncate("1w")), "week")
     best: dict[str, tuple[float, date]] = {}
     for feat, week, share in weekly.sort("week", "feature").select("feature", "week", "share").iter_rows():
         if share > best.get(feat, (0.0, week))[0]:
             best[feat] = (share, week)
-    now = dict(_shares(window.filter(pl.col("priced"))).select("feature", "share").iter_rows())
+    now = {r["feature"]: r for r in _shares(priced.filter(pl.col("date") >= start)).iter_rows(named=True)}
+    fallen = [
+        (feat, share, week, now[feat]["share"])
+        for feat, (share, week) in sorted(best.items())
+        if feat in now
+        and share >= cfg.cache_min_best_share
+        and now[feat]["share"] < share * cfg.cache_drop_factor
+    ]
+    got = yield [
+        q
+        for feat, share, _, _ in fallen
+        for q in pricing.queries(
+            window.filter((pl.col("feature") == feat) & pl.col("priced")),
+            _with_share(share),
+            _with_share(share / 2),
+        )
+    ]
     out = []
-    for feat, (share, week) in sorted(best.items()):
-        current = now.get(feat)
-        if current is None or share < cfg.cache_min_best_share or current >= share * cfg.cache_drop_factor:
-            continue
-        part = window.filter((pl.col("feature") == feat) & pl.col("priced"))
-        n, cost = _count_and_cost(part)
-        at_share, at_half = pricing.totals(part, _with_share(share), _with_share(share / 2))
+    for i, (feat, share, week, current) in enumerate(fallen):
+        n, cost = int(now[feat]["n"]), float(now[feat]["cost"] or 0.0)
+        at_share, at_half = _totals(got[2 * i : 2 * i + 2])
         high, low = (cost - at_share) * scale, (cost - at_half) * scale
         if high < cfg.min_monthly_usd:
             continue
-        fell = _first_low_day(rows, feat, share * cfg.cache_drop_factor)
+        fell = _first_low_day(requests, feat, share * cfg.cache_drop_factor)
         out.append(
             Finding(
                 kind="lost_caching",
@@ -394,13 +522,12 @@ def lost_caching(
     return out
 
 
-def _first_low_day(rows: pl.LazyFrame, feature: str, below: float) -> date | None:
+def _first_low_day(cells: pl.DataFrame, feature: str, below: float) -> date | None:
     daily = (
-        rows.filter(pl.col("feature") == feature)
+        cells.filter(pl.col("feature") == feature)
         .group_by("date")
-        .agg(share=pl.col("cache_read_tokens").sum() / _PROMPT.sum())
+        .agg(share=pl.col("cache_read").sum() / pl.col("prompt").sum())
         .sort("date")
-        .collect()
     )
     high = daily.filter(pl.col("share") >= below)
     if high.is_empty():
@@ -410,43 +537,47 @@ def _first_low_day(rows: pl.LazyFrame, feature: str, below: float) -> date | Non
 
 
 def missing_caching(
-    window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
-) -> list[Finding]:
+    cells: pl.DataFrame, window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
+) -> Passes:
     """Large prompts, never cached: if even the smallest prompts share a prefix, caching it would pay."""
-    stats = (
-        window.filter(pl.col("priced"))
+    never = (
+        cells.filter(pl.col("priced"))
         .group_by("feature")
-        .agg(
-            n=pl.col("requests").sum(),
-            cached=(
-                pl.col("cache_read_tokens")
-                + pl.col("cache_write_5m_tokens")
-                + pl.col("cache_write_1h_tokens")
-            ).sum(),
-            p10=_PROMPT.quantile(0.1),
-            cost=pl.col("cost_usd").sum(),
-        )
-        .filter(
-            (pl.col("cached") == 0)
-            & (pl.col("p10") >= cfg.missing_cache_min_prefix)
-            & (pl.col("n") * scale >= cfg.missing_cache_min_requests)
-        )
-        .collect()
+        .agg(n=pl.col("requests").sum(), cached=pl.col("cached").sum(), cost=pl.col("cost_usd").sum())
+        .filter((pl.col("cached") == 0) & (pl.col("n") * scale >= cfg.missing_cache_min_requests))
     )
+    if never.is_empty():  # the prompt sizes are read only for features that never cache
+        return []
+    [p10] = yield [
+        window.filter(pl.col("priced") & pl.col("feature").is_in(never["feature"].to_list()))
+        .group_by("feature")
+        .agg(p10=_PROMPT.quantile(0.1))
+    ]
+    stats = (
+        never.join(p10, on="feature").filter(pl.col("p10") >= cfg.missing_cache_min_prefix).sort("feature")
+    )
+
+    def moved(tokens: int) -> dict[str, pl.Expr | str]:
+        move = pl.min_horizontal(pl.lit(tokens), pl.col("input_tokens"))
+        return {
+            "input_tokens": pl.col("input_tokens") - move,
+            "cache_read_tokens": pl.col("cache_read_tokens") + move,
+        }
+
+    got = yield [
+        q
+        for r in stats.iter_rows(named=True)
+        for q in pricing.queries(
+            window.filter((pl.col("feature") == r["feature"]) & pl.col("priced")),
+            moved(int(r["p10"])),
+            moved(int(r["p10"]) // 2),
+        )
+    ]
     out = []
-    for r in stats.sort("feature").iter_rows(named=True):
-        part = window.filter((pl.col("feature") == r["feature"]) & pl.col("priced"))
+    for i, r in enumerate(stats.iter_rows(named=True)):
         prefix = int(r["p10"])
         cost = float(r["cost"] or 0.0)
-
-        def moved(tokens: int) -> dict[str, pl.Expr | str]:
-            move = pl.min_horizontal(pl.lit(tokens), pl.col("input_tokens"))
-            return {
-                "input_tokens": pl.col("input_tokens") - move,
-                "cache_read_tokens": pl.col("cache_read_tokens") + move,
-            }
-
-        at_prefix, at_half = pricing.totals(part, moved(prefix), moved(prefix // 2))
+        at_prefix, at_half = _totals(got[2 * i : 2 * i + 2])
         high, low = (cost - at_prefix) * scale, (cost - at_half) * scale
         if high < cfg.min_monthly_usd:
             continue
@@ -472,13 +603,11 @@ def missing_caching(
 # --- batch candidates ------------------------------------------------------------------------------
 
 
-def batch_candidates(
-    window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
-) -> list[Finding]:
+def batch_candidates(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float) -> Passes:
     """Standard-tier features that run when nobody waits (night hours): the Batches API halves them."""
     lo, hi = cfg.night_hours
     std = window.filter((pl.col("service_tier") != "batch") & pl.col("priced"))
-    stats = (
+    [stats] = yield [
         std.group_by("feature")
         .agg(
             night=pl.col("ts").dt.hour().is_between(lo, hi - 1).mean(),
@@ -488,13 +617,17 @@ def batch_candidates(
             models=pl.col("model_id").unique().sort(),
         )
         .filter(pl.col("night") >= cfg.batch_min_night_share)
-        .collect()
-    )
+    ]
+    stats = stats.sort("feature")
+    got = yield [
+        q
+        for f in stats["feature"]
+        for q in pricing.queries(std.filter(pl.col("feature") == f), {"service_tier": "batch"})
+    ]
     out = []
-    for r in stats.sort("feature").iter_rows(named=True):
+    for r, batched in zip(stats.iter_rows(named=True), _totals(got), strict=True):
         feature, night, cost = r["feature"], _num(r["night"]), float(r["cost"] or 0.0)
-        part = std.filter(pl.col("feature") == feature)
-        saving = (cost - pricing.totals(part, {"service_tier": "batch"})[0]) * scale
+        saving = (cost - batched) * scale
         if saving < cfg.min_monthly_usd:
             continue
         latency = _num(r["latency"]) if r["latency"] is not None else None
@@ -525,26 +658,24 @@ def batch_candidates(
 
 
 def under_provisioned(
-    window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
-) -> list[Finding]:
+    cells: pl.DataFrame, window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
+) -> Passes:
     """Lower tiers that cut answers at max_tokens or fail often: candidates for an upgrade."""
-    lower = window.filter(pl.col("tier").is_in(list(UPGRADE)))
+    tiers = pl.col("tier").is_in(list(UPGRADE))
     failing = (pl.col("stop_reason") == "max_tokens") | (pl.col("status") == "error")
     stats = (
-        lower.group_by("feature", "model_id", "tier")
-        .agg(
-            n=pl.col("requests").sum(),
-            cut=pl.col("requests").filter(pl.col("stop_reason") == "max_tokens").sum(),
-            errors=pl.col("requests").filter(pl.col("status") == "error").sum(),
-        )
+        cells.filter(tiers)
+        .group_by("feature", "model_id", "tier")
+        .agg(n=pl.col("requests").sum(), cut=pl.col("cut").sum(), errors=pl.col("errors").sum())
         .filter(pl.col("n") >= 100)
-        .collect(engine="streaming")
         .filter(
             (pl.col("cut") / pl.col("n") >= cfg.max_tokens_rate)
             | (pl.col("errors") / pl.col("n") >= cfg.error_rate)
         )
     )
-    extra = _upgrade_costs(lower.filter(failing), stats.select("feature", "model_id"), pricing)
+    lower = window.filter(tiers)
+    got = yield _upgrade_costs(lower.filter(failing), stats.select("feature", "model_id"), pricing)
+    extra = {(f, m): float(c or 0.0) for f, m, c in got[0].iter_rows()} if got else {}
     out = []
     for r in stats.sort("feature", "model_id").iter_rows(named=True):
         cut_rate, err_rate = r["cut"] / r["n"], r["errors"] / r["n"]
@@ -579,27 +710,23 @@ def under_provisioned(
     return out
 
 
-def _upgrade_costs(
-    failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Pricing
-) -> dict[tuple[str, str], float]:
-    """What upgrading each flagged (feature, model)'s failing requests would add, in one pass over
-    those requests only."""
+def _upgrade_costs(failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Pricing) -> list[pl.LazyFrame]:
+    """What upgrading each flagged (feature, model)'s failing requests would add (one query over
+    those requests only: feature, model, change; none when nothing is flagged)."""
     if flagged.is_empty():
-        return {}
+        return []
     rows = failing.join(flagged.lazy(), on=["feature", "model_id"], how="semi").with_columns(
         _orig_model=pl.col("model_id"), _was=pl.col("cost_usd")
     )
     upgraded = rows.with_columns(model_id=pl.col("tier").replace_strict(UPGRADE, return_dtype=pl.String))
     targets = tuple(sorted(set(UPGRADE.values())))
-    sums = (
+    return [
         price_requests(
             upgraded.with_columns(model=pl.col("model_id")), pricing.table, Models(targets, targets)
         )
         .group_by("feature", "_orig_model")
         .agg(change=(pl.col("cost_usd") - pl.col("_was")).sum())
-        .collect(engine="streaming")
-    )
-    return {(f, m): float(c or 0.0) for f, m, c in sums.iter_rows()}
+    ]
 
 
 # --- anomalies -------------------------------------------------------------------------------------------

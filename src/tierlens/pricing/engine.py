@@ -224,6 +224,19 @@ def reprice_sums(
     models: Models | None = None,
 ) -> list[tuple[float, float]]:
     """(`reprice_total`, `reprice_change`) of each counterfactual, all in one pass over `rows`."""
+    queries = reprice_queries(rows, table, counterfactuals, models)
+    return [repriced(s) for s in pl.collect_all(queries, engine="streaming")]
+
+
+def reprice_queries(
+    rows: pl.LazyFrame,
+    table: PriceTable,
+    counterfactuals: Sequence[Mapping[str, pl.Expr | str]],
+    models: Models | None = None,
+) -> list[pl.LazyFrame]:
+    """The lazy queries behind `reprice_sums`, one per counterfactual, for a caller that collects
+    them together with others (`pl.collect_all` scans the rows once for all of them); read each
+    result with `repriced`."""
     models = models or Models.of(rows)
     queries = []
     for changes in counterfactuals:
@@ -239,8 +252,12 @@ def reprice_sums(
                 total=pl.col("cost_usd").sum(), change=(pl.col("cost_usd") - pl.col("_was")).sum()
             )
         )
-    sums = pl.collect_all(queries, engine="streaming")  # one scan of `rows` shared by all of them
-    return [(float(s["total"][0] or 0.0), float(s["change"][0] or 0.0)) for s in sums]
+    return queries
+
+
+def repriced(result: pl.DataFrame) -> tuple[float, float]:
+    """(total, change) of one collected `reprice_queries` query."""
+    return float(result["total"][0] or 0.0), float(result["change"][0] or 0.0)
 
 
 def _discount_expr(table: PriceTable) -> pl.Expr:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import polars as pl
 
@@ -58,28 +59,41 @@ class Calibration:
         }
 
 
-def feature_model_stats(frame: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+@overload
+def feature_model_stats(frame: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame: ...
+@overload
+def feature_model_stats(frame: pl.LazyFrame | pl.DataFrame, *, lazy: Literal[True]) -> pl.LazyFrame: ...
+def feature_model_stats(
+    frame: pl.LazyFrame | pl.DataFrame, *, lazy: bool = False
+) -> pl.DataFrame | pl.LazyFrame:
     """Per (feature, model_id): requests, the mean and variance of output tokens per request, and
     the quality signals the logs hold (share stopped at max_tokens, share with structured output).
+    `lazy`: the query, for a caller that collects it with others.
 
     Aggregate rows (`requests` > 1) weigh by their count; their internal spread is unknown, so the
     variance is that of the row means (an under-estimate for bucketed sources, noted in the docs).
     """
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     names = lf.collect_schema().names()
-    w = pl.col("requests").fill_null(1).cast(pl.Float64)
+    count = pl.col("requests").fill_null(1).cast(pl.Int64)
+    w = count.cast(pl.Float64)
     truncated = pl.col("_mt") if "_mt" in names else (pl.col("stop_reason") == "max_tokens").fill_null(False)
     structured = pl.col("_st") if "_st" in names else pl.col("structured_output").fill_null(False)
-    per_req = pl.col("output_tokens").fill_null(0).cast(pl.Float64) / w
-    return (
+    out = pl.col("output_tokens").fill_null(0).cast(pl.Int64)
+    per_req = out.cast(pl.Float64) / w
+    single = count == 1
+    # integer sums wherever the rows are single requests: exact in any order, so no sort is needed
+    # (and nothing the size of the data is held); only aggregate rows take the sorted float sum
+    query = (
         lf.filter(pl.col("feature").is_not_null() & pl.col("model_id").is_not_null())
         .group_by("feature", "model_id")
         .agg(
-            n=w.sum(),
-            s1=fsum(per_req * w),
-            s2=fsum(per_req * per_req * w),
-            max_tokens=fsum(w * truncated.cast(pl.Float64)),
-            structured=fsum(w * structured.cast(pl.Float64)),
+            n=count.sum(),
+            s1=out.sum().cast(pl.Float64),
+            s2=(out * out).filter(single).sum().cast(pl.Float64)
+            + fsum((per_req * per_req * w).filter(~single)),
+            max_tokens=count.filter(truncated).sum(),
+            structured=count.filter(structured).sum(),
         )
         .with_columns(mean=pl.col("s1") / pl.col("n"))
         .with_columns(var=(pl.col("s2") / pl.col("n") - pl.col("mean") ** 2).clip(lower_bound=0.0))
@@ -94,8 +108,8 @@ def feature_model_stats(frame: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(pl.col(pl.Categorical).cast(pl.String))
         .sort("feature", "model_id")
-        .collect()
     )
+    return query if lazy else query.collect(engine="streaming")
 
 
 def fit_output_ratios(

@@ -357,13 +357,20 @@ def replay(
         lf = lf.filter(pl.col("date") >= since)
     if until is not None:
         lf = lf.filter(pl.col("date") <= until)
-    base = lf.collect()
+    # the requests stay lazy: one pass reads these facts, one more groups them for every policy
+    facts = lf.select(
+        models=pl.col("model_id").cast(pl.String).drop_nulls().unique().implode(),
+        first=pl.col("date").min(),
+        last=pl.col("date").max(),
+        requests=pl.col("requests").sum(),
+    )
+    stats, facts_df = pl.collect_all([feature_model_stats(lf, lazy=True), facts], engine="streaming")
+    first, last = facts_df["first"][0], facts_df["last"][0]
     info = model_info(table)
-    stats = feature_model_stats(base)
     cal_stats = stats if calibration_frame is None else feature_model_stats(prepare(calibration_frame, table))
     tok = tokenizer_of(table)
     tokenizers: dict[str, list[str]] = {}
-    for m in base["model_id"].unique().drop_nulls().cast(pl.String).to_list():
+    for m in sorted(facts_df["models"].to_list()[0] or []):
         tokenizers.setdefault(tok.get(m, UNKNOWN_TOKENIZER), []).append(m)
 
     plans = []
@@ -371,10 +378,8 @@ def replay(
         a = p.assumptions
         cals = fit_output_ratios(cal_stats, a.calibration_min_requests, a.calibration_floor_sigma)
         plans.append(_Plan(p, table, info, cals, tokenizers, draws, seed))
-    grouped = _group_all(base, plans)
-    baseline, unpriced = _baseline(grouped[0] if grouped else _baseline_groups(base), table)
-    first = base["date"].min() if base.height else None
-    last = base["date"].max() if base.height else None
+    grouped = _group_all(lf, plans)
+    baseline, unpriced = _baseline(grouped[0] if grouped else _baseline_groups(lf), table)
     start = since or (first if isinstance(first, date) else None)
     end = until or (last if isinstance(last, date) else None)
     days = (end - start).days + 1 if start and end else 0
@@ -392,7 +397,7 @@ def replay(
         draws=draws,
         seed=seed,
         price_version=table.version,
-        requests=int(base["requests"].sum()) if base.height else 0,
+        requests=int(facts_df["requests"][0] or 0),
         baseline_usd=baseline,
         unpriced_requests=sum(unpriced.values()),
         unpriced_models=unpriced,
@@ -485,7 +490,9 @@ def _leg_row_exprs(plan: _Plan, leg: _Leg) -> tuple[pl.Expr | None, pl.Expr | No
         r = (
             pl.when(thr.is_null() | (PROMPT == 0))
             .then(pl.lit(len(grid)))
-            .otherwise(pl.lit(pl.Series(grid, dtype=pl.Float64)).search_sorted(crit, side="right"))
+            # how many grid values are <= crit (a search in the sorted grid), as plain row-wise
+            # comparisons, which the streaming engine runs without holding the rows
+            .otherwise(pl.sum_horizontal([(pl.lit(g, pl.Float64) <= crit).cast(pl.Int32) for g in grid]))
         )
         rank = pl.when(is_tok).then(r) if rank is None else rank.when(is_tok).then(r)
     return (
@@ -497,11 +504,10 @@ def _leg_row_exprs(plan: _Plan, leg: _Leg) -> tuple[pl.Expr | None, pl.Expr | No
 _SUMS = ("_rows", "n", *TOKENS, "web_search_requests", "_mt", "_st")
 
 
-def _group_all(base: pl.DataFrame, plans: Sequence[_Plan]) -> list[pl.DataFrame]:
+def _group_all(lf: pl.LazyFrame, plans: Sequence[_Plan]) -> list[pl.DataFrame]:
     """One pass over the requests for every policy: group on the pricing cell and every policy's
     row keys at once, then fold that (small) table per policy."""
     keys = [_row_keys(plan, f"@{k}") for k, plan in enumerate(plans)]
-    lf = base.lazy()
     if keys:
         lf = lf.with_columns([expr.alias(name) for ks in keys for name, expr, const in ks[:1] if not const])
         lf = lf.with_columns([expr.alias(name) for ks in keys for name, expr, const in ks[1:] if not const])
@@ -518,7 +524,7 @@ def _group_all(base: pl.DataFrame, plans: Sequence[_Plan]) -> list[pl.DataFrame]
             _st=w.filter(pl.col("_st")).sum(),
         )
         .with_columns(pl.col(pl.Categorical).cast(pl.String))
-        .collect()
+        .collect(engine="streaming")
     )
     out = []
     for plan, ks in zip(plans, keys, strict=True):
@@ -538,9 +544,9 @@ def _group_all(base: pl.DataFrame, plans: Sequence[_Plan]) -> list[pl.DataFrame]
     return out
 
 
-def _baseline_groups(base: pl.DataFrame) -> pl.DataFrame:
+def _baseline_groups(lf: pl.LazyFrame) -> pl.DataFrame:
     return (
-        base.group_by(_CELL)
+        lf.group_by(_CELL)
         .agg(
             _rows=pl.len(),
             n=pl.col("requests").sum(),
@@ -548,6 +554,7 @@ def _baseline_groups(base: pl.DataFrame) -> pl.DataFrame:
             web_search_requests=pl.col("web_search_requests").sum(),
         )
         .with_columns(pl.col(pl.Categorical).cast(pl.String))
+        .collect(engine="streaming")
     )
 
 
