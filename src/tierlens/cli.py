@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +31,7 @@ Configuration: --config FILE, else $TIERLENS_CONFIG, else ./tierlens.toml, else
 
 
 class State:
-    def __init__(self, config: Path | None, debug: bool) -> None:
+    def __init__(self, config: Path | None = None, debug: bool = False) -> None:
         self.config = config
         self.debug = debug
 
@@ -45,6 +45,47 @@ class State:
         from tierlens.workspace import Workspace
 
         return Workspace(settings=self.settings(**overrides))
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(State).debug = True
+
+
+def _set_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(State).config = value
+
+
+def _global_options() -> list[click.Option]:
+    """`--debug` and `--config`, accepted after the command name too (`tierlens report --debug`)."""
+    return [
+        click.Option(
+            ["--config"],
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            expose_value=False,
+            is_eager=True,
+            callback=_set_config,
+            help="Config file (tierlens.toml).",
+        ),
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_set_debug,
+            help="Show tracebacks instead of short error messages.",
+        ),
+    ]
+
+
+class _Command(click.Command):
+    """Every tierlens command: the global options are accepted after its name as well."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
 
 
 def handle_errors(fn: F) -> F:
@@ -113,47 +154,68 @@ def period_options(fn: F) -> F:
     return fn
 
 
-def format_option(*choices: str) -> Callable[[F], F]:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(choices),
-        default=choices[0],
-        show_default=True,
-        help="Output format.",
-    )
+_SUFFIX_FORMATS = {
+    ".txt": "table",
+    ".md": "markdown",
+    ".json": "json",
+    ".csv": "csv",
+    ".html": "html",
+    ".htm": "html",
+}
 
 
-_SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json", ".csv": "csv"}
+def output_options(*formats: str, pipe: str = "table") -> Callable[[F], F]:
+    """`--format` (one of `formats`) and `-o/--output FILE`, the same on every command that outputs
+    data. The format comes from --format, else the -o suffix, else `table` on a terminal and
+    `pipe` in a pipe; the command receives it resolved."""
+
+    def decorate(fn: F) -> F:
+        @wraps(fn)
+        def resolved(*args: Any, fmt: str | None, output: Path | None, **kwargs: Any) -> Any:
+            return fn(*args, fmt=_output_format(fmt, output, formats, pipe), output=output, **kwargs)
+
+        suffixes = ", ".join(k for k, v in _SUFFIX_FORMATS.items() if v in formats)
+        out = click.option(
+            "-o",
+            "--output",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help=f"Write to this file instead of stdout (format from its suffix: {suffixes}).",
+        )(resolved)
+        return click.option(  # type: ignore[return-value]
+            "--format",
+            "fmt",
+            type=click.Choice(formats),
+            default=None,
+            help=f"Output format [default: from the -o suffix, else table{'' if pipe == 'table' else f' on a terminal and {pipe} in a pipe'}].",
+        )(out)
+
+    return decorate
 
 
-def output_options(fn: F) -> F:
-    """`--format` and `-o/--output`, shared by the commands that render a document."""
-    fn = click.option(
-        "-o",
-        "--output",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default=None,
-        help="Write to this file instead of stdout (format inferred from .html/.md/.json/.csv).",
-    )(fn)
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "markdown", "html", "json", "csv"]),
-        default=None,
-        help="Output format [default: from the -o suffix, else table on a terminal and markdown in a pipe].",
-    )(fn)
-
-
-def _output_format(fmt: str | None, output: Path | None) -> str:
+def _output_format(fmt: str | None, output: Path | None, formats: tuple[str, ...], pipe: str) -> str:
     if fmt:
         return fmt
     if output is not None:
-        return _SUFFIX_FORMATS.get(output.suffix.lower(), "table")
-    return "table" if sys.stdout.isatty() else "markdown"
+        known = _SUFFIX_FORMATS.get(output.suffix.lower())
+        if known not in formats:
+            shown = ", ".join(k for k, v in _SUFFIX_FORMATS.items() if v in formats)
+            raise click.BadParameter(
+                f"cannot tell which format to write to {output.name} (suffixes: {shown}); give --format",
+                param_hint="'-o'",
+            )
+        return known
+    return "table" if pipe == "table" or sys.stdout.isatty() else pipe
+
+
+def _as_markdown(text: str) -> str:
+    """A plain-text rendering as Markdown: kept verbatim in a fenced block."""
+    return f"```text\n{text}\n```"
 
 
 def _emit(text: str, fmt: str, output: Path | None, what: str) -> None:
+    if not text.endswith("\n"):
+        text += "\n"
     if output:
         output.write_text(text, encoding="utf-8")
         click.echo(f"Wrote {fmt} {what} to {output}", err=True)
@@ -180,18 +242,24 @@ def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
     Example:
       tierlens ingest sample_logs/ && tierlens summary
     """
-    ctx.obj = State(config, debug)
+    state = ctx.ensure_object(State)
+    state.config, state.debug = config, debug
+
+
+main.command_class = _Command
 
 
 @main.command()
 @click.argument("paths", nargs=-1)
 @data_option
 @click.option(
-    "--format",
+    "--input-format",
     "fmt",
     default=None,
-    help="Force a log format instead of detecting it (see `tierlens formats`).",
+    metavar="FORMAT",
+    help="Read the logs as this format instead of detecting it (see `tierlens formats`).",
 )
+@click.option("--format", "fmt_alias", default=None, hidden=True)  # the earlier spelling
 @click.option(
     "--strict", is_flag=True, help="Exit 3 if any line is rejected (good lines are still committed)."
 )
@@ -230,6 +298,7 @@ def ingest(
     paths: tuple[str, ...],
     data_dir: Path | None,
     fmt: str | None,
+    fmt_alias: str | None,
     strict: bool,
     batch_ended_at: datetime | None,
     ts_from: str | None,
@@ -250,11 +319,12 @@ def ingest(
       tierlens ingest sample_logs/
       tierlens ingest                      # Claude Code's logs, as ccusage finds them
       tierlens ingest 'logs/2026-11-*.jsonl.gz' --data /srv/tierlens --strict
-      zcat gateway.log.gz | tierlens ingest - --format anthropic_messages
+      zcat gateway.log.gz | tierlens ingest - --input-format anthropic_messages
       tierlens ingest saved-responses/ --ts-from created_at
     """
     from tierlens.sources.claude_code import claude_code_roots
 
+    fmt = fmt or fmt_alias
     ws = state.workspace(data_dir=data_dir)
     ended = batch_ended_at.replace(tzinfo=None) if batch_ended_at else None
     targets: list[str | Path] = [*paths, *(claude_code_roots() if claude_code and paths else [])]
@@ -318,38 +388,68 @@ def _ingest_text(r: Any) -> str:
 @main.command()
 @data_option
 @period_options
-@format_option("table", "json", "csv")
+@click.option(
+    "--period",
+    type=click.Choice(["day", "week", "month"]),
+    default="week",
+    show_default=True,
+    help="Rows per day, ISO week (from Monday) or month; a period without requests shows $0.",
+)
+@click.option(
+    "--by",
+    "by",
+    multiple=True,
+    metavar="DIM[,DIM]",
+    help="Break spend down by feature, tier, model, user, project, session, key or workspace "
+    "(repeat or comma-separate; default: feature,tier).",
+)
+@output_options("table", "markdown", "json", "csv")
 @click.pass_obj
 @handle_errors
 def summary(
-    state: State, data_dir: Path | None, since: datetime | None, until: datetime | None, fmt: str
+    state: State,
+    data_dir: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    period: str,
+    by: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
 ) -> None:
-    """Spend by week, feature and tier, with totals and unpriced requests.
+    """Spend and tokens by period and by feature, tier, model, user or any dimension.
 
     \b
     Examples:
       tierlens summary
+      tierlens summary --period day --by model            # the ccusage daily view
+      tierlens summary --period month --by user,project --format markdown -o spend.md
       tierlens summary --since 2026-10-01 --format csv > spend.csv
     """
     ws = state.workspace(data_dir=data_dir)
-    s = ws.summary(_day(since), _day(until))
+    dims = tuple(d.strip() for b in by for d in b.split(",") if d.strip()) or ("feature", "tier")
+    s = ws.summary(_day(since), _day(until), period=period, by=dims)
     _note_stale(s.stale_rows(ws.table.version))
+    _emit(_summary_render(s, fmt), fmt, output, "summary")
+
+
+def _summary_render(s: Any, fmt: str) -> str:
     if fmt == "csv":
-        click.echo(s.rows.write_csv(), nl=False)
-        return
+        return str(s.rows.write_csv())
     if fmt == "json":
         payload = {
+            "period": s.period,
+            "by": list(s.by),
             "total_cost_usd": s.total_cost_usd,
             "total_requests": s.total_requests,
             "unpriced_requests": s.unpriced_requests,
             "unpriced_models": s.unpriced_models,
             "first_day": s.first_day,
             "last_day": s.last_day,
+            "periods": s.periods().to_dicts(),
             "rows": s.rows.to_dicts(),
         }
-        click.echo(json.dumps(payload, indent=2, default=str))
-        return
-    click.echo(_summary_text(s))
+        return json.dumps(payload, indent=2, default=str)
+    return _summary_text(s, markdown=fmt == "markdown")
 
 
 def _note_stale(rows: int) -> None:
@@ -362,10 +462,10 @@ def _note_stale(rows: int) -> None:
         )
 
 
-def _summary_text(s: Any) -> str:
+def _summary_text(s: Any, markdown: bool = False) -> str:
     import polars as pl
 
-    from tierlens.render import count, money, table
+    from tierlens.render import count, markdown_table, money, table, tokens
 
     if s.total_requests == 0:
         return "No requests in the dataset for this period."
@@ -375,49 +475,56 @@ def _summary_text(s: Any) -> str:
     if s.unpriced_requests:
         models = ", ".join(f"{m} ({n:,})" for m, n in s.unpriced_models.items())
         out.append(f"Unpriced: {count(s.unpriced_requests)} requests not in the total ({models})")
-    weekly = s.rows.group_by("week").agg(pl.col("requests").sum(), pl.col("cost_usd").sum()).sort("week")
-    out += ["", "By week"]
-    out.append(
-        table([[w, count(n), money(c)] for w, n, c in weekly.iter_rows()], ["week (Mon)", "requests", "cost"])
+
+    def section(title: str, headers: list[str], rows: list[list[Any]]) -> None:
+        out.extend(["", f"## {title}" if markdown else title, ""] if markdown else ["", title])
+        out.append(markdown_table(headers, rows) if markdown else table(rows, headers))
+
+    label = {"day": "day", "week": "week (Mon)", "month": "month"}[s.period]
+    section(
+        f"By {s.period}",
+        [label, "requests", "input", "cache write", "cache read", "output", "cost"],
+        [
+            [_period_label(p, s.period), count(n), tokens(i), tokens(w), tokens(r), tokens(o), money(c)]
+            for p, n, i, w, r, o, c, _ in s.periods().iter_rows()
+        ],
     )
-    by_ft = (
-        s.rows.group_by("feature", "tier")
-        .agg(pl.col("requests").sum(), pl.col("cost_usd").sum(), pl.col("unpriced_requests").sum())
-        .sort("cost_usd", "feature", descending=[True, False], nulls_last=True)
+    dims = list(s.by)
+    whole = (
+        s.rows.group_by(dims)
+        .agg(
+            pl.col("requests").sum(),
+            pl.when(pl.col("cost_usd").is_not_null().any()).then(pl.col("cost_usd").sum()).alias("cost_usd"),
+        )
+        .sort("cost_usd", *dims, descending=[True] + [False] * len(dims), nulls_last=True)
     )
     total = s.total_cost_usd or 1.0
-    out += ["", "By feature and tier (whole period)"]
-    out.append(
-        table(
-            [
-                [
-                    f,
-                    t,
-                    count(n),
-                    money(None if u == n else c, unpriced=True),
-                    f"{100 * (c or 0) / total:.1f}%",
-                ]
-                for f, t, n, c, u in by_ft.iter_rows()
-            ],
-            ["feature", "tier", "requests", "cost", "share"],
-        )
+    section(
+        f"By {' and '.join(dims)} (whole period)",
+        [*dims, "requests", "cost", "share"],
+        [
+            [*r[: len(dims)], count(r[-2]), money(r[-1], unpriced=True), f"{100 * (r[-1] or 0) / total:.1f}%"]
+            for r in whole.iter_rows()
+        ],
     )
-    last = weekly["week"].max()
-    lw = s.rows.filter(pl.col("week") == last).sort("cost_usd", descending=True, nulls_last=True)
-    out += ["", f"Week of {last} by feature and tier"]
-    out.append(
-        table(
-            [
-                [f, t, count(n), money(None if u == n else c, unpriced=True)]
-                for _, f, t, n, c, u in lw.iter_rows()
-            ],
-            ["feature", "tier", "requests", "cost"],
-        )
+    last = s.rows["period"].max()
+    latest = s.rows.filter(pl.col("period") == last)
+    section(
+        f"{s.period.capitalize()} of {_period_label(last, s.period)} by {' and '.join(dims)}",
+        [*dims, "requests", "cost"],
+        [
+            [*(r[d] for d in dims), count(r["requests"]), money(r["cost_usd"], unpriced=True)]
+            for r in latest.iter_rows(named=True)
+        ],
     )
     return "\n".join(out)
 
 
-BY_CHOICES = ("feature", "tier", "model", "user", "project", "key", "workspace")
+def _period_label(start: date, period: str) -> str:
+    return start.strftime("%Y-%m") if period == "month" else str(start)
+
+
+BY_CHOICES = ("feature", "tier", "model", "user", "project", "session", "key", "workspace")
 
 
 @main.command()
@@ -444,7 +551,7 @@ BY_CHOICES = ("feature", "tier", "model", "user", "project", "key", "workspace")
     default=None,
     help="Report as if today were this day (default: today, or the day after the newest data).",
 )
-@output_options
+@output_options("table", "markdown", "html", "json", "csv", pipe="markdown")
 @click.option(
     "--charts",
     type=click.Path(path_type=Path, file_okay=False),
@@ -469,7 +576,7 @@ def report(
     grain: str,
     by: str,
     as_of: datetime | None,
-    fmt: str | None,
+    fmt: str,
     output: Path | None,
     charts: Path | None,
     chart_format: str,
@@ -501,7 +608,6 @@ def report(
         grain=grain, since=_day(since), until=_day(until), by=dims, as_of=_day(as_of), engine=engine
     )
     _note_stale(ws.stale_rows())
-    fmt = _output_format(fmt, output)
     if fmt == "html":
         from tierlens.report.html import to_html
 
@@ -534,7 +640,7 @@ def report(
 @click.option(
     "--engine", type=click.Choice(["polars", "duckdb", "spark"]), default="polars", show_default=True
 )
-@format_option("table", "csv", "json")
+@output_options("table", "markdown", "csv", "json")
 @click.pass_obj
 @handle_errors
 def query(
@@ -546,6 +652,7 @@ def query(
     print_sql: bool,
     engine: str,
     fmt: str,
+    output: Path | None,
 ) -> None:
     """Run a report query from queries/ on the dataset, or print it for another engine.
 
@@ -556,10 +663,11 @@ def query(
       tierlens query
       tierlens query spend_by_period --param since=2026-10-01 --param grain=month
       tierlens query feature_unit_costs --engine duckdb --format csv
+      tierlens query spend_by_model --param since=2026-11-01 -o models.md
       tierlens query spend_by_period --dialect bigquery --print
     """
     from tierlens.queries import load_queries, run_query
-    from tierlens.render import frame_table
+    from tierlens.render import render_frame
     from tierlens.render import table as text_table
 
     queries = load_queries()
@@ -586,49 +694,44 @@ def query(
         values[key.strip()] = value.strip()
     q = queries[name]
     if print_sql or dialect:
-        click.echo(q.render(dialect or q.dialect, values))
+        _emit(q.render(dialect or q.dialect, values), "sql", output, "query")
         return
     settings = state.settings(data_dir=data_dir)
     df = run_query(q, settings.data_dir, values, engine)
-    if fmt == "csv":
-        click.echo(df.write_csv(), nl=False)
-    elif fmt == "json":
-        click.echo(json.dumps(df.to_dicts(), indent=2, default=str))
-    else:
-        money_cols = [c for c in df.columns if c.endswith("_usd") or c.startswith("cost_per")]
-        count_cols = [
-            c for c in df.columns if c == "requests" or c.endswith("_tokens") or c.endswith("_requests")
-        ]
-        click.echo(frame_table(df, money_cols, count_cols))
+    money_cols = [c for c in df.columns if c.endswith("_usd") or c.startswith("cost_per")]
+    count_cols = [
+        c for c in df.columns if c == "requests" or c.endswith("_tokens") or c.endswith("_requests")
+    ]
+    _emit(render_frame(df, fmt, money_cols, count_cols), fmt, output, "query result")
 
 
 @main.command()
 @data_option
 @click.option("--limit", default=50, show_default=True, help="Rows to show (most recent ingest first).")
-@format_option("table", "json")
+@output_options("table", "markdown", "json", "csv")
 @click.pass_obj
 @handle_errors
-def quarantine(state: State, data_dir: Path | None, limit: int, fmt: str) -> None:
+def quarantine(state: State, data_dir: Path | None, limit: int, fmt: str, output: Path | None) -> None:
     """List rejected lines: file, line and reason (never their text).
 
     \b
     Example:
       tierlens quarantine --limit 20
     """
-    from tierlens.render import table
+    import polars as pl
+
+    from tierlens.render import render_frame
 
     rows = state.workspace(data_dir=data_dir).rejects(limit)
+    if not rows and fmt == "table":
+        _emit("The quarantine is empty.", fmt, output, "rejects")
+        return
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-    elif not rows:
-        click.echo("The quarantine is empty.")
-    else:
-        click.echo(
-            table(
-                [[r["file"], r["line"], r["reason"], r["ingest_id"]] for r in rows],
-                ["file", "line", "reason", "ingest"],
-            )
-        )
+        _emit(json.dumps(rows, indent=2), fmt, output, "rejects")
+        return
+    columns = {"file": pl.String, "line": pl.Int64, "reason": pl.String, "ingest_id": pl.String}
+    shown = pl.DataFrame([{k: r.get(k) for k in columns} for r in rows], schema=columns)
+    _emit(render_frame(shown, fmt), fmt, output, "rejects")
 
 
 @main.command()
@@ -638,10 +741,10 @@ def quarantine(state: State, data_dir: Path | None, limit: int, fmt: str) -> Non
     is_flag=True,
     help="List where the table in force differs from genai-prices (the vendored snapshot), and why.",
 )
-@format_option("table", "csv", "json")
+@output_options("table", "markdown", "csv", "json")
 @click.pass_obj
 @handle_errors
-def prices(state: State, model: str | None, diff: bool, fmt: str) -> None:
+def prices(state: State, model: str | None, diff: bool, fmt: str, output: Path | None) -> None:
     """Show the price table in force (genai-prices snapshot, tierlens corrections, tierlens.toml), USD per MTok.
 
     \b
@@ -653,33 +756,38 @@ def prices(state: State, model: str | None, diff: bool, fmt: str) -> None:
 
     from tierlens.pricing import PriceTable
     from tierlens.pricing.table import price_diff
-    from tierlens.render import frame_table
+    from tierlens.render import render_frame
 
     table = PriceTable.load(state.settings().pricing)
     rows = price_diff(table) if diff else table.rows
     if model:
         rows = rows.filter(pl.col("model_id").str.contains(model, literal=True))
     if fmt == "csv":
-        click.echo(rows.write_csv(), nl=False)
+        text = str(rows.write_csv())
     elif fmt == "json":
         key = "differences" if diff else "rows"
-        click.echo(json.dumps({"version": table.version, key: rows.to_dicts()}, indent=2, default=str))
-    elif diff:
-        click.echo(f"Price table {table.version} against genai-prices: {rows.height} difference(s)")
-        cols = ["provider", "model_id", "effective_from", "effective_to", "change", "detail", "source"]
-        click.echo(frame_table(rows.select(cols)))
+        text = json.dumps({"version": table.version, key: rows.to_dicts()}, indent=2, default=str)
     else:
-        cols = [
-            "provider", "model_id", "effective_from", "effective_to", "input", "cache_write_5m",
-            "cache_write_1h", "cache_read", "output", "lc_input", "lc_output",
-        ]  # fmt: skip
-        click.echo(f"Price table {table.version} (USD per million tokens)")
-        click.echo(frame_table(rows.select(cols)))
+        if diff:
+            title = f"Price table {table.version} against genai-prices: {rows.height} difference(s)"
+            cols = ["provider", "model_id", "effective_from", "effective_to", "change", "detail", "source"]
+        else:
+            title = f"Price table {table.version} (USD per million tokens)"
+            cols = [
+                "provider", "model_id", "effective_from", "effective_to", "input", "cache_write_5m",
+                "cache_write_1h", "cache_read", "output", "lc_input", "lc_output",
+            ]  # fmt: skip
+        text = (
+            f"{title}\n\n{render_frame(rows.select(cols), fmt)}"
+            if fmt == "markdown"
+            else f"{title}\n{render_frame(rows.select(cols), fmt)}"
+        )
+    _emit(text, fmt, output, "price table")
 
 
 @main.command()
 def formats() -> None:
-    """List the log formats tierlens reads (names for `ingest --format`).
+    """List the log formats tierlens reads (names for `ingest --input-format`).
 
     \b
     Example:
@@ -697,15 +805,15 @@ def formats() -> None:
 
 @main.command()
 @data_option
+@period_options
 @click.option(
     "--as-of",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
+    metavar="YYYY-MM-DD",
     help="Evaluate as if today were this day (default: the day after the newest data, or today).",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True
-)
+@output_options("table", "markdown", "json", "csv")
 @click.option(
     "--fail-on",
     type=click.Choice(["info", "warning", "critical"]),
@@ -714,7 +822,16 @@ def formats() -> None:
 )
 @click.pass_obj
 @handle_errors
-def flags(state: State, data_dir: Path | None, as_of: datetime | None, fmt: str, fail_on: str | None) -> None:
+def flags(
+    state: State,
+    data_dir: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    as_of: datetime | None,
+    fmt: str,
+    output: Path | None,
+    fail_on: str | None,
+) -> None:
     """Over-provisioning flags: where the team pays for more than its work needs.
 
     Signals: cost growing faster than usage, short structured calls on the top tier, lost or
@@ -728,10 +845,24 @@ def flags(state: State, data_dir: Path | None, as_of: datetime | None, fmt: str,
       tierlens flags
       tierlens flags --format json | jq '.findings[] | select(.kind == "lost_caching")'
       tierlens flags --fail-on warning
+      tierlens flags --since 2026-11-01 --until 2026-11-28 -o flags.md
     """
     from tierlens.signals import SEVERITIES
 
-    result = state.workspace(data_dir=data_dir).flags(_day(as_of))
+    end = _day(until)
+    if end is not None and as_of is not None and _day(as_of) != end + timedelta(days=1):
+        raise click.BadParameter("give --until or --as-of, not both", param_hint="'--as-of'")
+    start = _day(since)
+    if start is not None and end is None and as_of is None:
+        raise click.BadParameter("--since needs --until (the window's last day)", param_hint="'--since'")
+    day = end + timedelta(days=1) if end is not None else _day(as_of)
+    result = state.workspace(data_dir=data_dir).flags(day, since=start)
+    _emit(_flags_render(result, fmt), fmt, output, "flags")
+    if fail_on and any(SEVERITIES.index(f.severity) >= SEVERITIES.index(fail_on) for f in result.findings):
+        sys.exit(int(ExitCode.FINDING))
+
+
+def _flags_render(result: Any, fmt: str) -> str:
     if fmt == "json":
         payload = {
             "as_of": str(result.as_of),
@@ -740,11 +871,26 @@ def flags(state: State, data_dir: Path | None, as_of: datetime | None, fmt: str,
             "forecasts": result.forecasts,
             "thresholds": result.thresholds.model_dump(),
         }
-        click.echo(json.dumps(payload, indent=2, default=str))
-    else:
-        click.echo(_flags_text(result, markdown=fmt == "markdown"))
-    if fail_on and any(SEVERITIES.index(f.severity) >= SEVERITIES.index(fail_on) for f in result.findings):
-        sys.exit(int(ExitCode.FINDING))
+        return json.dumps(payload, indent=2, default=str)
+    if fmt == "csv":
+        import polars as pl
+
+        cols = [
+            "severity",
+            "kind",
+            "feature",
+            "model",
+            "monthly_usd",
+            "low_usd",
+            "high_usd",
+            "confidence",
+            "basis",
+            "title",
+        ]
+        rows = [{c: getattr(f, c) for c in cols} for f in result.findings]
+        schema = {c: pl.Float64 if c.endswith("_usd") else pl.String for c in cols}
+        return str(pl.DataFrame(rows, schema=schema).write_csv())
+    return _flags_text(result, markdown=fmt == "markdown")
 
 
 def _flags_text(result: Any, markdown: bool = False) -> str:
@@ -786,7 +932,7 @@ def _flags_text(result: Any, markdown: bool = False) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-class _MonitoringCommand(click.Command):
+class _MonitoringCommand(_Command):
     """A command whose every failure, usage errors included, exits 3 (UNKNOWN) as monitoring expects."""
 
     def make_context(
@@ -913,7 +1059,7 @@ def alert(
     help="USD within which one day/model group counts as matched.",
 )
 @click.option("--top", default=10, show_default=True, help="Groups to list in the gap tables.")
-@format_option("table", "json")
+@output_options("table", "markdown", "json")
 @click.pass_obj
 @handle_errors
 def reconcile(
@@ -927,6 +1073,7 @@ def reconcile(
     tolerance: float,
     top: int,
     fmt: str,
+    output: Path | None,
 ) -> None:
     """Compare the dataset's cost with the provider's cost report (or with the logs' own costs).
 
@@ -952,9 +1099,14 @@ def reconcile(
     else:
         result = ws.reconcile(list(cost_reports), max_gap_pct=max_gap_pct, tolerance_usd=tolerance)
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        _emit(json.dumps(result.to_dict(), indent=2, default=str), fmt, output, "reconcile")
     else:
-        click.echo(_reconcile_text(result, top))
+        _emit(
+            _as_markdown(_reconcile_text(result, top)) if fmt == "markdown" else _reconcile_text(result, top),
+            fmt,
+            output,
+            "reconcile",
+        )
     if result.exceeded:
         sys.exit(int(ExitCode.FINDING))
 
@@ -1036,7 +1188,7 @@ def _reconcile_text(r: Any, top: int) -> str:
 @data_option
 @period_options
 @click.option("--dry-run", is_flag=True, help="Show what the rules would change; write nothing.")
-@format_option("table", "json", "csv")
+@output_options("table", "markdown", "json", "csv")
 @click.pass_obj
 @handle_errors
 def attribute(
@@ -1046,6 +1198,7 @@ def attribute(
     until: datetime | None,
     dry_run: bool,
     fmt: str,
+    output: Path | None,
 ) -> None:
     """Re-run feature attribution ([attribution] in tierlens.toml) over the dataset; show spend by feature.
 
@@ -1063,12 +1216,24 @@ def attribute(
     run = state.workspace(data_dir=data_dir).attribute(dry_run=dry_run)
     totals = summarize(run.daily, _day(since), _day(until))
     if fmt == "csv":
-        click.echo(totals.write_csv(), nl=False)
+        _emit(str(totals.write_csv()), fmt, output, "attribution")
         return
     if fmt == "json":
-        click.echo(json.dumps({**run.to_dict(), "features": totals.to_dicts()}, indent=2, default=str))
+        _emit(
+            json.dumps({**run.to_dict(), "features": totals.to_dicts()}, indent=2, default=str),
+            fmt,
+            output,
+            "attribute",
+        )
         return
-    click.echo(_attribute_text(run, totals, _day(since), _day(until)))
+    _emit(
+        _as_markdown(_attribute_text(run, totals, _day(since), _day(until)))
+        if fmt == "markdown"
+        else _attribute_text(run, totals, _day(since), _day(until)),
+        fmt,
+        output,
+        "attribute",
+    )
 
 
 def _attribute_text(run: Any, totals: Any, since: date | None, until: date | None) -> str:
@@ -1100,7 +1265,7 @@ def _attribute_text(run: Any, totals: Any, since: date | None, until: date | Non
 @period_options
 @click.option("--model", default=None, help="Only the rows of this model (as logged, or its normalized id).")
 @click.option("--dry-run", is_flag=True, help="Show what the table in force would change; write nothing.")
-@format_option("table", "json")
+@output_options("table", "markdown", "json")
 @click.pass_obj
 @handle_errors
 def reprice(
@@ -1111,6 +1276,7 @@ def reprice(
     model: str | None,
     dry_run: bool,
     fmt: str,
+    output: Path | None,
 ) -> None:
     """Price the stored requests again with the price table in force (after a price in
     tierlens.toml, a correction or an upgrade), without re-reading any log.
@@ -1127,9 +1293,14 @@ def reprice(
     ws = state.workspace(data_dir=data_dir)
     result = ws.reprice(since=_day(since), until=_day(until), model=model, dry_run=dry_run)
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        _emit(json.dumps(result.to_dict(), indent=2, default=str), fmt, output, "reprice")
         return
-    click.echo(_reprice_text(result))
+    _emit(
+        _as_markdown(_reprice_text(result)) if fmt == "markdown" else _reprice_text(result),
+        fmt,
+        output,
+        "reprice",
+    )
 
 
 def _reprice_text(run: Any) -> str:
@@ -1238,10 +1409,10 @@ def export(
 @click.option(
     "--repair", is_flag=True, help="Move the files that cannot be read out of the dataset, into _corrupt/."
 )
-@format_option("table", "json")
+@output_options("table", "markdown", "json")
 @click.pass_obj
 @handle_errors
-def doctor(state: State, data_dir: Path | None, repair: bool, fmt: str) -> None:
+def doctor(state: State, data_dir: Path | None, repair: bool, fmt: str, output: Path | None) -> None:
     """Check every stored file (footer, columns, row count) and name the ones that cannot be read.
 
     Readers already skip such a file with a warning; --repair moves it to <data>/_corrupt/ and says
@@ -1254,9 +1425,14 @@ def doctor(state: State, data_dir: Path | None, repair: bool, fmt: str) -> None:
     """
     result = state.workspace(data_dir=data_dir).doctor(repair=repair)
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        _emit(json.dumps(result.to_dict(), indent=2), fmt, output, "doctor")
     else:
-        click.echo(_doctor_text(result))
+        _emit(
+            _as_markdown(_doctor_text(result)) if fmt == "markdown" else _doctor_text(result),
+            fmt,
+            output,
+            "doctor",
+        )
     if result.problems and not repair:
         sys.exit(int(ExitCode.INPUT))
 
@@ -1321,7 +1497,7 @@ def _doctor_text(r: Any) -> str:
     type=click.IntRange(1, 3660),
     help="Window on each side.",
 )
-@output_options
+@output_options("table", "markdown", "html", "json", "csv", pipe="markdown")
 @click.pass_obj
 @handle_errors
 def replay(
@@ -1335,7 +1511,7 @@ def replay(
     assume: tuple[str, ...],
     backtest_at: datetime | None,
     backtest_days: int,
-    fmt: str | None,
+    fmt: str,
     output: Path | None,
 ) -> None:
     """Replay the logged requests under routing policies: savings with P10/P50/P90.
@@ -1364,7 +1540,6 @@ def replay(
         backtest_at=_day(backtest_at),
         backtest_days=backtest_days,
     )
-    fmt = _output_format(fmt, output)
     _emit(render(result, fmt), fmt, output, "replay")
 
 

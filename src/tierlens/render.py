@@ -27,6 +27,11 @@ def count(value: int | float | None) -> str:
     return "-" if value is None else f"{int(value):,}"
 
 
+def tokens(value: int | float | None) -> str:
+    """Token counts as ccusage shows them: exact, with thousands separators."""
+    return count(value)
+
+
 def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1f}%"
 
@@ -77,3 +82,27 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in esc]
     return "\n".join(out)
+
+
+def frame_markdown(df: pl.DataFrame, money_cols: Sequence[str] = (), count_cols: Sequence[str] = ()) -> str:
+    """`frame_table` as a Markdown table."""
+    rows = [
+        [money(v) if k in money_cols else count(v) if k in count_cols else ("" if v is None else v) for k, v in r.items()]
+        for r in df.iter_rows(named=True)
+    ]
+    return markdown_table(df.columns, rows)
+
+
+def render_frame(
+    df: pl.DataFrame, fmt: str, money_cols: Sequence[str] = (), count_cols: Sequence[str] = ()
+) -> str:
+    """A frame in one of the output formats: table, markdown, csv or json (records)."""
+    import json
+
+    if fmt == "csv":
+        return str(df.write_csv())
+    if fmt == "json":
+        return json.dumps(df.to_dicts(), indent=2, default=str)
+    if fmt == "markdown":
+        return frame_markdown(df, money_cols, count_cols)
+    return frame_table(df, money_cols, count_cols)

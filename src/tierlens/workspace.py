@@ -81,10 +81,19 @@ class Workspace:
 
     # -- reads ---------------------------------------------------------------------------------------
 
-    def summary(self, since: date | None = None, until: date | None = None) -> SpendSummary:
+    def summary(
+        self,
+        since: date | None = None,
+        until: date | None = None,
+        *,
+        period: str = "week",
+        by: Sequence[str] = ("feature", "tier"),
+    ) -> SpendSummary:
+        """Spend by `period` (day, week, month) and the `by` dimensions (feature, tier, model, user,
+        project, session, key, workspace), with tokens by category."""
         from tierlens.summary import spend_summary
 
-        return spend_summary(self.requests, since, until)
+        return spend_summary(self.requests, since, until, period=period, by=by)
 
     def report(self, **options: Any) -> Report:
         """The spend report (`tierlens.report.model.build_report` options: grain, since, until, by,
@@ -95,12 +104,22 @@ class Workspace:
             self.data_dir, table=self.table, signals=self.settings.signals, lf=self.requests, **options
         )
 
-    def flags(self, as_of: date | None = None) -> Flags:
+    def flags(self, as_of: date | None = None, *, since: date | None = None) -> Flags:
+        """Every signal over the window before `as_of` (the configured lookback, or from `since`)."""
+        from tierlens.errors import ConfigError
         from tierlens.signals import find_flags
 
-        return find_flags(
-            None, self.settings.signals, self.settings.budgets, self.table, as_of, lf=self.requests
-        )
+        cfg = self.settings.signals
+        if since is not None:
+            if as_of is None:
+                raise ConfigError("a window start needs its end (as_of) too")
+            days = (as_of - since).days
+            if days < 7:
+                raise ConfigError(
+                    f"the signals need a window of at least 7 days; {since}..{as_of} has {days}"
+                )
+            cfg = cfg.model_copy(update={"lookback_days": days})
+        return find_flags(None, cfg, self.settings.budgets, self.table, as_of, lf=self.requests)
 
     def alert(self, rules: Path, **options: Any) -> Outcome:
         """Evaluate and deliver alert rules (`tierlens.alerts.run_alerts` options)."""
@@ -135,6 +154,7 @@ class Workspace:
         from tierlens.store import Layout
 
         layout = Layout(self.data_dir)
+        layout.require()  # no dataset here is an error, not an empty quarantine
         rows: list[dict[str, Any]] = []
         files = sorted(layout.quarantine.glob("*.jsonl"), reverse=True) if layout.quarantine.is_dir() else []
         for f in files:

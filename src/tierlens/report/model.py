@@ -36,6 +36,7 @@ BY_COLUMNS = {
     "model": "model_id",
     "user": "user_id",
     "project": "project",
+    "session": "session_id",
     "key": "api_key_id",
     "workspace": "workspace_id",
 }

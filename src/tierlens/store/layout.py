@@ -59,6 +59,13 @@ class Layout:
     def lock(self) -> Path:
         return self.root / ".lock"
 
+    def require(self) -> None:
+        """Raise StoreError unless a tierlens dataset is here (what every read checks first)."""
+        if not self.root.exists():
+            raise StoreError(f"no dataset at {self.root} (run `tierlens ingest` first, or pass --data)")
+        if not any(p.exists() for p in (self.requests, self.snapshots, self.meta)):
+            raise StoreError(f"{self.root} is not a tierlens dataset (no requests/ in it; pass --data)")
+
     def partition(self, day: str) -> Path:
         return self.requests / f"{PARTITION_COLUMN}={day}"
 
@@ -83,10 +90,7 @@ def scan(data_dir: str | Path) -> pl.LazyFrame:
     """A LazyFrame over the dataset's current snapshot (canonical columns plus the `date` partition
     column): every commit is in it whole or not at all, and later commits do not change it."""
     layout = Layout(Path(data_dir))
-    if not layout.root.exists():
-        raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
-    if not any(p.exists() for p in (layout.requests, layout.snapshots, layout.meta)):
-        raise StoreError(f"{layout.root} is not a tierlens dataset (no requests/ in it; pass --data)")
+    layout.require()
     from tierlens.store.doctor import readable
     from tierlens.store.snapshot import snapshot_files
 

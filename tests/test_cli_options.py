@@ -1,0 +1,165 @@
+"""The option set every command shares: output formats and -o, periods, --debug/--config anywhere,
+and the ccusage-style summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests import factories as f
+from tierlens.cli import main
+from tierlens.errors import ConfigError
+
+COMMANDS_WITH_OUTPUT = [
+    ["summary"],
+    ["flags"],
+    ["query", "spend_by_model"],
+    ["quarantine"],
+    ["prices", "--model", "haiku"],
+    ["doctor"],
+    ["reprice", "--dry-run"],
+    ["attribute", "--dry-run"],
+    ["reconcile", "--logged"],
+]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def _needs_data(cmd: list[str]) -> bool:
+    return cmd[0] != "prices"
+
+
+@pytest.mark.parametrize("cmd", COMMANDS_WITH_OUTPUT, ids=lambda c: c[0])
+def test_every_command_writes_json_and_markdown_to_a_file(cmd: list[str], sample_data: Path, tmp_path: Path) -> None:
+    data = ["--data", str(sample_data)] if _needs_data(cmd) else []
+    out = tmp_path / "out.json"
+    res = run(*cmd, *data, "-o", str(out))
+    assert res.exit_code == 0, res.output
+    json.loads(out.read_text(encoding="utf-8"))  # the suffix chose JSON
+    assert f"to {out}" in res.stderr and res.stdout == ""
+    md = tmp_path / "out.md"
+    assert run(*cmd, *data, "--format", "markdown", "-o", str(md)).exit_code == 0
+    text = md.read_text(encoding="utf-8")
+    assert "|" in text or "```" in text or text.startswith(("#", "The quarantine"))  # Markdown, not the table
+
+
+@pytest.mark.parametrize("cmd", COMMANDS_WITH_OUTPUT, ids=lambda c: c[0])
+def test_an_unknown_output_suffix_is_a_usage_error(cmd: list[str], sample_data: Path, tmp_path: Path) -> None:
+    data = ["--data", str(sample_data)] if _needs_data(cmd) else []
+    out = tmp_path / "spend.xlsx"
+    res = run(*cmd, *data, "-o", str(out))
+    assert res.exit_code == 2 and "spend.xlsx" in res.stderr and "--format" in res.stderr
+    assert not out.exists()
+    # --format says what to write whatever the name
+    assert run(*cmd, *data, "-o", str(out), "--format", "json").exit_code == 0
+    json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_debug_and_config_work_after_the_command_name(sample_data: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "tierlens.toml"
+    cfg.write_text(f'data_dir = "{sample_data}"\n', encoding="utf-8")
+    before = run("--config", str(cfg), "summary", "--format", "json")
+    after = run("summary", "--format", "json", "--config", str(cfg))
+    assert after.exit_code == 0 and json.loads(after.stdout) == json.loads(before.stdout)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("data_dirr = 1\n", encoding="utf-8")
+    res = run("summary", "--config", str(bad))
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    with pytest.raises(ConfigError):  # --debug: the error is raised, as before the command name
+        CliRunner().invoke(main, ["summary", "--config", str(bad), "--debug"], catch_exceptions=False)
+
+
+def test_ingest_reads_input_format_and_still_accepts_the_old_spelling(write: Any, tmp_path: Path) -> None:
+    path = write("a.jsonl", [f.logged(feature="chat")])
+    for i, flag in enumerate(["--input-format", "--format"]):
+        data = tmp_path / f"d{i}"
+        res = run("ingest", str(path), "--data", str(data), flag, "anthropic_messages", "--json")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["rows_added"] == 1
+    assert "--input-format" in run("ingest", "--help").stdout
+    assert "--format" not in run("ingest", "--help").stdout.replace("--input-format", "")
+    assert run("ingest", str(path), "--data", str(tmp_path / "d9"), "--input-format", "nope").exit_code == 2
+
+
+def test_quarantine_of_a_missing_or_foreign_directory_is_an_error(tmp_path: Path) -> None:
+    assert run("quarantine", "--data", str(tmp_path / "nope")).exit_code == 3
+    (tmp_path / "photos").mkdir()
+    res = run("quarantine", "--data", str(tmp_path / "photos"))
+    assert res.exit_code == 3 and "not a tierlens dataset" in res.stderr
+
+
+def test_flags_window_from_since_until(sample_data: Path) -> None:
+    res = run("flags", "--data", str(sample_data), "--since", "2026-10-19", "--until", "2026-11-15", "--format", "json")
+    payload = json.loads(res.stdout)
+    assert payload["window"] == ["2026-10-19", "2026-11-15"] and payload["as_of"] == "2026-11-16"
+    default = json.loads(run("flags", "--data", str(sample_data), "--format", "json").stdout)
+    def brief(findings: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(x["kind"], x["feature"], round(x["monthly_usd"] or 0.0, 6), x["evidence"]) for x in findings]
+
+    assert brief(payload["findings"]) == brief(default["findings"])  # the default lookback's 28 days
+    assert run("flags", "--data", str(sample_data), "--since", "2026-11-14", "--until", "2026-11-15").exit_code == 2
+    assert run("flags", "--data", str(sample_data), "--until", "2026-11-01", "--since", "2026-11-15").exit_code == 2
+    rows = list(csv.DictReader(io.StringIO(run("flags", "--data", str(sample_data), "--format", "csv").stdout)))
+    assert {r["kind"] for r in rows} == {x["kind"] for x in default["findings"]}
+
+
+# --- the ccusage-style summary ---------------------------------------------------------------------
+
+
+def _days(write: Any, tmp_path: Path) -> Path:
+    """Three days of requests with a day without any between them."""
+    lines = [
+        f.logged(ts="2026-11-02T10:00:00Z", feature="chat", input_tokens=1000, output_tokens=100, cache_read=500),
+        f.logged(ts="2026-11-02T11:00:00Z", feature="search", model="claude-haiku-4-5", input_tokens=200, output_tokens=20),
+        f.logged(ts="2026-11-04T10:00:00Z", feature="chat", input_tokens=3000, output_tokens=300,
+                 cache_creation=100, split=(100, 0), metadata={"user_id": "u1"}),
+    ]
+    data = tmp_path / "data"
+    assert run("ingest", str(write("d.jsonl", lines)), "--data", str(data)).exit_code == 0
+    return data
+
+
+def test_summary_by_day_shows_empty_days_as_zero_and_tokens_by_category(write: Any, tmp_path: Path) -> None:
+    data = _days(write, tmp_path)
+    payload = json.loads(run("summary", "--data", str(data), "--period", "day", "--by", "model", "--format", "json").stdout)
+    days = {p["period"]: p for p in payload["periods"]}
+    assert list(days) == ["2026-11-02", "2026-11-03", "2026-11-04"]
+    assert days["2026-11-03"]["requests"] == 0 and days["2026-11-03"]["cost_usd"] == 0.0
+    assert days["2026-11-02"]["input_tokens"] == 1200 and days["2026-11-02"]["cache_read_tokens"] == 500
+    assert days["2026-11-04"]["cache_write_tokens"] == 100 and days["2026-11-04"]["output_tokens"] == 300
+    # Sonnet 4.5 $3/$15, cache read $0.30, 5m write $3.75; Haiku 4.5 $1/$5 (per MTok)
+    sonnet_day1 = (1000 * 3 + 100 * 15 + 500 * 0.3) / 1e6
+    assert days["2026-11-02"]["cost_usd"] == pytest.approx(sonnet_day1 + (200 * 1 + 20 * 5) / 1e6, rel=1e-12)
+    assert {r["model"] for r in payload["rows"]} == {"claude-sonnet-4-5", "claude-haiku-4-5"}
+    text = run("summary", "--data", str(data), "--period", "day", "--by", "model").stdout
+    assert "2026-11-03" in text and "cache read" in text and "claude-haiku-4-5" in text
+
+
+def test_summary_by_several_dimensions_and_month(write: Any, tmp_path: Path) -> None:
+    data = _days(write, tmp_path)
+    payload = json.loads(
+        run("summary", "--data", str(data), "--period", "month", "--by", "feature,user", "--by", "tier", "--format", "json").stdout
+    )
+    assert payload["by"] == ["feature", "user", "tier"] and [p["period"] for p in payload["periods"]] == ["2026-11-01"]
+    cells = {(r["feature"], r["user"], r["tier"]): r["requests"] for r in payload["rows"]}
+    assert cells == {("chat", "(none)", "sonnet"): 1, ("chat", "u1", "sonnet"): 1, ("search", "(none)", "haiku"): 1}
+    res = run("summary", "--data", str(data), "--by", "colour")
+    assert res.exit_code == 2 and "colour" in res.stderr
+
+
+def test_summary_since_before_the_data_shows_the_empty_weeks(write: Any, tmp_path: Path) -> None:
+    data = _days(write, tmp_path)
+    start = date(2026, 10, 19)
+    payload = json.loads(run("summary", "--data", str(data), "--since", str(start), "--until", "2026-11-08", "--format", "json").stdout)
+    weeks = [p["period"] for p in payload["periods"]]
+    assert weeks == [str(start + timedelta(weeks=i)) for i in range(3)]
+    assert [p["requests"] for p in payload["periods"]] == [0, 0, 3]
