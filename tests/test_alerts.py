@@ -12,9 +12,13 @@ from typing import Any, ClassVar
 import pytest
 from click.testing import CliRunner
 
-from tierlens.alerts import post_webhook
+from tests import factories as f
+from tests.conftest import REPO
+from tierlens.alerts import load_rules, post_webhook, sink_file
 from tierlens.cli import main
+from tierlens.config import load_settings
 from tierlens.errors import TierlensError
+from tierlens.ingest import ingest
 
 
 def alert(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -96,6 +100,41 @@ path = "%s"
     assert next(a for a in sent if a["rule"] == "unpriced")["subject"].startswith("model=claude-nimbus-preview")
 
 
+@pytest.fixture
+def small_data(tmp_path: Path, write: Any) -> Path:
+    """A dataset of its own (alerts may write into it), one request of September 2026."""
+    data = tmp_path / "data"
+    ingest([write("a.jsonl", [f.logged()])], load_settings(data_dir=data))
+    return data
+
+
+@pytest.mark.parametrize(
+    ("sink_path", "written"),
+    [
+        (None, "data/alerts/alerts.jsonl"),  # no path: under the data directory
+        ("log/spend.jsonl", "data/log/spend.jsonl"),  # relative: against the data directory
+        ("{tmp}/elsewhere/spend.jsonl", "elsewhere/spend.jsonl"),  # absolute: as given
+    ],
+)
+def test_the_file_sink_writes_beside_the_data_not_in_the_working_directory(
+    sink_path: str | None, written: str, small_data: Path, tmp_path: Path
+) -> None:
+    body = BUDGET.format(amount=0.000001) + '\n[[sink]]\nkind = "file"\n'
+    if sink_path is not None:
+        body += f'path = "{sink_path.format(tmp=tmp_path)}"\n'
+    res = alert("--rules", rules(tmp_path, body), "--data", str(small_data))
+    assert res.exit_code == 2, res.output
+    sent = [json.loads(x) for x in (tmp_path / written).read_text().splitlines()]
+    assert [a["rule"] for a in sent] == ["month"]
+    assert not any(Path.cwd().iterdir())  # the directory cron runs from gets nothing
+
+
+def test_the_example_rules_load_and_log_under_the_data_directory(tmp_path: Path) -> None:
+    rules_ = load_rules(REPO / "examples" / "alerts.toml")
+    [file_sink] = [s for s in rules_.sink if s.kind == "file"]
+    assert sink_file(file_sink, tmp_path / "data") == tmp_path / "data" / "alerts" / "alerts.jsonl"
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -108,6 +147,9 @@ path = "%s"
         ("[[rule]]\nname = 'x'\nkind = 'signal'\nsignals = ['weather']\n", "known: lost_caching"),
         ("# nothing here yet\n", "no rules in it"),
         ("[[sink]]\nkind = 'stdout'\n", "no rules in it"),
+        # any other TIERLENS_* variable is a setting, and a mistyped one at that
+        ("[[rule]]\nname = 'x'\nkind = 'anomaly'\n[[sink]]\nkind = 'webhook'\nurl_env = 'TIERLENS_HOOK'\n",
+         "must end in _URL, _WEBHOOK"),
     ],
 )
 def test_bad_rules_are_unknown_not_a_traceback(body: str, message: str, sample_data: Path, tmp_path: Path) -> None:
@@ -161,6 +203,14 @@ def test_webhook_posts_slack_json_and_retries(hook: str, sample_data: Path, tmp_
     assert res.exit_code == 2
     assert len(_Hook.received) == 1 and _Hook.received[0]["text"].startswith("CRITICAL month: projected")
     assert _Hook.received[0]["alerts"][0]["rule"] == "month"
+
+
+def test_a_webhook_secret_may_be_a_tierlens_variable(hook: str, sample_data: Path, tmp_path: Path) -> None:
+    body = BUDGET.format(amount=500.0) + '\n[[sink]]\nkind = "webhook"\nurl_env = "TIERLENS_SLACK_WEBHOOK"\n'
+    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json"),
+                env={"TIERLENS_SLACK_WEBHOOK": hook})
+    assert res.exit_code == 2, res.output
+    assert [a["rule"] for a in _Hook.received[0]["alerts"]] == ["month"]
 
 
 def test_webhook_failure_never_prints_the_secret_url(hook: str, sample_data: Path, tmp_path: Path) -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import polars as pl
 import pytest
+from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 from tests import factories as f
 from tests.conftest import REPO
+from tierlens.cli import main
 from tierlens.errors import QueryError
 from tierlens.ingest import ingest
 from tierlens.queries import DIALECTS, load_queries, parse_query, run_query
@@ -63,6 +66,20 @@ def test_golden_transpile(name: str, dialect: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(sql)
     assert sql == path.read_text(), f"{path} differs (TIERLENS_UPDATE_GOLDEN=1 to accept)"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_printed_header_names_the_dialect_printed(dialect: str) -> None:
+    for q in QUERIES.values():
+        sql = q.render(dialect)
+        assert re.findall(r"dialect:\s*(\w+)", sql) == [dialect], q.name
+        assert f"name: {q.name}" in sql  # the rest of the header comes along unchanged
+
+
+def test_query_print_labels_the_translation() -> None:
+    res = CliRunner().invoke(main, ["query", "daily_spend", "--print", "--dialect", "bigquery"])
+    assert res.exit_code == 0, res.output
+    assert "/* dialect: bigquery */" in res.output and "duckdb" not in res.output
 
 
 def test_bigquery_weeks_start_on_monday() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 
 import tierlens
 from tests import factories as f
-from tests.browser import chart_containers, points, rendered
+from tests.browser import Chart, chart_containers, points, rendered
 from tests.conftest import REPO
 from tierlens.config import load_settings
 from tierlens.errors import ConfigError
@@ -193,14 +195,136 @@ def test_html_is_self_contained(small: Any) -> None:
     assert "window.vegaEmbed" in page
 
 
+def test_html_number_columns_are_right_aligned_placeholders_included() -> None:
+    from tierlens.report.html import _table
+
+    page = _table(
+        ["feature", "previous", "now", "%", "note"],
+        [
+            ["chat", "$1.00", "-", "+5.0%", "ok"],
+            ["lab", "-", "unpriced", "", "-"],
+            ["tag", "$0.5000", "$2.00", "-", "x"],
+        ],
+    )
+    cells = re.findall(r"<t[hd]( class=\"num\")?>([^<]*)</t[hd]>", page)
+    columns = [[bool(c) for c, _ in cells[i::5]] for i in range(5)]
+    assert columns == [[False] * 4, [True] * 4, [True] * 4, [True] * 4, [False] * 4]  # header row included
+
+
+def test_html_headings_render_markdown_code_spans(small: Any) -> None:
+    from tierlens.report.html import to_html
+
+    body = to_html(small).split("</script>")[-2:]  # past the inlined Vega bundle
+    headings = re.findall(r"<h[12]>(.*?)</h[12]>", "".join(body))
+    assert any("<code>tierlens flags</code>" in h for h in headings)
+    assert not any("`" in h for h in headings), headings
+
+
+def test_chart_colours_stay_distinct_past_the_palette(small: Any) -> None:
+    priced = small.series.filter(pl.col("unpriced_requests") == 0)
+    many = pl.concat([priced.with_columns(feature=pl.lit(f"feature-{i:02d}")) for i in range(25)])
+    spec = charts.spend_by_feature(dataclasses.replace(small, series=many)).to_dict()
+    colors = spec["encoding"]["color"]["scale"]["range"]
+    assert len(spec["encoding"]["color"]["scale"]["domain"]) == len(colors) == 25
+    assert len({c.lower() for c in colors}) == 25
+    assert len(set(charts.distinct_colors(60))) == 60
+
+
+def test_unpriced_cells_are_left_out_of_cost_charts_and_named(small: Any) -> None:
+    for name, key, unpriced in (("spend_by_tier", "tier", "(other)"), ("spend_by_feature", "feature", "lab")):
+        spec = charts.CHARTS[name](small).to_dict()
+        assert unpriced not in {row[key] for row in spec["data"]["values"]}, name  # never drawn at $0
+        assert unpriced not in spec["encoding"]["color"]["scale"]["domain"]
+        assert unpriced in spec["title"]["subtitle"] and "no price" in spec["title"]["subtitle"]
+
+
 # --- a real browser ------------------------------------------------------------------------------------
 
 
-def test_html_report_renders_its_charts_in_headless_chromium(sample: Path, tmp_path: Path) -> None:
+Page = tuple[Any, dict[str, Chart]]  # the report, and chart name -> its chart as Chromium drew it
+
+
+@pytest.fixture(scope="module")
+def sample_page(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Page:
+    """The sample data's weekly report, drawn once by headless Chromium: (report, chart name -> Chart)."""
     from tierlens.report.html import to_html
 
-    containers = chart_containers(to_html(build_report(sample)), tmp_path)
+    tmp = tmp_path_factory.mktemp("browser")
+    # as hermetic as the autouse fixture, for a module's worth of tests
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("TIERLENS_")]:
+            mp.delenv(key)
+        mp.chdir(tmp)
+        r = build_report(sample_data)
+        containers = chart_containers(to_html(r), tmp)
     assert set(containers) == set(charts.CHARTS)
     for name, tag in containers.items():
         assert rendered(tag), (name, tag[:200])
         assert points(tag) > 0, name
+    return r, {name: Chart(tag) for name, tag in containers.items()}
+
+
+def test_html_report_renders_its_charts_in_headless_chromium(sample_page: Page) -> None:
+    r, drawn = sample_page
+    assert r.grain == "week" and set(drawn) == set(charts.CHARTS)
+
+
+def test_browser_weekly_bars_are_wide_and_inside_the_plot(sample_page: Page) -> None:
+    r, drawn = sample_page
+    chart = drawn["spend_by_tier"]
+    width, bars = chart.plot_width, chart.bars()
+    step = width / len(chart.axis_labels("X"))
+    columns = sorted({(round(b.x, 3), round(b.width, 3)) for b in bars})
+    assert len(columns) == r.series["period"].n_unique() == 13
+    for x, w in columns:
+        assert 0.5 * step <= w <= step, (w, step)  # not slivers, not overlapping
+        assert x >= 0 and x + w <= width, (x, w, width)  # not clipped at either edge
+    assert all(a[0] + a[1] < b[0] for a, b in itertools.pairwise(columns))
+
+
+def test_browser_weekly_ticks_are_the_mondays_weeks_start_on(sample_page: Page) -> None:
+    r, drawn = sample_page
+    weeks = set(r.series["period"].to_list())
+    for name, chart in drawn.items():
+        year = re.search(r"\((\d{4})\)", chart.axis_title("X"))
+        assert year, chart.axis_title("X")
+        ticks = [datetime.strptime(f"{t} {year.group(1)}", "%b %d %Y").date() for t in chart.axis_labels("X")]
+        assert ticks and all(t.weekday() == 0 for t in ticks), (name, ticks)
+        assert set(ticks) == weeks, name  # a tick on every week start, none between
+
+
+def test_browser_every_series_has_its_own_colour(sample_page: Page) -> None:
+    r, drawn = sample_page
+    priced = set(r.series.filter(pl.col("requests") > pl.col("unpriced_requests"))["feature"].to_list())
+    assert len(priced) >= 10  # the case where Vega's default scheme ran out
+    for name in ("spend_by_feature", "cost_per_request"):
+        legend, strokes = drawn[name].legend(), drawn[name].line_strokes()
+        assert set(legend) == priced, name
+        assert len(set(legend.values())) == len(legend), (name, legend)
+        assert len(strokes) == len(set(strokes)) == len(legend), (name, strokes)
+        assert set(strokes) == set(legend.values()), name
+    tiers = drawn["spend_by_tier"].legend()
+    assert len(set(tiers.values())) == len(tiers) >= 3
+    assert {b.fill for b in drawn["spend_by_tier"].bars()} == set(tiers.values())
+
+
+def test_browser_money_axes_are_dollars(sample_page: Page) -> None:
+    _, drawn = sample_page
+    for name, chart in drawn.items():
+        labels = [t for t in chart.axis_labels("Y") if t]  # a log axis leaves its minor ticks unlabelled
+        assert len(labels) >= 3 and all(t.startswith("$") for t in labels), (name, labels)
+        assert "($" in chart.axis_title("Y"), name
+    log = drawn["cost_per_request"]
+    assert "log scale" in log.axis_title("Y") and "log scale" in log.title()
+
+
+def test_browser_unpriced_feature_is_named_not_drawn_at_zero(sample_page: Page) -> None:
+    r, drawn = sample_page
+    none_priced = (pl.col("requests") == pl.col("unpriced_requests")).all()
+    unpriced = r.series.group_by("feature").agg(none=none_priced)
+    assert unpriced.filter("none")["feature"].to_list() == ["labs-eval"]
+    for name in ("spend_by_feature", "cost_per_request"):
+        assert "labs-eval" not in drawn[name].legend(), name
+        assert "labs-eval" in drawn[name].subtitle() and "no price" in drawn[name].subtitle(), name
+    assert "(other)" not in drawn["spend_by_tier"].legend()
+    assert "(other)" in drawn["spend_by_tier"].subtitle()

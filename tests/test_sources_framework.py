@@ -20,7 +20,7 @@ from tests import factories as f
 from tests.fixtures.readers import assert_accounted, parse_bytes, parse_lines
 from tierlens.config import Settings
 from tierlens.errors import SourceError
-from tierlens.sources import detect_format, read_input
+from tierlens.sources import base, detect_format, read_input
 from tierlens.sources.base import json_document_records, sniff_shape
 
 
@@ -42,10 +42,37 @@ def test_pretty_array_keeps_each_element_line_and_rejects_a_bad_tail() -> None:
     broken = body[: body.rindex("}")] + ",\n  {oops}\n]"
     p = parse_bytes("anthropic_messages", broken.encode())
     assert p.rows.height == 2 and len(p.rejects) == 1
-    assert p.rejects[0]["reason"].startswith("invalid JSON: expected ',' or ']'") or p.rejects[0][
-        "reason"
-    ].startswith("invalid JSON")
+    oops = len(broken.splitlines()) - 1
+    assert p.rejects[0]["reason"] == (
+        f"invalid JSON: Expecting property name enclosed in double quotes at line {oops} column 3"
+    )
     assert_accounted(p)
+
+
+def test_a_bad_document_tail_says_where_once() -> None:
+    # the decoder's message ends in "at" ("Unterminated string starting at"): the reason says it once
+    body = json.dumps([f.logged()], indent=2)
+    broken = body[: body.rindex("}")] + '},\n  {"ts": "2026-09-01'
+    p = parse_bytes("anthropic_messages", broken.encode())
+    line = len(broken.splitlines())
+    assert [r["reason"] for r in p.rejects] == [
+        f"invalid JSON: Unterminated string starting at line {line} column 10"
+    ]
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_a_bad_line_says_invalid_json_and_where_once(exact: bool) -> None:
+    p = parse_lines("anthropic_messages", [f.logged(), '{"ts": "2026-09-01', '{"ts": 1,,}'], exact=exact)
+    assert {r["line"]: r["reason"] for r in p.rejects} == {
+        2: "invalid JSON: Unterminated string starting at column 8",
+        3: "invalid JSON: Expecting property name enclosed in double quotes at column 10",
+    }
+
+
+def test_a_reason_of_our_own_is_not_prefixed_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "_TRAILING_COMMAS", 2)  # the real limit takes ten thousand commas
+    p = parse_lines("anthropic_messages", ['{"a": [1,], "b": [2,], "c": [3,],}'], exact=True)
+    assert [r["reason"] for r in p.rejects] == ["invalid JSON: too many trailing commas"]
 
 
 def test_concatenated_pretty_documents_and_non_objects() -> None:

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tierlens.config import BudgetConfig, Settings
+from tierlens.config import ENV_PREFIX, SECRET_SUFFIXES, BudgetConfig, Settings, names_a_secret
 from tierlens.errors import ConfigError, TierlensError
 from tierlens.pricing import PriceTable
 from tierlens.queries import get_query, run_query
@@ -106,14 +106,29 @@ class SqlRule(_Rule):
 Rule = Annotated[BudgetRule | GrowthRule | AnomalyRule | SignalRule | SqlRule, Field(discriminator="kind")]
 
 
+ALERT_LOG = Path("alerts") / "alerts.jsonl"
+"""Where a file sink appends when it names no path: under the data directory, so a cron job writes
+to the same file whatever directory it runs from."""
+
+
 class Sink(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["stdout", "file", "webhook"]
     path: Path | None = None
+    """File sink: JSON lines appended here; relative to the data directory (default `ALERT_LOG`)."""
     url_env: str | None = None
     """Environment variable holding the webhook URL (the URL is a secret: it never goes in the file)."""
     timeout: float = Field(default=5.0, gt=0)
     retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("url_env")
+    @classmethod
+    def _not_a_setting(cls, value: str | None) -> str | None:
+        # any other TIERLENS_* variable is taken for a mistyped setting (tierlens.config)
+        if value and value.upper().startswith(ENV_PREFIX) and not names_a_secret(value):
+            ends = ", ".join(SECRET_SUFFIXES)
+            raise ValueError(f"a {ENV_PREFIX}* variable holding a secret must end in {ends}, not {value!r}")
+        return value
 
 
 class Rules(BaseModel):
@@ -411,8 +426,25 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float, retries: int
     )
 
 
-def deliver(alerts: list[Alert], sinks: list[Sink], fmt: str, echo: Any) -> list[str]:
-    """Send alerts to every sink; returns errors (a failed sink does not stop the others)."""
+def sink_file(sink: Sink, data_dir: str | Path) -> Path:
+    """The file a file sink appends to: its path as given when absolute, else under `data_dir`."""
+    path = (sink.path or ALERT_LOG).expanduser()
+    return path if path.is_absolute() else Path(data_dir) / path
+
+
+def _append_lines(path: Path, alerts: list[Alert]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        for a in alerts:
+            fh.write(json.dumps({"at": stamp, **asdict(a)}) + "\n")
+
+
+def deliver(
+    alerts: list[Alert], sinks: list[Sink], fmt: str, echo: Any, *, data_dir: str | Path
+) -> list[str]:
+    """Send alerts to every sink; returns errors (a failed sink does not stop the others).
+    `data_dir`: where a file sink's relative path points."""
     errors = []
     for sink in sinks:
         try:
@@ -423,13 +455,7 @@ def deliver(alerts: list[Alert], sinks: list[Sink], fmt: str, echo: Any) -> list
                     for a in alerts:
                         echo(a.line())
             elif sink.kind == "file":
-                if sink.path is None:
-                    raise ConfigError("a file sink needs a path")
-                sink.path.parent.mkdir(parents=True, exist_ok=True)
-                with sink.path.open("a", encoding="utf-8") as fh:
-                    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-                    for a in alerts:
-                        fh.write(json.dumps({"at": stamp, **asdict(a)}) + "\n")
+                _append_lines(sink_file(sink, data_dir), alerts)
             elif sink.kind == "webhook":
                 url = os.environ.get(sink.url_env or "", "")
                 if not url:
@@ -464,7 +490,7 @@ def run_alerts(
     state_path = state_path or Path(settings.data_dir) / "_meta" / "alert_state.json"
     notified = _load_state(state_path)
     fresh = [a for a in alerts if renotify or a.key not in notified]
-    errors = deliver(fresh, rules.sink, fmt, echo) if fresh else []
+    errors = deliver(fresh, rules.sink, fmt, echo, data_dir=settings.data_dir) if fresh else []
     if fresh and len(errors) < len(rules.sink):  # told at least one sink: not again this period
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         for a in fresh:

@@ -4,6 +4,10 @@ Precedence (highest first): explicit arguments (CLI flags) > `TIERLENS_*` enviro
 (nested with `__`, e.g. `TIERLENS_SOURCES__ANTHROPIC_BATCH__ENDED_AT`) > `tierlens.toml` (or
 `[tool.tierlens]` in pyproject.toml) > defaults. An unknown key is an error with a "did you mean"
 hint, because a silently ignored typo in a price override costs real money.
+
+The same holds for the environment: a `TIERLENS_*` variable that names no setting is an error,
+except the few that are not settings (`NON_SETTING_VARIABLES`) and the secrets alert sinks read
+(`url_env`), whose names end in one of `SECRET_SUFFIXES` (`TIERLENS_SLACK_WEBHOOK`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -31,6 +35,15 @@ from tierlens.errors import ConfigError
 
 DEFAULT_DATA_DIR = Path("tierlens-data")
 CONFIG_FILE = "tierlens.toml"
+ENV_PREFIX = "TIERLENS_"
+NON_SETTING_VARIABLES = {
+    "TIERLENS_CONFIG": "the config file to read",
+    "TIERLENS_CRASH_AT": "a test hook: the store writer dies at the named point, as a `kill -9` would",
+    "TIERLENS_UPDATE_GOLDEN": "the test suite rewrites its golden files",
+}
+"""`TIERLENS_*` variables tierlens reads that are not settings."""
+SECRET_SUFFIXES = ("_URL", "_WEBHOOK", "_TOKEN", "_SECRET")
+"""How a `TIERLENS_*` variable holding a secret (an alert sink's `url_env`) ends; the others are settings."""
 
 
 class _Strict(BaseModel):
@@ -464,7 +477,7 @@ class Settings(BaseSettings):
     """All tierlens settings. Build with `load_settings`, not directly."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TIERLENS_", env_nested_delimiter="__", extra="forbid", validate_default=True
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
     data_dir: Path = DEFAULT_DATA_DIR
@@ -524,8 +537,51 @@ def _config_path(path: Path | None) -> Iterator[None]:
         _CONFIG_PATH.reset(token)
 
 
+def names_a_secret(variable: str) -> bool:
+    """Whether an environment variable's name says it holds a secret rather than a setting."""
+    name = variable.upper()
+    return "__" not in name and name.endswith(SECRET_SUFFIXES)
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Raise ConfigError naming each `TIERLENS_*` variable that is neither a setting, nor one of
+    `NON_SETTING_VARIABLES`, nor a secret (pydantic-settings would ignore it without a word)."""
+    environ = os.environ if environ is None else environ
+    problems = [_unknown_variable(name) for name in sorted(environ) if _is_unknown_variable(name)]
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _setting_variables() -> list[str]:
+    return [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+
+
+def _is_unknown_variable(name: str) -> bool:
+    upper = name.upper()
+    if not upper.startswith(ENV_PREFIX) or upper in NON_SETTING_VARIABLES or names_a_secret(upper):
+        return False
+    return upper.split("__", 1)[0] not in _setting_variables()
+
+
+def _unknown_variable(name: str) -> str:
+    """Why `name` is refused, with the variable it likely meant (the part before `__` may be a typo)."""
+    head, nested, rest = name.upper().removeprefix(ENV_PREFIX).partition("__")
+    known = _setting_variables() + ([] if nested else list(NON_SETTING_VARIABLES))
+    bare = {v.removeprefix(ENV_PREFIX): v for v in known}  # the shared prefix would make all alike
+    hint = difflib.get_close_matches(head, bare, n=1)
+    if hint:
+        tip = f"did you mean '{bare[hint[0]]}{nested}{rest}'?"
+    else:
+        tip = (
+            f"settings: {', '.join(_setting_variables())}, nested with '__'; "
+            f"a secret's name ends in {', '.join(SECRET_SUFFIXES)}"
+        )
+    return f"unknown environment variable '{name}' ({tip})"
+
+
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Load settings with the documented precedence; `overrides` (CLI flags) win, None values are ignored."""
+    check_environment()
     path = find_config(config)
     given = {k: v for k, v in overrides.items() if v is not None}
     try:

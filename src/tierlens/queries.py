@@ -33,6 +33,7 @@ from tierlens.schema import PARTITION_COLUMN
 ENGINES = ("polars", "duckdb", "spark")
 DIALECTS = ("duckdb", "spark", "bigquery", "snowflake", "trino", "postgres")
 _HEADER = re.compile(r"^--\s*(name|description|dialect|params|grain):\s*(.*)$")
+_DIALECT_COMMENT = re.compile(r"\s*dialect:.*", re.DOTALL)
 _PARAM = re.compile(r"^(\w+)\s+(DATE|STRING|INT|FLOAT)(?:\(([^)]*)\))?(?:\s*=\s*(.+))?$", re.IGNORECASE)
 
 
@@ -86,7 +87,7 @@ class Query:
         target = dialect or self.dialect
         if target not in DIALECTS:
             raise QueryError(f"unknown dialect {target!r}; known: {', '.join(DIALECTS)}")
-        tree = self.bind(values)
+        tree = _header_names_dialect(self.bind(values), target)
         if target == "bigquery":
             tree = _iso_weeks_for_bigquery(tree)
         return tree.sql(dialect=target, pretty=pretty)
@@ -107,6 +108,17 @@ def _literal(p: Param, raw: Any) -> exp.Expression:
     except ValueError:
         raise QueryError(f"parameter '{p.name}' must be a {kind}, got {raw!r}") from None
     return exp.Literal.string(str(raw))
+
+
+def _header_names_dialect(tree: exp.Expression, dialect: str) -> exp.Expression:
+    """The tree with its header's `-- dialect:` comment naming `dialect`, the SQL it is printed in
+    (the header comes along as comments; the file's own dialect would mislabel a translation)."""
+    for node in tree.walk():
+        if node.comments:
+            node.comments = [
+                f" dialect: {dialect}" if _DIALECT_COMMENT.fullmatch(c) else c for c in node.comments
+            ]
+    return tree
 
 
 def _iso_weeks_for_bigquery(tree: exp.Expression) -> exp.Expression:

@@ -467,12 +467,10 @@ def json_document_records(data: bytes) -> tuple[list[Record], int] | None:
     def decode(pos: int) -> tuple[Any, int] | str:
         try:
             return decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            return f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         except ValueError as exc:
-            return str(exc)
+            return _json_reason(exc, with_line=True)
         except RecursionError:
-            return "invalid JSON: nested too deeply"
+            return TOO_DEEP
 
     decoded = False
 
@@ -935,10 +933,8 @@ def decode_lines(chunk: bytes, first_line: int) -> tuple[list[Record], int]:
         except UnicodeDecodeError:
             records.append(Record(ln, None, line, error="invalid UTF-8"))
             continue
-        except (json.JSONDecodeError, ValueError) as exc:
-            msg = exc.msg.removesuffix(" at") if isinstance(exc, json.JSONDecodeError) else str(exc)
-            col = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-            records.append(Record(ln, None, line, error=f"invalid JSON: {msg}{col}"))
+        except ValueError as exc:
+            records.append(Record(ln, None, line, error=_json_reason(exc)))
             continue
         except RecursionError:
             records.append(Record(ln, None, line, error=TOO_DEEP))
@@ -981,6 +977,20 @@ def _trailing_comma(exc: json.JSONDecodeError) -> int | None:
         return None
     before = doc[:pos].rstrip()
     return len(before) - 1 if before.endswith(",") else None
+
+
+_INVALID_JSON = "invalid JSON: "
+
+
+def _json_reason(exc: ValueError, with_line: bool = False) -> str:
+    """The reject reason for JSON that does not decode, `invalid JSON: ...` once, with where the
+    decoder stopped ("at column 7"; "at line 3 column 7" inside a document of several lines)."""
+    if isinstance(exc, json.JSONDecodeError):
+        # the decoder's own message may end in "at" ("Unterminated string starting at")
+        where = f"line {exc.lineno} column {exc.colno}" if with_line else f"column {exc.colno}"
+        return f"{_INVALID_JSON}{exc.msg.removesuffix(' at')} at {where}"
+    text = str(exc)  # this module's own checks raise their reason already worded
+    return text if text.startswith(_INVALID_JSON) else _INVALID_JSON + text
 
 
 TOO_DEEP = "invalid JSON: nested too deeply"

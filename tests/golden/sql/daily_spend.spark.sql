@@ -1,6 +1,6 @@
 /* name: daily_spend */
 /* description: Spend and requests per day and feature (the input of anomaly baselines and forecasts). */
-/* dialect: duckdb */
+/* dialect: spark */
 /* params: since DATE = 1970-01-01, until DATE = 9999-12-31 */
 /* grain: date x feature */
 SELECT

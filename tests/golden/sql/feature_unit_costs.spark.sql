@@ -1,6 +1,6 @@
 /* name: feature_unit_costs */
 /* description: Cost per request and per 1K output tokens by feature, and how much of the input came from the prompt cache. */
-/* dialect: duckdb */
+/* dialect: spark */
 /* params: since DATE = 1970-01-01, until DATE = 9999-12-31 */
 /* grain: feature */
 SELECT

@@ -1,6 +1,6 @@
 /* name: spend_by_model */
 /* description: Spend and requests by period (day, ISO week or month) and normalized model id, with the spend billed at batch and priority tiers. */
-/* dialect: duckdb */
+/* dialect: bigquery */
 /* params: since DATE = 1970-01-01, until DATE = 9999-12-31, grain STRING(day|week|month) = week */
 /* grain: period x model_id */
 SELECT

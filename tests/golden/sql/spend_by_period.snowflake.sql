@@ -1,6 +1,6 @@
 /* name: spend_by_period */
 /* description: Spend, requests and tokens by period (day, ISO week from Monday, or month), feature and tier. */
-/* dialect: duckdb */
+/* dialect: snowflake */
 /* params: since DATE = 1970-01-01, until DATE = 9999-12-31, grain STRING(day|week|month) = week */
 /* grain: period x feature x tier */
 SELECT

@@ -1,6 +1,6 @@
 /* name: unpriced_models */
 /* description: Models with requests tierlens could not price in the window (an alert rule: every row is a violation). */
-/* dialect: duckdb */
+/* dialect: trino */
 /* params: since DATE = 1970-01-01, until DATE = 9999-12-31 */
 /* grain: model */
 SELECT
