@@ -131,8 +131,11 @@ def find_flags(
     if "batch_candidate" in wanted:
         firsts.append(batch_candidates(window_r, cfg, pricing, scale))
     asks = [next(g) for g in firsts]
-    # the first round: the history's cells (what most signals look at first) and the others' stats
-    cells, *answers = pl.collect_all([daily_cells(rows), *(q for qs in asks for q in qs)], engine="streaming")
+    # the first round: the history's cells (what most signals look at first) and the others' stats,
+    # one query after another (each holds its own group state; together they would add up)
+    cells, *answers = [
+        q.collect(engine="streaming") for q in [daily_cells(rows), *(q for qs in asks for q in qs)]
+    ]
     in_window = cells.filter(~pl.col("bucket") & (pl.col("date") >= start))
     pricing.models = Models.of(in_window)  # every counterfactual re-prices rows of the window
     steps: list[tuple[Passes, list[pl.DataFrame] | None]] = []
@@ -220,9 +223,9 @@ class _Pricing:
 
 
 # A signal is a generator of passes: it yields the queries it needs next, receives their results
-# (in order), and finally returns its findings. `run_passes` runs all signals side by side, and a
-# signal asks for everything it needs in a round at once (every feature's counterfactuals), so one
-# scan of its rows serves them all.
+# (in order), and finally returns its findings. `run_passes` runs all signals side by side: a
+# signal asks for everything it needs in a round at once (every feature's counterfactuals), and
+# each query streams over the rows it needs, holding only its aggregates.
 Passes = Generator[list[pl.LazyFrame], list[pl.DataFrame], list["Finding"]]
 
 
@@ -235,9 +238,9 @@ def run_passes(steps: list[tuple[Passes, list[pl.DataFrame] | None]]) -> list[Fi
     for i, (gen, answer) in enumerate(steps):
         _advance(gen, answer, i, asks, found)
     while asks:
-        # each signal's queries together (they share its rows' scan); signals one after another,
-        # which holds less in memory than one plan over every signal's rows at once
-        got = iter([r for qs in asks.values() if qs for r in pl.collect_all(qs, engine="streaming")])
+        # one query at a time: collected together, queries over the same rows would share one
+        # scan, but polars holds those rows in memory to share them (gigabytes at 100M requests)
+        got = iter([q.collect(engine="streaming") for qs in asks.values() for q in qs])
         current, asks = asks, {}
         for i, qs in current.items():
             _advance(gens[i], [next(got) for _ in qs], i, asks, found)
@@ -607,23 +610,30 @@ def batch_candidates(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
     """Standard-tier features that run when nobody waits (night hours): the Batches API halves them."""
     lo, hi = cfg.night_hours
     std = window.filter((pl.col("service_tier") != "batch") & pl.col("priced"))
+    # first sums only (they stream in bounded memory); the medians and model lists are read
+    # for the few features that run at night, over their rows alone
     [stats] = yield [
         std.group_by("feature")
         .agg(
-            night=pl.col("ts").dt.hour().is_between(lo, hi - 1).mean(),
+            night=pl.col("ts").dt.hour().is_between(lo, hi - 1).sum() / pl.col("ts").is_not_null().sum(),
             n=pl.len(),
             cost=pl.col("cost_usd").sum(),
-            latency=pl.col("latency_ms").median(),
-            models=pl.col("model_id").unique().sort(),
         )
         .filter(pl.col("night") >= cfg.batch_min_night_share)
     ]
     stats = stats.sort("feature")
-    got = yield [
-        q
-        for f in stats["feature"]
-        for q in pricing.queries(std.filter(pl.col("feature") == f), {"service_tier": "batch"})
+    features = stats["feature"].to_list()
+    details, *got = yield [
+        std.filter(pl.col("feature").is_in(features))
+        .group_by("feature")
+        .agg(latency=pl.col("latency_ms").median(), models=pl.col("model_id").unique().sort()),
+        *(
+            q
+            for f in features
+            for q in pricing.queries(std.filter(pl.col("feature") == f), {"service_tier": "batch"})
+        ),
     ]
+    stats = stats.join(details, on="feature", how="left")
     out = []
     for r, batched in zip(stats.iter_rows(named=True), _totals(got), strict=True):
         feature, night, cost = r["feature"], _num(r["night"]), float(r["cost"] or 0.0)
