@@ -894,7 +894,7 @@ def _flags_render(result: Any, fmt: str) -> str:
 
 
 def _flags_text(result: Any, markdown: bool = False) -> str:
-    from tierlens.render import money
+    from tierlens.render import money, money_range
 
     head = f"Flags for {result.window_start} .. {result.window_end} (as of {result.as_of})"
     lines = [f"# {head}" if markdown else head, ""]
@@ -905,7 +905,11 @@ def _flags_text(result: Any, markdown: bool = False) -> str:
         if f.kind == "anomaly":
             rng = f"{money(f.data['excess_usd'])} above the expected spend that day (one-off)"
         elif f.monthly_usd is not None:
-            rng = f"~{money(f.monthly_usd)}/month (range {money(f.low_usd)}-{money(f.high_usd)})"
+            rng = f"~{money(f.monthly_usd)}/month" + (
+                ""
+                if money(f.low_usd) == money(f.high_usd)
+                else f" (range {money_range(f.low_usd, f.high_usd)})"
+            )
         elif f.high_usd is not None:
             rng = f"fixing it would cost ~{money(f.high_usd)}/month"
         where = f.feature + (f" ({f.model})" if f.model else "") if f.feature else (f.model or "")
@@ -927,7 +931,7 @@ def _flags_text(result: Any, markdown: bool = False) -> str:
             budget = f" of budget {money(x['amount'])} ({x['projected_pct']:.0f}%)" if x.get("amount") else ""
             lines.append(
                 f"{'- ' if markdown else '   '}{x['name']} ({x['period']} {x['period_start']}..{x['period_end']}): "
-                f"projected {money(x['projected_usd'])}{budget}, range {money(x['low_usd'])}-{money(x['high_usd'])}; {x['evidence']}"
+                f"projected {money(x['projected_usd'])}{budget}, range {money_range(x['low_usd'], x['high_usd'])}; {x['evidence']}"
             )
     return "\n".join(lines).rstrip() + "\n"
 

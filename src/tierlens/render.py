@@ -32,8 +32,17 @@ def tokens(value: int | float | None) -> str:
     return count(value)
 
 
+def money_range(low: float | None, high: float | None) -> str:
+    """`$10.77-$21.54`; one figure when both ends print the same (`$6.58`, not `$6.58-$6.58`)."""
+    lo, hi = money(low), money(high)
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
 def pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1f}%"
+    """`+12.5%`; a change that rounds to nothing is `0.0%`, never `-0.0%`."""
+    if value is None:
+        return "-"
+    return "0.0%" if round(value, 1) == 0 else f"{value:+.1f}%"
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], align: str | None = None) -> str:
@@ -87,7 +96,10 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 def frame_markdown(df: pl.DataFrame, money_cols: Sequence[str] = (), count_cols: Sequence[str] = ()) -> str:
     """`frame_table` as a Markdown table."""
     rows = [
-        [money(v) if k in money_cols else count(v) if k in count_cols else ("" if v is None else v) for k, v in r.items()]
+        [
+            money(v) if k in money_cols else count(v) if k in count_cols else ("" if v is None else v)
+            for k, v in r.items()
+        ]
         for r in df.iter_rows(named=True)
     ]
     return markdown_table(df.columns, rows)

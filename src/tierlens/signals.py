@@ -23,6 +23,7 @@ import polars as pl
 from tierlens.config import BudgetConfig, SignalsConfig
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import Models, price_requests, reprice_queries, repriced
+from tierlens.render import money, money_range
 from tierlens.store import scan
 from tierlens.summary import UNATTRIBUTED
 
@@ -193,9 +194,7 @@ def _num(value: Any) -> float:
 
 
 def _usd(v: float | None) -> str:
-    if v is None:
-        return "unpriced"
-    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:,.4f}"
+    return money(v, unpriced=True)
 
 
 def _confidence(n: int) -> str:
@@ -406,7 +405,7 @@ def short_structured_on_top_tier(
         if high < cfg.min_monthly_usd:
             continue
         others = "; ".join(
-            f"on {t}: {_usd(a[0] * scale)}-{_usd(a[1] * scale)}/month" for t, a in alternatives.items()
+            f"on {t}: {money_range(a[0] * scale, a[1] * scale)}/month" for t, a in alternatives.items()
         )
         out.append(
             Finding(

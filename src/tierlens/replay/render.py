@@ -54,7 +54,9 @@ def render(result: ReplayResult | BacktestResult, fmt: str) -> str:
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None else f"{x:.{digits}f}%"
+    if x is None:
+        return "-"
+    return f"{0.0:.{digits}f}%" if round(x, digits) == 0 else f"{x:.{digits}f}%"  # never -0.0%
 
 
 def _share(x: float | None) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.render import count, markdown_table, money, pct, table
+from tierlens.render import count, markdown_table, money, money_range, pct, table
 from tierlens.report.model import BY_COLUMNS, SCHEMA_VERSION, Report
 
 
@@ -154,7 +154,7 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
             row["feature"],
             row["action"],
             money(row["monthly_usd"]),
-            f"{money(row['low_usd'])}-{money(row['high_usd'])}",
+            money_range(row["low_usd"], row["high_usd"]),
             row["basis"],
         ]
         for row in r.potential.iter_rows(named=True)
