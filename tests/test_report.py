@@ -328,3 +328,66 @@ def test_browser_unpriced_feature_is_named_not_drawn_at_zero(sample_page: Page) 
         assert "labs-eval" in drawn[name].subtitle() and "no price" in drawn[name].subtitle(), name
     assert "(other)" not in drawn["spend_by_tier"].legend()
     assert "(other)" in drawn["spend_by_tier"].subtitle()
+
+
+@pytest.mark.parametrize("dimension", ["user", "project", "session", "model"])
+def test_report_by_a_dimension_lists_every_group_of_the_period(sample_data: Path, dimension: str) -> None:
+    rep = build_report(sample_data, by=[dimension])
+    column = {"user": "user_id", "project": "project", "session": "session_id", "model": "model_id"}[dimension]
+    before = rep.previous[0]
+    week = (
+        tierlens.open(sample_data)
+        .filter(pl.col("date").is_between(rep.period.start, rep.period.end))
+        .group_by(pl.col(column).fill_null("(none)"))
+        .agg(pl.col("requests").sum(), pl.col("cost_usd").sum())
+        .collect()
+    )
+    earlier = (
+        tierlens.open(sample_data)
+        .filter(pl.col("date").is_between(before.start, before.end))
+        .select(pl.col(column).fill_null("(none)").unique())
+        .collect()
+    )
+    text = render.to_text(rep)
+    section = text.split(f"Spend by {dimension}, ")[1].split("\n\n")[0]
+    lines = section.splitlines()[3:]  # title, header, rule
+    # every group of the period or the one before (gone now: -100%), not only the top movers
+    assert len(lines) == len(set(week[column]) | set(earlier[column]))
+    shown = {line.split()[0]: line for line in lines}
+    for group, requests, _cost in week.iter_rows():
+        assert f" {requests:,} " in shown[group] + " "
+    markdown = render.to_markdown(rep)
+    assert f"Spend by {dimension}, " in markdown
+
+
+def _daily_rows(write: Any, tmp_path: Path, first: date, last: date) -> Path:
+    """One $-identical request a day from `first` to `last`."""
+    days = (last - first).days + 1
+    lines = [f.logged(ts=f"{first + timedelta(days=i)}T10:00:00Z", feature="chat") for i in range(days)]
+    data = tmp_path / "data"
+    ingest([write("days.jsonl", lines)], load_settings(data_dir=data))
+    return data
+
+
+def test_a_partial_previous_month_is_compared_per_day_and_said(write: Any, tmp_path: Path) -> None:
+    data = _daily_rows(write, tmp_path, date(2026, 9, 21), date(2026, 10, 31))
+    rep = build_report(data, grain="month", as_of=date(2026, 11, 1))
+    assert rep.label == "2026-10" and rep.totals["compared_per_day"]
+    # the same spend every day: per day of data, October is September's equal, not 3x it
+    assert rep.totals["change_pct"] == pytest.approx(0.0, abs=1e-9)
+    text = render.to_text(rep)
+    assert "the data starts on 2026-09-21: the previous month has 10 of its 30 days" in text
+    assert "on the previous month, per day of data" in text
+
+
+def test_a_custom_range_is_labelled_as_a_range(write: Any, tmp_path: Path) -> None:
+    data = _daily_rows(write, tmp_path, date(2026, 9, 1), date(2026, 9, 30))
+    rep = build_report(data, since=date(2026, 9, 14), until=date(2026, 9, 20))  # a Monday..Sunday
+    assert rep.label == "2026-09-14 .. 2026-09-20" and "W38" not in render.to_text(rep)
+    assert "on the previous 7 days" in render.to_text(rep)
+
+
+def test_a_period_after_the_newest_data_is_said_to_be_empty(write: Any, tmp_path: Path) -> None:
+    data = _daily_rows(write, tmp_path, date(2026, 9, 1), date(2026, 9, 10))
+    rep = build_report(data, as_of=date(2026, 10, 5))
+    assert any("the newest data is from 2026-09-10, before this period" in n for n in rep.notes)

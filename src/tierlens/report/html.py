@@ -116,7 +116,7 @@ def page_end(specs: dict[str, Any], footer: str) -> list[str]:
 def to_html(r: Report) -> str:
     """The whole report as one offline HTML document."""
     specs = charts.specs(r)
-    title = f"LLM spend report: {r.period.label(r.grain)}"
+    title = f"LLM spend report: {r.label}"
     parts = [*page_start(title, _headline(r)), "<h2>Findings</h2><ul>"]
     for f, line in zip(r.findings, _finding_lines(r), strict=False):
         parts.append(f'<li class="finding-{html.escape(str(f["severity"]))}">{_inline(line)}</li>')

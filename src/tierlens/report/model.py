@@ -88,6 +88,15 @@ class Report:
     series: pl.DataFrame  # period x feature x tier over the history (charts)
     findings: list[dict[str, Any]] = field(default_factory=list)
     engine: str = "polars"
+    custom: bool = False
+    """The period is a --since/--until range, not a calendar period."""
+    notes: list[str] = field(default_factory=list)
+    """What a reader must know to read the comparison right (partial periods, stale data)."""
+
+    @property
+    def label(self) -> str:
+        """The period as the report names it: `2026-W46 (...)`, `2026-11`, or a range."""
+        return self.period.label("range" if self.custom else self.grain)
 
 
 # --- periods -------------------------------------------------------------------------------------
@@ -157,7 +166,7 @@ def build_report(
     if unknown:
         raise ConfigError(f"--by accepts {', '.join(BY_COLUMNS)}; got {', '.join(unknown)}")
     lf = lf if lf is not None else scan(data_dir)
-    newest = lf.select(pl.col("date").max()).collect().item()
+    oldest, newest = lf.select(oldest=pl.col("date").min(), newest=pl.col("date").max()).collect().row(0)
     today = datetime.now(UTC).date()
     as_of = as_of or (min(today, newest + timedelta(days=1)) if newest else today)
     current, previous = windows(grain, as_of, since, until, max(history, chart_periods))
@@ -178,7 +187,15 @@ def build_report(
     in_cur = lf.filter(pl.col("date").is_between(current.start, current.end))
     in_prev = lf.filter(pl.col("date").is_between(prev1.start, prev1.end)) if prev1 else lf.clear()
 
-    totals = _totals(cur, before, series, current, previous)
+    totals = _totals(
+        cur,
+        before,
+        series,
+        current,
+        previous,
+        _covered(prev1, oldest, newest),
+        _covered(current, oldest, newest),
+    )
     by_model = _by_model(data_dir, current, prev1, engine, lf)
     breakdown = _breakdown(in_cur, in_prev, by)
     movers = (
@@ -210,11 +227,36 @@ def build_report(
         coverage=coverage,
         series=series,
         engine=engine,
+        custom=since is not None,
+        notes=_coverage_notes(current, prev1, oldest, newest, grain),
     )
     report.findings = [_as_report_finding(f) for f in flags.findings if f.kind != "budget"][: top * 2]
     flagged = {f.feature for f in flags.findings if f.feature}
     report.findings += basic_findings(report, min_usd=max(1.0, 0.02 * totals["cost_usd"]), skip=flagged)
     return report
+
+
+def _coverage_notes(
+    current: Window, previous: Window | None, oldest: date | None, newest: date | None, grain: str
+) -> list[str]:
+    """Say when the compared periods are not whole: data that starts inside the previous period,
+    ends inside this one, or ends before it."""
+    if oldest is None or newest is None:
+        return []
+    notes = []
+    if newest < current.start:
+        notes.append(f"the newest data is from {newest}, before this period: it has no requests yet")
+    elif newest < current.end:
+        notes.append(
+            f"the data ends on {newest}: this period has {(newest - current.start).days + 1} of its {current.days} days"
+        )
+    if previous is not None and previous.start < oldest <= previous.end:
+        days = (previous.end - oldest).days + 1
+        notes.append(
+            f"the data starts on {oldest}: the previous {grain} has {days} of its {previous.days} days, "
+            "so its change is per day of data, not per period"
+        )
+    return notes
 
 
 def _rebucket(lf: pl.LazyFrame, current: Window, previous: list[Window]) -> pl.DataFrame:
@@ -248,13 +290,30 @@ def _pct(now: float | None, then: float | None) -> float | None:
     return 100.0 * (now - then) / then
 
 
+def _covered(w: Window | None, oldest: date | None, newest: date | None) -> int | None:
+    """Days of `w` the data covers."""
+    if w is None or oldest is None or newest is None:
+        return None
+    return max(0, (min(w.end, newest) - max(w.start, oldest)).days + 1)
+
+
 def _totals(
-    cur: pl.DataFrame, before: pl.DataFrame, series: pl.DataFrame, current: Window, previous: list[Window]
+    cur: pl.DataFrame,
+    before: pl.DataFrame,
+    series: pl.DataFrame,
+    current: Window,
+    previous: list[Window],
+    prev_days: int | None = None,
+    cur_days: int | None = None,
 ) -> dict[str, Any]:
+    """Totals and changes; a previous period the data covers only partly is compared per day of
+    data (like with like), not as a whole period."""
     cost = float(cur["cost_usd"].sum() or 0.0)
     requests = int(cur["requests"].sum() or 0)
     prev_cost = float(before["cost_usd"].sum() or 0.0) if before.height else None
     prev_requests = int(before["requests"].sum() or 0) if before.height else None
+    per_day = bool(previous and prev_days and cur_days and prev_days < previous[0].days)
+    scale = (cur_days / prev_days) if per_day and prev_days and cur_days else 1.0
     hist = series.filter(pl.col("period").is_in([w.start for w in previous]))
     per_period = hist.group_by("period").agg(pl.col("cost_usd").sum())
     # average over the periods the data covers: weeks before the first log are not $0 weeks
@@ -266,8 +325,9 @@ def _totals(
         "previous_cost_usd": prev_cost,
         "previous_requests": prev_requests,
         "change_usd": cost - prev_cost if prev_cost is not None else None,
-        "change_pct": _pct(cost, prev_cost),
-        "requests_change_pct": _pct(requests, prev_requests),
+        "change_pct": _pct(cost, prev_cost * scale if prev_cost is not None else None),
+        "requests_change_pct": _pct(requests, prev_requests * scale if prev_requests is not None else None),
+        "compared_per_day": per_day,
         "baseline_cost_usd": baseline,
         "baseline_periods": per_period.height,
         "vs_baseline_pct": _pct(cost, baseline),

@@ -41,7 +41,7 @@ def to_dict(r: Report) -> dict[str, Any]:
         "period": {
             "start": r.period.start.isoformat(),
             "end": r.period.end.isoformat(),
-            "label": r.period.label(r.grain),
+            "label": r.label,
         },
         "previous_periods": [{"start": w.start.isoformat(), "end": w.end.isoformat()} for w in r.previous],
         "totals": {k: _plain(v) for k, v in r.totals.items()},
@@ -74,15 +74,21 @@ def _dims(r: Report, row: dict[str, Any]) -> list[str]:
     return [str(row[BY_COLUMNS[b]]) for b in r.by]
 
 
+def _previous(r: Report) -> str:
+    what = f"{r.period.days} days" if r.custom else r.grain
+    return f"{what}, per day of data" if r.totals.get("compared_per_day") else what
+
+
 def _headline(r: Report) -> list[str]:
     t, c = r.totals, r.coverage
     lines = [
-        f"Spend {r.period.label(r.grain)}: {money(t['cost_usd'])} over {count(t['requests'])} requests"
+        f"Spend {r.label}: {money(t['cost_usd'])} over {count(t['requests'])} requests"
         + (
-            f" ({pct(t['change_pct'])} on the previous {r.grain}, requests {pct(t['requests_change_pct'])})"
+            f" ({pct(t['change_pct'])} on the previous {_previous(r)}, requests {pct(t['requests_change_pct'])})"
             if t["change_pct"] is not None
             else ""
         ),
+        *[f"Note: {n}" for n in r.notes],
     ]
     if t["baseline_cost_usd"] is not None:
         lines.append(
@@ -160,8 +166,29 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         for row in r.potential.iter_rows(named=True)
     ]
     by_title = " x ".join(r.by)
+    breakdown = [
+        [
+            *_dims(r, row),
+            count(row["requests"]),
+            money(row["cost_usd"], unpriced=row["requests"] is not None),  # absent now: "-"
+            money(row["previous_cost_usd"]),
+            money(row["change_usd"]),
+            pct(row["change_pct"]),
+        ]
+        for row in r.breakdown.iter_rows(named=True)
+    ]
+    full = []  # the matrix already shows feature x tier; any other --by gets its whole table
+    if sorted(r.by) != ["feature", "tier"]:
+        full.append(
+            (
+                f"Spend by {by_title}, {r.label}",
+                [*r.by, "requests", "cost", "previous", "change", "%"],
+                breakdown,
+            )
+        )
     out = [
-        (f"Spend by feature and tier, {r.period.label(r.grain)}", ["feature", *tiers, "total"], matrix),
+        (f"Spend by feature and tier, {r.label}", ["feature", *tiers, "total"], matrix),
+        *full,
         (
             f"Top movers by {by_title} (vs the previous {r.grain})",
             [*r.by, "previous", "now", "change", "%"],
@@ -200,7 +227,7 @@ def to_text(r: Report) -> str:
 
 def to_markdown(r: Report) -> str:
     """The report as Markdown (for a wiki page, a PR comment or a chat message)."""
-    lines = [f"# LLM spend report: {r.period.label(r.grain)}", ""]
+    lines = [f"# LLM spend report: {r.label}", ""]
     lines += [f"- {x}" for x in _headline(r)]
     lines += ["", "## Findings", ""] + [f"- {x}" for x in _finding_lines(r)]
     for title, headers, rows in _sections(r):
