@@ -391,3 +391,10 @@ def test_a_period_after_the_newest_data_is_said_to_be_empty(write: Any, tmp_path
     data = _daily_rows(write, tmp_path, date(2026, 9, 1), date(2026, 9, 10))
     rep = build_report(data, as_of=date(2026, 10, 5))
     assert any("the newest data is from 2026-09-10, before this period" in n for n in rep.notes)
+
+
+def test_a_custom_range_keeps_an_unpriced_feature_unpriced(sample_data: Path) -> None:
+    rep = build_report(sample_data, since=date(2026, 11, 2), until=date(2026, 11, 12))
+    row = rep.matrix.filter(pl.col("feature") == "labs-eval").row(0, named=True)
+    assert row["total"] is None  # never $0.00
+    assert "unpriced" in next(line for line in render.to_text(rep).splitlines() if line.startswith("labs-eval"))

@@ -386,7 +386,7 @@ def chart_specs(r: ReplayResult) -> dict[str, dict[str, Any]]:
     base = alt.Chart(_inline(data), title=f"Savings by policy, {_window(r)} (P50, bars P10..P90)")
     bars = base.mark_bar(opacity=0.85).encode(
         y=alt.Y("policy:N", sort=order, title=None),
-        x=alt.X("p50:Q", title="USD saved"),
+        x=alt.X("p50:Q", title="Saved ($)", axis=alt.Axis(format="$,.2~f")),
         color=color,
         tooltip=[
             "policy:N",
@@ -407,7 +407,7 @@ def chart_specs(r: ReplayResult) -> dict[str, dict[str, Any]]:
         .mark_bar()
         .encode(
             y=alt.Y("policy:N", sort=order, title=None),
-            x=alt.X("sum(savings):Q", title="USD saved", stack="zero"),
+            x=alt.X("sum(savings):Q", title="Saved ($)", stack="zero", axis=alt.Axis(format="$,.2~f")),
             color=alt.Color("feature:N"),
             tooltip=["policy:N", "feature:N", alt.Tooltip("savings:Q", format="$,.2f")],
         )
@@ -599,7 +599,7 @@ def backtest_chart_specs(b: BacktestResult) -> dict[str, dict[str, Any]]:
     base = alt.Chart(_inline(data), title=f"Predicted (P10..P90, P50 tick) vs observed cost after {b.at}")
     y = alt.Y("case:N", title=None)
     band = base.mark_rule(strokeWidth=6, opacity=0.4, color="#4e79a7").encode(
-        y=y, x=alt.X("p10:Q", title="USD"), x2="p90:Q"
+        y=y, x=alt.X("p10:Q", title="Cost ($)", axis=alt.Axis(format="$,.2~f")), x2="p90:Q"
     )
     tick = base.mark_tick(color="#4e79a7", thickness=2).encode(y=y, x="p50:Q")
     point = base.mark_point(shape="diamond", filled=True, size=120, color="#e15759").encode(

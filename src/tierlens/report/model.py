@@ -270,7 +270,7 @@ def _rebucket(lf: pl.LazyFrame, current: Window, previous: list[Window]) -> pl.D
             )
             .agg(
                 requests=pl.col("requests").sum(),
-                cost_usd=pl.col("cost_usd").sum(),
+                cost_usd=_sum_or_null("cost_usd"),  # a cell of unpriced requests only: null, never $0
                 unpriced_requests=pl.col("requests").filter(~pl.col("priced")).sum(),
                 input_tokens=pl.col("input_tokens").sum(),
                 cache_read_tokens=pl.col("cache_read_tokens").sum(),
