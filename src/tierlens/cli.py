@@ -338,7 +338,7 @@ def ingest(
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
-    elif not quiet or result.rejected_total or result.files_failed:
+    elif not quiet or result.new_rejects or result.files_failed:  # -q: silent unless something is new
         click.echo(_ingest_text(result))
     if result.files_failed:
         click.secho(
@@ -361,7 +361,8 @@ def _ingest_text(r: Any) -> str:
         f"  skipped             {count(sum(r.skipped.values()))}"
         + (f"  ({', '.join(f'{k}: {v:,}' for k, v in r.skipped.items())})" if r.skipped else ""),
         f"  rejected            {count(r.rejected_total)}"
-        + (f"  ({', '.join(f'{k}: {v:,}' for k, v in r.rejected.items())})" if r.rejected else ""),
+        + (f"  ({', '.join(f'{k}: {v:,}' for k, v in r.rejected.items())})" if r.rejected else "")
+        + (f"; {r.already_quarantined:,} already in the quarantine" if r.already_quarantined else ""),
         f"  unpriced rows       {count(sum(r.unpriced.values()))}"
         + (f"  (models: {', '.join(f'{k}: {v:,}' for k, v in r.unpriced.items())})" if r.unpriced else ""),
         f"  cost of rows added  {money(r.total_cost_usd)}",
@@ -378,7 +379,7 @@ def _ingest_text(r: Any) -> str:
         )
     lines += [f"  skipped file: {f}" for f in r.files_skipped]
     lines += [f"  failed file: {f}" for f in r.files_failed]
-    if r.rejected_total:
+    if r.new_rejects:
         lines.append(
             f"  rejects: {r.data_dir}/quarantine/{r.ingest_id}.jsonl (file, line, reason; `tierlens quarantine`)"
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import glob
+import json
 import os
 import queue
 import threading
@@ -111,6 +112,14 @@ class IngestResult:
     """Extra rows from requests whose cost attribution split across features."""
     logged_cost: dict[str, float | int] = field(default_factory=dict)
     """Rows whose log states a cost (LiteLLM spend, Claude Code costUSD): that total beside ours."""
+    already_quarantined: int = 0
+    """Rejected lines an earlier ingest already put in the quarantine (same file, line and
+    content): counted in `rejected`, not added to the quarantine again."""
+
+    @property
+    def new_rejects(self) -> int:
+        """Rejected lines this ingest added to the quarantine."""
+        return self.rejected_total - self.already_quarantined
 
     @property
     def rejected_total(self) -> int:
@@ -120,6 +129,20 @@ class IngestResult:
         d = asdict(self)
         d["rejects"] = d["rejects"][:1000]
         return d
+
+
+def _not_quarantined(data_dir: Path, rejects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rejects no earlier ingest quarantined (a re-run of the same logs adds none twice)."""
+    folder = data_dir / "quarantine"
+    if not rejects or not folder.is_dir():
+        return rejects
+    known: set[tuple[Any, ...]] = set()
+    for path in folder.glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                known.add((r.get("file"), r.get("line"), r.get("sha256")))
+    return [r for r in rejects if (r.get("file"), r.get("line"), r.get("sha256")) not in known]
 
 
 def resolve_inputs(paths: Sequence[str | Path], ignored: list[str] | None = None) -> list[str]:
@@ -315,8 +338,10 @@ def ingest(
         result.total_cost_usd = txn.stats.cost_usd
         result.skipped = dict(skipped.most_common())
         result.notes = dict(notes.most_common())
-        result.rejects = txn.rejects
         result.rejected = dict(Counter(_reason_class(r["reason"]) for r in txn.rejects).most_common())
+        txn.rejects = _not_quarantined(Path(settings.data_dir), txn.rejects)
+        result.already_quarantined = result.rejected_total - len(txn.rejects)
+        result.rejects = txn.rejects
         result.unpriced = dict(txn.stats.unpriced.most_common())
         result.timestamps = _timestamp_notes(txn.stats.ts_sources)
         result.seconds = time.perf_counter() - started

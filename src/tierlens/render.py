@@ -13,11 +13,13 @@ import polars as pl
 
 
 def money(value: float | None, unpriced: bool = False) -> str:
-    """`$1,234.56`; small amounts keep 4 decimals; None is shown as unpriced, never $0."""
+    """`$1,234.56`; below $1, 4 decimals (`<$0.0001` below that); None is unpriced, never $0."""
     if value is None:
         return "unpriced" if unpriced else "-"
     sign = "-" if value < 0 else ""
     amount = abs(value)
+    if 0 < amount < 0.00005:  # would print as $0.0000: say it is not nothing
+        return f"{sign}<$0.0001"
     if amount < 1 and amount != 0:
         return f"{sign}${amount:,.4f}"
     return f"{sign}${amount:,.2f}"
