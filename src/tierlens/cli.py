@@ -322,6 +322,7 @@ def ingest(
       zcat gateway.log.gz | tierlens ingest - --input-format anthropic_messages
       tierlens ingest saved-responses/ --ts-from created_at
     """
+    from tierlens.progress import terminal_progress
     from tierlens.sources.claude_code import claude_code_roots
 
     fmt = fmt or fmt_alias
@@ -335,6 +336,7 @@ def ingest(
         batch_ended_at=ended,
         ts_from=ts_from,
         reprice=reprice_after,
+        progress=terminal_progress(0, "ingest", quiet=quiet or as_json),
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))

@@ -35,6 +35,7 @@ from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError, StrictModeError
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.pricing.engine import price_stored
+from tierlens.progress import Progress
 from tierlens.sources import (
     Batch,
     Context,
@@ -129,6 +130,23 @@ class IngestResult:
         d = asdict(self)
         d["rejects"] = d["rejects"][:1000]
         return d
+
+
+def _size(name: str) -> int:
+    """Bytes of a file (0 for stdin, or one that cannot be sized)."""
+    try:
+        return 0 if name == "-" else os.path.getsize(name)
+    except OSError:
+        return 0
+
+
+def _position(stream: IO[bytes], size: int) -> int:
+    """How far into its file a stream has read (its compressed position for .gz), at most `size`."""
+    raw = getattr(stream, "fileobj", None) or stream  # a GzipFile reads its file object
+    try:
+        return min(raw.tell(), size)
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def _not_quarantined(data_dir: Path, rejects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -240,12 +258,13 @@ def ingest(
     force_exact: bool = False,
     ts_from: str | None = None,
     reprice: bool = False,
+    progress: Progress | None = None,
 ) -> IngestResult:
     """Ingest logs into the dataset at `settings.data_dir`; returns what happened to every line.
 
     No `paths`: Claude Code's own log directories (`claude_code_roots`). `ts_from` says when records
     without a time field happened: `mtime` (the file's), `now`, or a field of the record to read it
-    from. `reprice`: afterwards, re-price the stored rows of the days these logs cover with the
+    from. `progress`: told how far the reading is (bytes of the files) as it goes. `reprice`: afterwards, re-price the stored rows of the days these logs cover with the
     table in force (the rows a re-ingest skips as duplicates keep their old price otherwise).
     Raises `SourceError` for unreadable inputs and `StrictModeError` (after committing the good
     rows) when `strict` and some lines were rejected.
@@ -273,6 +292,10 @@ def ingest(
         txn.dir.mkdir(parents=True, exist_ok=True)
         options = {"batch_ended_at": batch_ended_at, "ts_from": ts_from, "spill_dir": str(txn.dir)}
         staged = _Staged(txn, table, attribution, span)
+        sizes = {f: _size(f) for f in files}
+        before = 0  # bytes of the files read to their end
+        if progress is not None:
+            progress.total = sum(sizes.values())
 
         def one(name: str) -> None:
             path = None if name == "-" else Path(name)
@@ -312,6 +335,10 @@ def ingest(
                     notes.update(parsed.notes)
                     txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
                     staged.push(parsed.rows)
+                    if progress is not None:
+                        progress.update(
+                            before + _position(stream, sizes[name]), txn.stats.rows_added + staged.rows
+                        )
             finally:
                 if name != "-":
                     stream.close()
@@ -319,12 +346,15 @@ def ingest(
         for name in files:
             try:
                 one(name)
+                before += sizes[name]
             except (SourceError, OSError, EOFError) as exc:
                 if len(files) == 1 or isinstance(exc, CostReportInput):
                     raise
                 # a bad file is reported; the others (and its own lines read before it broke) commit
                 result.files_failed.append(f"{name}: {exc}")
         staged.flush()
+        if progress is not None:
+            progress.close()
         result.rows_added = txn.stats.rows_added
         result.split_rows = txn.stats.split_rows
         if txn.stats.logged_rows:

@@ -1,0 +1,46 @@
+"""Progress on a terminal: share done, rows/s and ETA on one redrawn line; nothing elsewhere."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from tests import factories as f
+from tierlens.cli import main
+from tierlens.config import load_settings
+from tierlens.ingest import ingest
+from tierlens.progress import Progress, terminal_progress
+
+
+def test_the_line_says_how_far_how_fast_and_how_long() -> None:
+    p = Progress(total=4 * 1024**2, stream=io.StringIO())
+    line = p.line(done=1024**2, rows=50_000, seconds=10.0)
+    assert line == "ingest: 50,000 rows, 25% of 4.0 MB, 5,000 rows/s, ETA 30s"
+    assert p.line(done=0, rows=0, seconds=0.0) == "ingest: 0 rows, 0 rows/s"  # nothing known yet
+
+
+def test_an_ingest_reports_progress_and_clears_the_line(write: Any, tmp_path: Path) -> None:
+    lines = [f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature="chat") for i in range(3000)]
+    path = write("many.jsonl", lines)
+    shown = io.StringIO()
+    progress = Progress(total=0, stream=shown, every=0.0)  # redraw on every batch
+    settings = load_settings(data_dir=tmp_path / "data").model_copy(update={"chunk_bytes": 64 * 1024})
+    result = ingest([path], settings, progress=progress)
+    assert progress.total == path.stat().st_size
+    drawn = [part for part in shown.getvalue().split("\r") if part.strip()]
+    assert drawn and all(d.startswith("ingest: ") and "rows/s" in d for d in drawn)
+    assert any("%" in d and "ETA" in d for d in drawn)
+    assert shown.getvalue().endswith("\r")  # cleared: the summary starts on a clean line
+    assert result.rows_added == 3000
+
+
+def test_no_progress_in_a_pipe_or_under_quiet(write: Any, tmp_path: Path) -> None:
+    assert terminal_progress(100, quiet=True) is None
+    path = write("a.jsonl", [f.logged(feature="chat")])
+    res = CliRunner().invoke(main, ["ingest", str(path), "--data", str(tmp_path / "d"), "--json"])
+    assert res.exit_code == 0 and "rows/s" not in res.stderr
+    assert json.loads(res.stdout)["rows_added"] == 1
