@@ -3,6 +3,8 @@ for a range whose ends print alike, and no negative zero."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tierlens.render import money, money_range, pct
@@ -34,3 +36,28 @@ def test_a_range_whose_ends_print_alike_is_one_figure() -> None:
 )
 def test_pct_has_no_negative_zero(value: float, shown: str) -> None:
     assert pct(value) == shown
+
+
+def test_tables_fit_100_columns_and_wide_shows_every_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierlens import render
+
+    long = "/var/log/llm/gateway/" + "very-long-directory-name/" * 6 + "2026-11-30.jsonl"
+    rows = [[long, 12, "invalid JSON: Expecting value at column 1", "20261201T120000-abc123"]]
+    headers = ["file", "line", "reason", "ingest"]
+    fitted = render.table(rows, headers)
+    assert max(len(line) for line in fitted.splitlines()) <= 100
+    assert "…" in fitted and "12" in fitted and "20261201T120000-abc123" in fitted  # numbers whole
+    monkeypatch.setattr(render, "WIDTH", None)
+    assert long in render.table(rows, headers)
+
+
+def test_the_cli_fits_tables_unless_wide(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tierlens.cli import main
+
+    narrow = CliRunner().invoke(main, ["prices"]).stdout
+    wide = CliRunner().invoke(main, ["prices", "--wide"]).stdout
+    assert max(len(x) for x in narrow.splitlines()) <= 100 < max(len(x) for x in wide.splitlines())
+    again = CliRunner().invoke(main, ["prices"]).stdout  # --wide does not stick to the next command
+    assert again == narrow

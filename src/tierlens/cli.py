@@ -57,9 +57,23 @@ def _set_config(ctx: click.Context, param: click.Parameter, value: Path | None) 
         ctx.ensure_object(State).config = value
 
 
+def _set_wide(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from tierlens import render
+
+        render.WIDTH = None
+
+
 def _global_options() -> list[click.Option]:
-    """`--debug` and `--config`, accepted after the command name too (`tierlens report --debug`)."""
+    """`--debug`, `--config` and `--wide`, accepted after the command name too (`tierlens report --debug`)."""
     return [
+        click.Option(
+            ["--wide"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_wide,
+            help="Show text tables whole (by default they fit 100 columns).",
+        ),
         click.Option(
             ["--config"],
             type=click.Path(path_type=Path, dir_okay=False),
@@ -244,6 +258,9 @@ def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
     """
     state = ctx.ensure_object(State)
     state.config, state.debug = config, debug
+    from tierlens import render
+
+    render.WIDTH = 100  # each invocation fits tables to 100 columns unless its command says --wide
 
 
 main.command_class = _Command
@@ -757,6 +774,7 @@ def prices(state: State, model: str | None, diff: bool, fmt: str, output: Path |
     """
     import polars as pl
 
+    from tierlens import render
     from tierlens.pricing import PriceTable
     from tierlens.pricing.table import price_diff
     from tierlens.render import render_frame
@@ -780,10 +798,40 @@ def prices(state: State, model: str | None, diff: bool, fmt: str, output: Path |
                 "provider", "model_id", "effective_from", "effective_to", "input", "cache_write_5m",
                 "cache_write_1h", "cache_read", "output", "lc_input", "lc_output",
             ]  # fmt: skip
+            if fmt == "table" and render.WIDTH is not None:  # the columns that fit; --wide for all
+                title = f"Price table {table.version}, USD per MTok (--wide: end dates, long context)"
+                cols = [
+                    "provider",
+                    "model_id",
+                    "effective_from",
+                    "input",
+                    "cache_write_5m",
+                    "cache_write_1h",
+                    "cache_read",
+                    "output",
+                ]
+                rows = rows.rename(
+                    {
+                        "effective_from": "from",
+                        "cache_write_5m": "write 5m",
+                        "cache_write_1h": "write 1h",
+                        "cache_read": "read",
+                    }
+                )
+                cols = [
+                    {
+                        "effective_from": "from",
+                        "cache_write_5m": "write 5m",
+                        "cache_write_1h": "write 1h",
+                        "cache_read": "read",
+                    }.get(c, c)
+                    for c in cols
+                ]
+        shown = rows.select(cols).with_columns(pl.col(pl.Float64).round(6))  # 3.75, not 3.7500000000000004
         text = (
-            f"{title}\n\n{render_frame(rows.select(cols), fmt)}"
+            f"{title}\n\n{render_frame(shown, fmt)}"
             if fmt == "markdown"
-            else f"{title}\n{render_frame(rows.select(cols), fmt)}"
+            else f"{title}\n{render_frame(shown, fmt)}"
         )
     _emit(text, fmt, output, "price table")
 

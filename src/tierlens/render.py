@@ -47,24 +47,52 @@ def pct(value: float | None) -> str:
     return "0.0%" if round(value, 1) == 0 else f"{value:+.1f}%"
 
 
+WIDTH: int | None = 100
+"""Text tables are fitted to this many columns: the widest text column is shortened with `…`.
+None (`--wide`): every cell whole."""
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], align: str | None = None) -> str:
     """A text table; `align` is one char per column, 'l' or 'r' (default: numbers right)."""
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     if align is None:
         align = "".join(
             "r" if rows and all(_numeric(str(r[i])) for r in rows if r[i] not in (None, "")) else "l"
             for i in range(len(headers))
         )
+    widths = _fitted([max(len(row[i]) for row in cells) for i in range(len(headers))], align, WIDTH)
     out = []
     for n, row in enumerate(cells):
         line = "  ".join(
-            c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align, strict=True)
+            _cut(c, w).rjust(w) if a == "r" else _cut(c, w).ljust(w)
+            for c, w, a in zip(row, widths, align, strict=True)
         )
         out.append(line.rstrip())
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def _fitted(widths: list[int], align: str, limit: int | None, floor: int = 12) -> list[int]:
+    """Column widths that fit `limit`: the widest text columns give way first, down to the next
+    widest, and none below `floor` (numbers are never cut)."""
+    widths = list(widths)
+    while limit is not None:
+        over = sum(widths) + 2 * (len(widths) - 1) - limit
+        text = [i for i, a in enumerate(align) if a == "l" and widths[i] > floor]
+        if over <= 0 or not text:
+            break
+        top = max(widths[i] for i in text)
+        tops = [i for i in text if widths[i] == top]
+        below = max([widths[i] for i in text if widths[i] < top] + [floor])
+        cut = min(top - below, -(-over // len(tops)))
+        for i in tops:
+            widths[i] -= cut
+    return widths
+
+
+def _cut(cell: str, width: int) -> str:
+    return cell if len(cell) <= width else cell[: width - 1] + "…"
 
 
 def _numeric(s: str) -> bool:
