@@ -22,7 +22,7 @@ import polars as pl
 
 from tierlens.config import BudgetConfig, SignalsConfig
 from tierlens.pricing import PriceTable
-from tierlens.pricing.engine import Models, price_requests, reprice_queries, repriced
+from tierlens.pricing.engine import Models, price_requests, reprice_queries
 from tierlens.render import money, money_range
 from tierlens.store import scan
 from tierlens.summary import UNATTRIBUTED
@@ -217,8 +217,13 @@ class _Pricing:
     models: Models = field(default_factory=lambda: Models((), ()))
 
     def queries(self, rows: pl.LazyFrame, *counterfactuals: dict[str, pl.Expr | str]) -> list[pl.LazyFrame]:
-        """The cost of `rows` under each counterfactual, as queries to collect with the others."""
-        return reprice_queries(rows, self.table, counterfactuals, self.models)
+        """The cost of `rows` under each counterfactual, as one query (read it with `_totals`):
+        the counterfactuals share one scan of `rows`, which polars holds while they run, so
+        `rows` should be a feature's requests, not the whole window."""
+        each = reprice_queries(rows, self.table, counterfactuals, self.models)
+        return [
+            pl.concat([q.select(pl.all().name.suffix(f"_{i}")) for i, q in enumerate(each)], how="horizontal")
+        ]
 
 
 # A signal is a generator of passes: it yields the queries it needs next, receives their results
@@ -259,8 +264,9 @@ def _advance(
         found += done.value
 
 
-def _totals(results: list[pl.DataFrame]) -> list[float]:
-    return [repriced(r)[0] for r in results]
+def _totals(result: pl.DataFrame) -> list[float]:
+    """The totals of one `_Pricing.queries` result, in the order of its counterfactuals."""
+    return [float(result[c][0] or 0.0) for c in result.columns if c.startswith("total_")]
 
 
 def daily_spend(rows: pl.LazyFrame) -> pl.DataFrame:
@@ -397,7 +403,7 @@ def short_structured_on_top_tier(
     out = []
     for i, r in enumerate(stats.iter_rows(named=True)):
         feature, share, cost = r["feature"], r["hits"] / r["calls"], float(r["cost"])
-        totals = _totals(got[i * len(each) : (i + 1) * len(each)])
+        totals = _totals(got[i])
         alternatives = {t: (totals[2 * i], totals[2 * i + 1]) for i, t in enumerate(targets)}
         best = min(alternatives, key=lambda t: max(alternatives[t]))
         kept, cold = alternatives[best]
@@ -495,7 +501,7 @@ def lost_caching(
     out = []
     for i, (feat, share, week, current) in enumerate(fallen):
         n, cost = int(now[feat]["n"]), float(now[feat]["cost"] or 0.0)
-        at_share, at_half = _totals(got[2 * i : 2 * i + 2])
+        at_share, at_half = _totals(got[i])
         high, low = (cost - at_share) * scale, (cost - at_half) * scale
         if high < cfg.min_monthly_usd:
             continue
@@ -579,7 +585,7 @@ def missing_caching(
     for i, r in enumerate(stats.iter_rows(named=True)):
         prefix = int(r["p10"])
         cost = float(r["cost"] or 0.0)
-        at_prefix, at_half = _totals(got[2 * i : 2 * i + 2])
+        at_prefix, at_half = _totals(got[i])
         high, low = (cost - at_prefix) * scale, (cost - at_half) * scale
         if high < cfg.min_monthly_usd:
             continue
@@ -634,7 +640,7 @@ def batch_candidates(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
     ]
     stats = stats.join(details, on="feature", how="left")
     out = []
-    for r, batched in zip(stats.iter_rows(named=True), _totals(got), strict=True):
+    for r, batched in zip(stats.iter_rows(named=True), [_totals(g)[0] for g in got], strict=True):
         feature, night, cost = r["feature"], _num(r["night"]), float(r["cost"] or 0.0)
         saving = (cost - batched) * scale
         if saving < cfg.min_monthly_usd:
