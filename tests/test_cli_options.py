@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -244,3 +245,28 @@ def test_re_ingesting_the_same_bad_line_quarantines_it_once_and_quiet_stays_sile
     rejects = json.loads(run("quarantine", "--data", data, "--format", "json").stdout)
     assert len(rejects) == 1  # once, however often the same logs are read
     assert run("ingest", str(path), "--data", data, "--strict").exit_code == 3  # the input is still bad
+
+
+def test_a_subagent_call_is_stored_with_its_final_tokens_not_the_relayed_partial_copy(tmp_path: Path) -> None:
+    """Claude Code 2.1 relays a subagent's streaming lines into its parent session as `progress`
+    lines; the subagent's own transcript holds the final copy, and that is the one stored."""
+    session = "5f74f3dd-5e57-45c0-9fe2-46e9e1b5f2c4"
+    project = tmp_path / "claude" / "projects" / "-home-dev-app"
+    (project / session / "subagents").mkdir(parents=True)
+    final = f.cc_line(session=session, request_id="req_sub1", sidechain=True, id="msg_sub1",
+                      model="claude-haiku-4-5-20251001", input_tokens=100, output_tokens=500)
+    partial = json.loads(json.dumps(final))
+    partial["message"]["usage"]["output_tokens"] = 7
+    relayed = {
+        "type": "progress", "isSidechain": False, "sessionId": session, "timestamp": final["timestamp"],
+        "uuid": "uuid-relay", "data": {"message": {"type": "assistant", "requestId": "req_sub1", "message": partial["message"]}},
+    }
+    (project / f"{session}.jsonl").write_text(json.dumps(relayed) + "\n", encoding="utf-8")
+    (project / session / "subagents" / "agent-a0b6df9.jsonl").write_text(json.dumps(final) + "\n", encoding="utf-8")
+    data = tmp_path / "data"
+    res = run("ingest", str(tmp_path / "claude"), "--data", str(data), "--json")
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert payload["rows_added"] == 1 and payload["duplicates_skipped"] == 1
+    rows = pl.read_parquet(str(data / "requests" / "**" / "*.parquet"))
+    assert rows["output_tokens"].to_list() == [500]

@@ -106,7 +106,7 @@ def spend_summary(
     if until is not None:
         lf = lf.filter(pl.col("ts").dt.date() <= until)
     day = pl.col("ts").dt.date()
-    keys = {b: pl.col(DIMENSIONS[b]).fill_null(_unknown(b)) for b in by}
+    keys = {b: pl.col(DIMENSIONS[b]).fill_null(unknown_value(b)) for b in by}
     # one lazy pass to the cells the summary is made of; every figure below is a sum of cells
     cells = (
         lf.group_by(
@@ -154,5 +154,6 @@ def spend_summary(
     )
 
 
-def _unknown(dimension: str) -> str:
+def unknown_value(dimension: str) -> str:
+    """What a missing value of a dimension (or its column) is called in every breakdown."""
     return UNATTRIBUTED if dimension == "feature" else UNKNOWN_TIER if dimension == "tier" else "(none)"

@@ -364,7 +364,8 @@ def replay(
         last=pl.col("date").max(),
         requests=pl.col("requests").sum(),
     )
-    stats, facts_df = pl.collect_all([feature_model_stats(lf, lazy=True), facts], engine="streaming")
+    # one after the other: collected together, polars would hold the rows they share in memory
+    stats, facts_df = (q.collect(engine="streaming") for q in (feature_model_stats(lf, lazy=True), facts))
     first, last = facts_df["first"][0], facts_df["last"][0]
     info = model_info(table)
     cal_stats = stats if calibration_frame is None else feature_model_stats(prepare(calibration_frame, table))

@@ -27,19 +27,10 @@ from tierlens.pricing.engine import Models, reprice_change, reprice_sums
 from tierlens.queries import get_query, run_query
 from tierlens.signals import Finding, find_flags
 from tierlens.store import scan
-from tierlens.summary import UNATTRIBUTED, UNKNOWN_TIER
+from tierlens.summary import DIMENSIONS, UNATTRIBUTED, UNKNOWN_TIER, unknown_value
 
 GRAINS = ("day", "week", "month")
-BY_COLUMNS = {
-    "feature": "feature",
-    "tier": "tier",
-    "model": "model_id",
-    "user": "user_id",
-    "project": "project",
-    "session": "session_id",
-    "key": "api_key_id",
-    "workspace": "workspace_id",
-}
+BY_COLUMNS = DIMENSIONS  # the report breaks spend down by the summary's dimensions
 SCHEMA_VERSION = "tierlens.report/1"
 
 
@@ -392,7 +383,7 @@ def _breakdown(cur: pl.LazyFrame, prev: pl.LazyFrame, by: list[str]) -> pl.DataF
 
     def agg(df: pl.LazyFrame) -> pl.DataFrame:
         return (
-            df.with_columns([pl.col(c).fill_null(_unknown(c)) for c in cols])
+            df.with_columns([pl.col(c).fill_null(unknown_value(c)) for c in cols])
             .group_by(cols)
             .agg(pl.col("requests").sum(), _sum_or_null("cost_usd"))
             .collect(engine="streaming")
@@ -400,10 +391,6 @@ def _breakdown(cur: pl.LazyFrame, prev: pl.LazyFrame, by: list[str]) -> pl.DataF
 
     out = _compare(agg(cur), agg(prev), cols)
     return out.sort("cost_usd", *cols, descending=[True] + [False] * len(cols), nulls_last=True)
-
-
-def _unknown(column: str) -> str:
-    return UNATTRIBUTED if column == "feature" else UNKNOWN_TIER if column == "tier" else "(none)"
 
 
 def _unit_costs(
