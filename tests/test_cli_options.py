@@ -270,3 +270,29 @@ def test_a_subagent_call_is_stored_with_its_final_tokens_not_the_relayed_partial
     assert payload["rows_added"] == 1 and payload["duplicates_skipped"] == 1
     rows = pl.read_parquet(str(data / "requests" / "**" / "*.parquet"))
     assert rows["output_tokens"].to_list() == [500]
+
+
+@pytest.mark.parametrize("cmd", [["summary"], ["reconcile", "--logged"], ["replay", "--policy", "policies/opus-to-sonnet.toml"]], ids=lambda c: c[0])
+def test_as_of_reads_the_data_before_that_day_like_until(cmd: list[str], sample_data: Path) -> None:
+    from tests.conftest import REPO
+
+    cmd = [str(REPO / c) if c.startswith("policies/") else c for c in cmd]
+    data = ["--data", str(sample_data), "--format", "json"]
+    as_of = json.loads(run(*cmd, *data, "--as-of", "2026-11-02").stdout)
+    until = json.loads(run(*cmd, *data, "--until", "2026-11-01").stdout)
+    for payload in (as_of, until):
+        payload.pop("generated_at", None)  # when it ran, not what it found
+    assert _rounded(as_of) == _rounded(until)
+    both = run(*cmd, *data, "--as-of", "2026-11-02", "--until", "2026-10-20")
+    assert both.exit_code == 2 and "not both" in both.stderr
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 9 significant digits: sums of the same numbers in another order differ in the last bits."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value

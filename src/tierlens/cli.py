@@ -168,6 +168,33 @@ def period_options(fn: F) -> F:
     return fn
 
 
+def as_of_option(fn: F) -> F:
+    """`--as-of DAY`: the data as it stood on that day, i.e. up to the day before (`--until`)."""
+
+    @wraps(fn)
+    def merged(
+        *args: Any, as_of: datetime | None, until: datetime | None, since: datetime | None, **kwargs: Any
+    ) -> Any:
+        if as_of is not None:
+            end = as_of - timedelta(days=1)
+            if until is not None and until != end:
+                raise click.BadParameter("give --until or --as-of, not both", param_hint="'--as-of'")
+            if since is not None and end < since:
+                raise click.BadParameter(
+                    f"{as_of:%Y-%m-%d} is not after --since {since:%Y-%m-%d}", param_hint="'--as-of'"
+                )
+            until = end
+        return fn(*args, until=until, since=since, **kwargs)
+
+    return click.option(  # type: ignore[return-value]
+        "--as-of",
+        type=click.DateTime(["%Y-%m-%d"]),
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="The data as it stood on this day: every day before it (the same as --until the day before).",
+    )(merged)
+
+
 _SUFFIX_FORMATS = {
     ".txt": "table",
     ".md": "markdown",
@@ -408,6 +435,7 @@ def _ingest_text(r: Any) -> str:
 @main.command()
 @data_option
 @period_options
+@as_of_option
 @click.option(
     "--period",
     type=click.Choice(["day", "week", "month"]),
@@ -444,6 +472,7 @@ def summary(
       tierlens summary --period day --by model            # the ccusage daily view
       tierlens summary --period month --by user,project --format markdown -o spend.md
       tierlens summary --since 2026-10-01 --format csv > spend.csv
+      tierlens summary --as-of 2026-11-01 --period month      # October as it stood then
     """
     ws = state.workspace(data_dir=data_dir)
     dims = tuple(d.strip() for b in by for d in b.split(",") if d.strip()) or ("feature", "tier")
@@ -1099,6 +1128,7 @@ def alert(
 )
 @data_option
 @period_options
+@as_of_option
 @click.option(
     "--max-gap-pct",
     type=click.FloatRange(min=0),
@@ -1525,6 +1555,7 @@ def _doctor_text(r: Any) -> str:
 )
 @data_option
 @period_options
+@as_of_option
 @click.option(
     "--draws", default=500, show_default=True, type=click.IntRange(1, 100_000), help="Monte Carlo draws."
 )
