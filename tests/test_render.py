@@ -51,13 +51,25 @@ def test_tables_fit_100_columns_and_wide_shows_every_cell(monkeypatch: pytest.Mo
     assert long in render.table(rows, headers)
 
 
-def test_the_cli_fits_tables_unless_wide(tmp_path: Path) -> None:
+def test_the_cli_fits_tables_unless_wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
+    from tierlens import cli
     from tierlens.cli import main
+
+    monkeypatch.setattr(cli, "_table_width", lambda: 100)  # a 100-column terminal
 
     narrow = CliRunner().invoke(main, ["prices"]).stdout
     wide = CliRunner().invoke(main, ["prices", "--wide"]).stdout
     assert max(len(x) for x in narrow.splitlines()) <= 100 < max(len(x) for x in wide.splitlines())
     again = CliRunner().invoke(main, ["prices"]).stdout  # --wide does not stick to the next command
     assert again == narrow
+
+
+def test_piped_tables_keep_every_cell() -> None:
+    from click.testing import CliRunner
+
+    from tierlens.cli import main
+
+    piped = CliRunner().invoke(main, ["prices"]).stdout  # CliRunner's stdout is no terminal
+    assert "…" not in piped and "lc_input" in piped

@@ -57,6 +57,14 @@ def _set_config(ctx: click.Context, param: click.Parameter, value: Path | None) 
         ctx.ensure_object(State).config = value
 
 
+def _table_width() -> int | None:
+    """Text tables fit the terminal they are shown on; piped or written to a file (a script, cron
+    mail) they keep every cell whole."""
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
+
+
 def _set_wide(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         from tierlens import render
@@ -72,7 +80,7 @@ def _global_options() -> list[click.Option]:
             is_flag=True,
             expose_value=False,
             callback=_set_wide,
-            help="Show text tables whole (by default they fit 100 columns).",
+            help="Show text tables whole on a terminal (by default they fit its width).",
         ),
         click.Option(
             ["--config"],
@@ -287,7 +295,7 @@ def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
     state.config, state.debug = config, debug
     from tierlens import render
 
-    render.WIDTH = 100  # each invocation fits tables to 100 columns unless its command says --wide
+    render.WIDTH = _table_width()  # per invocation; its command's --wide may lift it
 
 
 main.command_class = _Command
