@@ -44,6 +44,7 @@ def test_tables_fit_100_columns_and_wide_shows_every_cell(monkeypatch: pytest.Mo
     long = "/var/log/llm/gateway/" + "very-long-directory-name/" * 6 + "2026-11-30.jsonl"
     rows = [[long, 12, "invalid JSON: Expecting value at column 1", "20261201T120000-abc123"]]
     headers = ["file", "line", "reason", "ingest"]
+    monkeypatch.setattr(render, "WIDTH", 100)  # a 100-column terminal (each command sets its own)
     fitted = render.table(rows, headers)
     assert max(len(line) for line in fitted.splitlines()) <= 100
     assert "…" in fitted and "12" in fitted and "20261201T120000-abc123" in fitted  # numbers whole
