@@ -47,9 +47,10 @@ def pct(value: float | None) -> str:
     return "0.0%" if round(value, 1) == 0 else f"{value:+.1f}%"
 
 
-WIDTH: int | None = 100
+WIDTH: int | None = None
 """Text tables are fitted to this many columns: the widest text column is shortened with `…`.
-None (`--wide`): every cell whole."""
+None (the library's default, and `--wide`): every cell whole. The command line sets it to the
+terminal's width for each command."""
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], align: str | None = None) -> str:
