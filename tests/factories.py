@@ -92,3 +92,15 @@ def cc_line(
     if request_id is not None:
         rec["requestId"] = request_id
     return rec
+
+
+def rounded(value: Any) -> Any:
+    """Floats to 9 significant digits, in nested dicts and lists: sums of the same numbers in
+    another order (parallel aggregation) differ in their last bits."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value

@@ -282,17 +282,6 @@ def test_as_of_reads_the_data_before_that_day_like_until(cmd: list[str], sample_
     until = json.loads(run(*cmd, *data, "--until", "2026-11-01").stdout)
     for payload in (as_of, until):
         payload.pop("generated_at", None)  # when it ran, not what it found
-    assert _rounded(as_of) == _rounded(until)
+    assert f.rounded(as_of) == f.rounded(until)
     both = run(*cmd, *data, "--as-of", "2026-11-02", "--until", "2026-10-20")
     assert both.exit_code == 2 and "not both" in both.stderr
-
-
-def _rounded(value: Any) -> Any:
-    """Floats to 9 significant digits: sums of the same numbers in another order differ in the last bits."""
-    if isinstance(value, float):
-        return float(f"{value:.9g}")
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value

@@ -134,20 +134,10 @@ def test_asking_for_some_kinds_gives_exactly_those_findings_of_a_full_run(
     budgets = [BudgetConfig(name="tight", amount=1.0, period="month")]
     full = find_flags(sample_data, budgets=budgets)
     some = find_flags(sample_data, budgets=budgets, kinds=kinds)
-    assert [_rounded(x.to_dict()) for x in some.findings] == [
-        _rounded(x.to_dict()) for x in full.findings if x.kind in kinds
+    assert [f.rounded(x.to_dict()) for x in some.findings] == [
+        f.rounded(x.to_dict()) for x in full.findings if x.kind in kinds
     ]
 
-
-def _rounded(value: Any) -> Any:
-    """Floats to 9 significant digits: sums of the same numbers in another order differ in the last bits."""
-    if isinstance(value, float):
-        return float(f"{value:.9g}")
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value
 
 
 def test_a_feature_whose_caching_broke_is_only_called_that(tmp_path: Path, write: Any) -> None:

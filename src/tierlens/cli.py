@@ -203,6 +203,32 @@ def as_of_option(fn: F) -> F:
     )(merged)
 
 
+BY_CHOICES = ("feature", "tier", "model", "user", "project", "session", "key", "workspace")
+
+
+def _dimensions(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    dims = tuple(dict.fromkeys(d.strip() for v in value for d in v.split(",") if d.strip()))
+    bad = [d for d in dims if d not in BY_CHOICES]
+    if bad:
+        raise click.BadParameter(
+            f"unknown dimension(s) {', '.join(bad)}; choose from {', '.join(BY_CHOICES)}"
+        )
+    return dims or ("feature", "tier")
+
+
+def by_option(fn: F) -> F:
+    """`--by DIM[,DIM]`, the same on every command that breaks spend down; the command receives the
+    dimensions as a tuple (default feature, tier)."""
+    return click.option(
+        "--by",
+        "by",
+        multiple=True,
+        metavar="DIM[,DIM]",
+        callback=_dimensions,
+        help=f"Break spend down by {', '.join(BY_CHOICES)} (repeat or comma-separate; default: feature,tier).",
+    )(fn)
+
+
 _SUFFIX_FORMATS = {
     ".txt": "table",
     ".md": "markdown",
@@ -451,14 +477,7 @@ def _ingest_text(r: Any) -> str:
     show_default=True,
     help="Rows per day, ISO week (from Monday) or month; a period without requests shows $0.",
 )
-@click.option(
-    "--by",
-    "by",
-    multiple=True,
-    metavar="DIM[,DIM]",
-    help="Break spend down by feature, tier, model, user, project, session, key or workspace "
-    "(repeat or comma-separate; default: feature,tier).",
-)
+@by_option
 @output_options("table", "markdown", "json", "csv")
 @click.pass_obj
 @handle_errors
@@ -483,8 +502,7 @@ def summary(
       tierlens summary --as-of 2026-11-01 --period month      # October as it stood then
     """
     ws = state.workspace(data_dir=data_dir)
-    dims = tuple(d.strip() for b in by for d in b.split(",") if d.strip()) or ("feature", "tier")
-    s = ws.summary(_day(since), _day(until), period=period, by=dims)
+    s = ws.summary(_day(since), _day(until), period=period, by=by)
     _note_stale(s.stale_rows(ws.table.version))
     _emit(_summary_render(s, fmt), fmt, output, "summary")
 
@@ -581,9 +599,6 @@ def _period_label(start: date, period: str) -> str:
     return start.strftime("%Y-%m") if period == "month" else str(start)
 
 
-BY_CHOICES = ("feature", "tier", "model", "user", "project", "session", "key", "workspace")
-
-
 @main.command()
 @data_option
 @period_options
@@ -595,13 +610,7 @@ BY_CHOICES = ("feature", "tier", "model", "user", "project", "session", "key", "
     show_default=True,
     help="Report the last complete day, week (ISO, from Monday) or month.",
 )
-@click.option(
-    "--by",
-    "by",
-    default="feature,tier",
-    show_default=True,
-    help=f"Breakdown dimensions, comma-separated: {', '.join(BY_CHOICES)}.",
-)
+@by_option
 @click.option(
     "--as-of",
     type=click.DateTime(["%Y-%m-%d"]),
@@ -631,7 +640,7 @@ def report(
     since: datetime | None,
     until: datetime | None,
     grain: str,
-    by: str,
+    by: tuple[str, ...],
     as_of: datetime | None,
     fmt: str,
     output: Path | None,
@@ -655,14 +664,8 @@ def report(
     from tierlens.report import render as rr
 
     ws = state.workspace(data_dir=data_dir)
-    dims = [d.strip() for d in by.split(",") if d.strip()]
-    bad = [d for d in dims if d not in BY_CHOICES]
-    if bad:
-        raise click.BadParameter(
-            f"unknown dimension(s) {', '.join(bad)}; choose from {', '.join(BY_CHOICES)}", param_hint="--by"
-        )
     rep = ws.report(
-        grain=grain, since=_day(since), until=_day(until), by=dims, as_of=_day(as_of), engine=engine
+        grain=grain, since=_day(since), until=_day(until), by=list(by), as_of=_day(as_of), engine=engine
     )
     _note_stale(ws.stale_rows())
     if fmt == "html":
