@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark `tierlens replay`: the shipped policies over N requests (target: 5 policies x 10M in <= 10 s).
 
-Why it exists: issue 6 sets the target, and the engine's design (one vectorized group-by per
+Why it exists: replay has a speed target (above), and the engine's design (one vectorized group-by per
 policy on the pricing keys, mean-request pricing probes, Monte Carlo over group totals) rests on
 it. It
 

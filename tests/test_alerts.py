@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -98,6 +100,50 @@ path = "%s"
     growth = next(a for a in sent if a["rule"] == "growth")
     assert growth["subject"] == "doc-summarizer" and growth["value"] == pytest.approx(36.7176, rel=1e-4)
     assert next(a for a in sent if a["rule"] == "unpriced")["subject"].startswith("model=claude-nimbus-preview")
+
+
+SEVERAL = """
+[[rule]]
+name = "month"
+kind = "budget"
+amount = 500
+
+[[rule]]
+name = "growth"
+kind = "growth"
+warn_pct = 25
+min_usd = 10
+"""
+
+
+def test_alerts_in_every_output_format_carry_the_same_alerts(sample_data: Path, tmp_path: Path) -> None:
+    path = rules(tmp_path, SEVERAL)
+    seen = {}
+    for fmt in ("text", "table", "markdown", "json", "csv"):
+        res = alert("--rules", path, "--data", str(sample_data), "--state", str(tmp_path / f"{fmt}.json"), "--format", fmt)
+        assert res.exit_code == 2, res.output
+        seen[fmt] = res.stdout
+    sent = json.loads(seen["json"])
+    assert {(a["rule"], a["severity"]) for a in sent} == {("month", "critical"), ("growth", "warning")}
+    assert seen["text"].splitlines() == [f"{a['severity'].upper()} {a['rule']}: {a['message']}" for a in sent]
+    rows = list(csv.DictReader(io.StringIO(seen["csv"])))
+    assert [(r["rule"], r["subject"], float(r["value"])) for r in rows] == [
+        (a["rule"], a["subject"], pytest.approx(a["value"])) for a in sent
+    ]
+    lines = seen["markdown"].splitlines()
+    assert lines[0].startswith("| severity | rule |") and len(lines) == 2 + len(sent)
+    assert seen["table"].splitlines()[0].split()[:3] == ["severity", "rule", "kind"]
+    assert all(a["subject"] in seen["table"] for a in sent)
+
+
+def test_alerts_written_to_a_file_replace_it_and_keep_stdout_empty(sample_data: Path, tmp_path: Path) -> None:
+    path, out = rules(tmp_path, SEVERAL), tmp_path / "alerts.csv"
+    out.write_text("left from an earlier run\n")
+    res = alert("--rules", path, "--data", str(sample_data), "--state", str(tmp_path / "s.json"), "-o", str(out))
+    assert res.exit_code == 2 and res.stdout == ""
+    assert [r["rule"] for r in csv.DictReader(out.open())] == ["month", "growth"]
+    bad = alert("--rules", path, "--data", str(sample_data), "-o", str(tmp_path / "alerts.xlsx"))
+    assert bad.exit_code == 3 and "UNKNOWN" in bad.stderr and "--format" in bad.stderr
 
 
 @pytest.fixture

@@ -86,6 +86,7 @@ def _commands() -> list[str]:
 def test_every_command_has_help_with_an_example(command: str) -> None:
     res = run(command, "--help")
     assert res.exit_code == 0 and "Example" in res.output
+    assert "%Y" not in res.output  # dates read YYYY-MM-DD, not a strftime pattern
 
 
 def test_every_command_is_in_the_readme() -> None:

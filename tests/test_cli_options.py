@@ -285,3 +285,11 @@ def test_as_of_reads_the_data_before_that_day_like_until(cmd: list[str], sample_
     assert f.rounded(as_of) == f.rounded(until)
     both = run(*cmd, *data, "--as-of", "2026-11-02", "--until", "2026-10-20")
     assert both.exit_code == 2 and "not both" in both.stderr
+
+
+def test_the_choices_the_command_line_spells_out_are_the_librarys() -> None:
+    # kept as literals in the CLI so that --help does not import polars
+    from tierlens import alerts, cli, summary
+
+    assert cli.ALERT_FORMATS == alerts.ALERT_FORMATS
+    assert tuple(summary.DIMENSIONS) == cli.BY_CHOICES

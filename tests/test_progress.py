@@ -44,3 +44,22 @@ def test_no_progress_in_a_pipe_or_under_quiet(write: Any, tmp_path: Path) -> Non
     res = CliRunner().invoke(main, ["ingest", str(path), "--data", str(tmp_path / "d"), "--json"])
     assert res.exit_code == 0 and "rows/s" not in res.stderr
     assert json.loads(res.stdout)["rows_added"] == 1
+
+
+def test_a_replay_reports_its_draws_policy_by_policy(tmp_path: Path) -> None:
+    from tierlens.workspace import Workspace
+
+    data = tmp_path / "data"
+    rows = [f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature="chat", model="claude-opus-4-1-20250805") for i in range(40)]
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    ingest([path], load_settings(data_dir=data))
+    shown = io.StringIO()
+    progress = Progress(total=0, what="replay", stream=shown, every=0.0, unit="draws")
+    policies = Path(__file__).resolve().parents[1] / "policies"
+    result = Workspace(data).replay([policies], draws=50, progress=progress)
+    n = len(result.policies)  # type: ignore[union-attr]
+    assert n > 1 and progress.total == n * 50
+    drawn = [part for part in shown.getvalue().split("\r") if part.strip()]
+    assert drawn[-1].startswith(f"replay: {n * 50:,} draws, 100% of {n * 50:,}")
+    assert shown.getvalue().endswith("\r")

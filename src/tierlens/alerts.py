@@ -22,7 +22,7 @@ import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -440,6 +440,24 @@ def _append_lines(path: Path, alerts: list[Alert]) -> None:
             fh.write(json.dumps({"at": stamp, **asdict(a)}) + "\n")
 
 
+ALERT_FORMATS = ("text", "table", "markdown", "json", "csv")
+
+
+def render_alerts(alerts: list[Alert], fmt: str) -> str:
+    """What the stdout sink prints: `text` is one line per alert (for cron mail and log greps);
+    table, markdown, json and csv carry every field of each alert."""
+    if fmt == "text":
+        return "\n".join(a.line() for a in alerts)
+    if fmt == "json":
+        return json.dumps([asdict(a) for a in alerts], indent=2)
+    from tierlens.render import render_frame
+
+    schema = {f.name: pl.Float64 if f.name in ("value", "threshold") else pl.String for f in fields(Alert)}
+    frame = pl.DataFrame([asdict(a) for a in alerts], schema=schema)
+    shown = ("severity", "rule", "kind", "subject", "period", "value", "threshold", "message")
+    return render_frame(frame.select(shown), fmt)
+
+
 def deliver(
     alerts: list[Alert], sinks: list[Sink], fmt: str, echo: Any, *, data_dir: str | Path
 ) -> list[str]:
@@ -449,11 +467,7 @@ def deliver(
     for sink in sinks:
         try:
             if sink.kind == "stdout":
-                if fmt == "json":
-                    echo(json.dumps([asdict(a) for a in alerts], indent=2))
-                else:
-                    for a in alerts:
-                        echo(a.line())
+                echo(render_alerts(alerts, fmt))
             elif sink.kind == "file":
                 _append_lines(sink_file(sink, data_dir), alerts)
             elif sink.kind == "webhook":

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -203,6 +203,8 @@ def as_of_option(fn: F) -> F:
     )(merged)
 
 
+ALERT_FORMATS = ("text", "table", "markdown", "json", "csv")  # tierlens.alerts.ALERT_FORMATS, kept
+# here so that --help does not import polars
 BY_CHOICES = ("feature", "tier", "model", "user", "project", "session", "key", "workspace")
 
 
@@ -344,6 +346,7 @@ main.command_class = _Command
 @click.option(
     "--batch-ended-at",
     type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
+    metavar="YYYY-MM-DD[THH:MM:SS]",
     default=None,
     help="Timestamp for Message Batches results (UTC); else the sidecar batch object, config, or file mtime.",
 )
@@ -614,6 +617,7 @@ def _period_label(start: date, period: str) -> str:
 @click.option(
     "--as-of",
     type=click.DateTime(["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
     default=None,
     help="Report as if today were this day (default: today, or the day after the newest data).",
 )
@@ -1038,8 +1042,18 @@ class _MonitoringCommand(_Command):
         except click.exceptions.Exit:
             raise
         except click.UsageError as exc:
-            click.echo(f"UNKNOWN: {exc.format_message()}", err=True)
-            sys.exit(3)
+            _unknown(exc)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # an option checked once all are parsed (-o's suffix)
+            _unknown(exc)
+
+
+def _unknown(exc: click.UsageError) -> NoReturn:
+    click.echo(f"UNKNOWN: {exc.format_message()}", err=True)
+    sys.exit(3)
 
 
 @main.command(cls=_MonitoringCommand)
@@ -1060,9 +1074,13 @@ class _MonitoringCommand(_Command):
 )
 @click.option("--renotify", is_flag=True, help="Notify again alerts already sent this period.")
 @click.option(
-    "--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Evaluate as if today were this day."
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    default=None,
+    help="Evaluate as if today were this day.",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_options(*ALERT_FORMATS, pipe="text")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Also print a status line (on stderr) when nothing fired."
 )
@@ -1075,6 +1093,7 @@ def alert(
     renotify: bool,
     as_of: datetime | None,
     fmt: str,
+    output: Path | None,
     verbose: bool,
 ) -> None:
     """Evaluate alert rules for cron; one line per alert, each sent once per threshold and period.
@@ -1085,8 +1104,13 @@ def alert(
     same alert twice in a period.
 
     \b
+    The stdout sink prints the alerts sent in this run: `text` is one line per alert, the other
+    formats carry every field; -o writes them to a file instead (replaced on each run).
+
+    \b
     Examples:
       tierlens alert --rules alerts.toml
+      tierlens alert --rules alerts.toml --format json -o alerts.json
       15 7 * * *  cd /srv/tierlens && tierlens ingest /var/log/llm/ -q && tierlens alert --rules alerts.toml
     """
     from tierlens.alerts import STATUS
@@ -1098,7 +1122,7 @@ def alert(
             renotify=renotify,
             as_of=_day(as_of),
             fmt=fmt,
-            echo=click.echo,
+            echo=lambda text: _emit(text, fmt, output, "alerts"),
         )
     except TierlensError as exc:
         if state.debug:
@@ -1584,6 +1608,7 @@ def _doctor_text(r: Any) -> str:
     "--backtest",
     "backtest_at",
     type=click.DateTime(["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
     default=None,
     help="Replay the days before this routing change and compare with what was observed after it.",
 )
@@ -1625,6 +1650,7 @@ def replay(
       tierlens replay --policy policies/ -o replay.html
       tierlens replay --backtest 2026-10-12 --policy policies/opus-to-sonnet.toml
     """
+    from tierlens.progress import terminal_progress
     from tierlens.replay.render import render
 
     result = state.workspace(data_dir=data_dir).replay(
@@ -1636,6 +1662,7 @@ def replay(
         assume=assume,
         backtest_at=_day(backtest_at),
         backtest_days=backtest_days,
+        progress=terminal_progress(0, "replay", unit="draws"),
     )
     _emit(render(result, fmt), fmt, output, "replay")
 

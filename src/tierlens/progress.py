@@ -13,12 +13,18 @@ from typing import TextIO
 
 
 class Progress:
-    """`update(done, rows)` as work advances (`done` in bytes of `total`), `close()` at the end."""
+    """`update(done, rows)` as work advances (`done` of `total`: bytes read for an ingest, draws
+    made for a replay), `close()` at the end. `unit` names what `rows` counts."""
 
     def __init__(
-        self, total: int, what: str = "ingest", stream: TextIO | None = None, every: float = 0.5
+        self,
+        total: int,
+        what: str = "ingest",
+        stream: TextIO | None = None,
+        every: float = 0.5,
+        unit: str = "rows",
     ) -> None:
-        self.total, self.what, self.every = total, what, every
+        self.total, self.what, self.every, self.unit = total, what, every, unit
         self.stream = stream if stream is not None else sys.stderr
         self.started = self.shown = time.monotonic()
         self.width = 0
@@ -33,11 +39,12 @@ class Progress:
     def line(self, done: int, rows: int, seconds: float) -> str:
         """The text shown: share done, rows and their rate, and the time left at this rate."""
         rate = rows / seconds if seconds > 0 else 0.0
-        parts = [f"{self.what}: {rows:,} rows", f"{rate:,.0f} rows/s"]
+        parts = [f"{self.what}: {rows:,} {self.unit}", f"{rate:,.0f} {self.unit}/s"]
         if self.total > 0 and done > 0:
             share = min(done / self.total, 1.0)
             left = seconds * (1 - share) / share
-            parts.insert(1, f"{100 * share:.0f}% of {_size(self.total)}")
+            of = _size(self.total) if self.unit == "rows" else f"{self.total:,}"  # rows: of bytes
+            parts.insert(1, f"{100 * share:.0f}% of {of}")
             parts.append(f"ETA {_duration(left)}")
         return ", ".join(parts)
 
@@ -52,9 +59,11 @@ class Progress:
         self.width = len(text)
 
 
-def terminal_progress(total: int, what: str = "ingest", quiet: bool = False) -> Progress | None:
+def terminal_progress(
+    total: int, what: str = "ingest", quiet: bool = False, unit: str = "rows"
+) -> Progress | None:
     """A `Progress` when a person is watching stderr, else None."""
-    return None if quiet or not sys.stderr.isatty() else Progress(total, what)
+    return None if quiet or not sys.stderr.isatty() else Progress(total, what, unit=unit)
 
 
 def _size(n: int) -> str:

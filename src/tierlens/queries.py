@@ -27,7 +27,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from tierlens.errors import QueryError
+from tierlens.errors import QueryError, optional_module
 from tierlens.schema import PARTITION_COLUMN
 
 ENGINES = ("polars", "duckdb", "spark")
@@ -277,10 +277,9 @@ def _run_duckdb(query: Query, data_dir: str | Path, values: dict[str, Any] | Non
 
 def spark_session() -> Any:
     """A local Spark session (2 cores), created once per process."""
-    from pyspark.sql import SparkSession
-
+    session = optional_module("pyspark.sql", "spark").SparkSession
     return (
-        SparkSession.builder.master("local[2]")
+        session.builder.master("local[2]")
         .appName("tierlens")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")

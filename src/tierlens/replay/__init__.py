@@ -29,6 +29,8 @@ from tierlens.replay.policy import Policy, PolicyError, load_policies, parse_pol
 if TYPE_CHECKING:
     import polars as pl
 
+    from tierlens.progress import Progress
+
 __all__ = [
     "AssumptionError",
     "Assumptions",
@@ -64,8 +66,10 @@ def run(
     backtest_at: date | None = None,
     backtest_days: int = 28,
     lf: pl.LazyFrame | None = None,
+    progress: Progress | None = None,
 ) -> ReplayResult | BacktestResult:
-    """Load the policies and the dataset, then replay (or backtest at `backtest_at`)."""
+    """Load the policies and the dataset, then replay (or backtest at `backtest_at`); `progress`
+    is told how many draws are made."""
     from tierlens.errors import ConfigError
     from tierlens.store import scan
 
@@ -90,7 +94,18 @@ def run(
             seed=seed,
             data_dir=str(data_dir),
             assume=overrides,
+            progress=progress,
         )
     if not loaded:
         raise ConfigError("give at least one --policy (a TOML file or a directory of them, e.g. policies/)")
-    return replay(lf, loaded, table, since=since, until=until, draws=draws, seed=seed, data_dir=str(data_dir))
+    return replay(
+        lf,
+        loaded,
+        table,
+        since=since,
+        until=until,
+        draws=draws,
+        seed=seed,
+        data_dir=str(data_dir),
+        progress=progress,
+    )

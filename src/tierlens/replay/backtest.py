@@ -31,6 +31,7 @@ import polars as pl
 
 from tierlens.errors import ExitCode, TierlensError
 from tierlens.pricing import PriceTable, price_requests
+from tierlens.progress import Progress
 from tierlens.replay.assumptions import Dist, Param, draw_values, quantile
 from tierlens.replay.engine import ReplayResult, replay
 from tierlens.replay.numeric import fmean, fstd, fsum
@@ -158,6 +159,7 @@ def backtest(
     seed: int = 0,
     data_dir: str = "",
     assume: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> BacktestResult:
     """Replay the `days` before `at` under each policy and compare with the `days` after it."""
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
@@ -176,7 +178,15 @@ def backtest(
     features = [c.feature for c in changes]
     scope = lf.filter(pl.col("feature").is_in(features))
     rep = replay(
-        scope, pols, table, since=before[0], until=before[1], draws=draws, seed=seed, data_dir=data_dir
+        scope,
+        pols,
+        table,
+        since=before[0],
+        until=before[1],
+        draws=draws,
+        seed=seed,
+        data_dir=data_dir,
+        progress=progress,
     )
     stats = _unit_costs(lf, features, before, after, table)
     rows = []

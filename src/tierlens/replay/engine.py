@@ -39,6 +39,7 @@ from typing import Any
 import polars as pl
 
 from tierlens.pricing import PriceTable, price_requests
+from tierlens.progress import Progress
 from tierlens.replay.assumptions import ONE, ZERO, Assumptions, Param, draw_values
 from tierlens.replay.calibrate import Calibration, feature_model_stats, fit_output_ratios
 from tierlens.replay.numeric import fsum
@@ -343,11 +344,13 @@ def replay(
     seed: int = 0,
     calibration_frame: pl.LazyFrame | pl.DataFrame | None = None,
     data_dir: str = "",
+    progress: Progress | None = None,
 ) -> ReplayResult:
     """Replay the requests of [since, until] under each policy.
 
     `calibration_frame` (default: the replayed window itself) is where output-length ratios are
-    fitted from; the backtest passes the window before the change so nothing leaks.
+    fitted from; the backtest passes the window before the change so nothing leaks. `progress`:
+    told how many of the policies' draws are made as each policy is evaluated.
     """
     cols: set[str] = set()
     for p in policies:
@@ -387,10 +390,15 @@ def replay(
 
     comps = [_components(g, plan) for g, plan in zip(grouped, plans, strict=True)]
     priced = _price_probes(comps, table)
-    results = [
-        _evaluate_policy(plan, comp, pr, stats, days)
-        for plan, comp, pr in zip(plans, comps, priced, strict=True)
-    ]
+    results = []
+    if progress is not None:
+        progress.total = len(plans) * draws
+    for plan, comp, pr in zip(plans, comps, priced, strict=True):
+        results.append(_evaluate_policy(plan, comp, pr, stats, days))
+        if progress is not None:
+            progress.update(len(results) * draws, len(results) * draws)
+    if progress is not None:
+        progress.close()
     return ReplayResult(
         start=start,
         end=end,
@@ -491,9 +499,9 @@ def _leg_row_exprs(plan: _Plan, leg: _Leg) -> tuple[pl.Expr | None, pl.Expr | No
         r = (
             pl.when(thr.is_null() | (PROMPT == 0))
             .then(pl.lit(len(grid)))
-            # how many grid values are <= crit (a search in the sorted grid), as plain row-wise
-            # comparisons, which the streaming engine runs without holding the rows
-            .otherwise(pl.sum_horizontal([(pl.lit(g, pl.Float64) <= crit).cast(pl.Int32) for g in grid]))
+            # how many grid values are <= crit: its bin among the sorted grid's left-closed
+            # intervals, elementwise (the streaming engine runs it without holding the rows)
+            .otherwise(crit.bin_intervals(grid, labels=False).cast(pl.Int32))
         )
         rank = pl.when(is_tok).then(r) if rank is None else rank.when(is_tok).then(r)
     return (

@@ -411,8 +411,9 @@ def _unit_costs(
 
 
 def _savings(cur: pl.LazyFrame, table: PriceTable) -> dict[str, Any]:
-    """What prompt caching and batch saved against list price in the period, and what fast mode cost
-    beyond standard speed (same rows, re-priced, summed lazily).
+    """What prompt caching and batch saved in the period, what fast mode cost beyond standard speed,
+    and the list price: the same requests with no prompt caching at standard (not batch) rates
+    (same rows, re-priced, summed lazily).
 
     Aggregate-report buckets are left out: their summed tokens cannot be re-priced per request.
     """
@@ -438,18 +439,14 @@ def _savings(cur: pl.LazyFrame, table: PriceTable) -> dict[str, Any]:
     )
     zero = pl.lit(0, pl.Int64)
     models = Models.of(priced)
-    [(list_cost, no_cache)] = reprice_sums(
-        priced,
-        table,
-        [
-            {
-                "input_tokens": prompt,
-                "cache_read_tokens": zero,
-                "cache_write_5m_tokens": zero,
-                "cache_write_1h_tokens": zero,
-            }
-        ],
-        models,
+    uncached = {
+        "input_tokens": prompt,
+        "cache_read_tokens": zero,
+        "cache_write_5m_tokens": zero,
+        "cache_write_1h_tokens": zero,
+    }
+    [(_, no_cache), (list_cost, _)] = reprice_sums(
+        priced, table, [uncached, {**uncached, "service_tier": "standard"}], models
     )
     cost = float(actual["cost"][0] or 0.0)
     batch_saved = reprice_change(

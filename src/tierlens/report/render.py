@@ -97,7 +97,7 @@ def _headline(r: Report) -> list[str]:
     s = r.savings
     lines.append(
         f"Prompt caching saved {money(s['caching_saved_usd'])} and batch saved {money(s['batch_saved_usd'])} "
-        f"against list price ({money(s['list_cost_usd'] + s['batch_saved_usd'])})"
+        f"against list price ({money(s['list_cost_usd'])})"
         + (
             f"; fast mode cost {money(s['fast_premium_usd'])} more than standard speed"
             if s["fast_premium_usd"]
