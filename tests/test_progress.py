@@ -63,3 +63,18 @@ def test_a_replay_reports_its_draws_policy_by_policy(tmp_path: Path) -> None:
     drawn = [part for part in shown.getvalue().split("\r") if part.strip()]
     assert drawn[-1].startswith(f"replay: {n * 50:,} draws, 100% of {n * 50:,}")
     assert shown.getvalue().endswith("\r")
+
+
+def test_a_report_reports_its_steps(write: Any, tmp_path: Path) -> None:
+    from tierlens.report.model import REPORT_STEPS
+    from tierlens.workspace import Workspace
+
+    data = tmp_path / "data"
+    path = write("a.jsonl", [f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature="chat") for i in range(60)])
+    ingest([path], load_settings(data_dir=data))
+    shown = io.StringIO()
+    progress = Progress(total=0, what="report", stream=shown, every=0.0, unit="steps")
+    Workspace(data).report(progress=progress)
+    drawn = [part.strip() for part in shown.getvalue().split("\r") if part.strip()]
+    assert drawn == [f"report: {i} steps, {100 * i / REPORT_STEPS:.0f}% of {REPORT_STEPS}, ETA " + d.rsplit("ETA ", 1)[1] for i, d in enumerate(drawn, 1)]
+    assert len(drawn) == REPORT_STEPS and shown.getvalue().endswith("\r")

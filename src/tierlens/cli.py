@@ -665,11 +665,18 @@ def report(
       tierlens report --period month --by feature,model --format markdown
       tierlens report --since 2026-10-01 --until 2026-10-31 --format json
     """
+    from tierlens.progress import terminal_progress
     from tierlens.report import render as rr
 
     ws = state.workspace(data_dir=data_dir)
     rep = ws.report(
-        grain=grain, since=_day(since), until=_day(until), by=list(by), as_of=_day(as_of), engine=engine
+        grain=grain,
+        since=_day(since),
+        until=_day(until),
+        by=list(by),
+        as_of=_day(as_of),
+        engine=engine,
+        progress=terminal_progress(0, "report", unit="steps"),
     )
     _note_stale(ws.stale_rows())
     if fmt == "html":

@@ -14,7 +14,8 @@ from typing import TextIO
 
 class Progress:
     """`update(done, rows)` as work advances (`done` of `total`: bytes read for an ingest, draws
-    made for a replay), `close()` at the end. `unit` names what `rows` counts."""
+    made for a replay, steps taken for a report), `close()` at the end. `unit` names what `rows`
+    counts."""
 
     def __init__(
         self,
@@ -39,7 +40,9 @@ class Progress:
     def line(self, done: int, rows: int, seconds: float) -> str:
         """The text shown: share done, rows and their rate, and the time left at this rate."""
         rate = rows / seconds if seconds > 0 else 0.0
-        parts = [f"{self.what}: {rows:,} {self.unit}", f"{rate:,.0f} {self.unit}/s"]
+        parts = [f"{self.what}: {rows:,} {self.unit}"]
+        if self.unit != "steps":  # a few uneven steps have no meaningful rate
+            parts.append(f"{rate:,.0f} {self.unit}/s")
         if self.total > 0 and done > 0:
             share = min(done / self.total, 1.0)
             left = seconds * (1 - share) / share

@@ -13,6 +13,7 @@ today and the day after the newest row, so a dataset that ends mid-week reports 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from tierlens.config import SignalsConfig
 from tierlens.errors import ConfigError
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import Models, reprice_change, reprice_sums
+from tierlens.progress import Progress
 from tierlens.queries import get_query, run_query
 from tierlens.signals import Finding, find_flags
 from tierlens.store import scan
@@ -131,6 +133,27 @@ def windows(
 # --- building ------------------------------------------------------------------------------------
 
 
+REPORT_STEPS = 7  # the `step()`s of build_report
+
+
+def _stepper(progress: Progress | None, total: int) -> Callable[[], None]:
+    """A function that tells `progress` one more of `total` steps is done (and clears it after
+    the last)."""
+    done = 0
+    if progress is not None:
+        progress.total = total
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress.update(done, done)
+            if done == total:
+                progress.close()
+
+    return step
+
+
 def build_report(
     data_dir: str | Path,
     *,
@@ -146,12 +169,15 @@ def build_report(
     top: int = 5,
     signals: SignalsConfig | None = None,
     lf: pl.LazyFrame | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Build the report for the last complete period (or [since, until]) against the ones before.
 
     `lf`: the dataset's scan when the caller holds one (a `Workspace`). Every figure is a lazy
-    aggregation over it; no request-level data is held in memory.
+    aggregation over it; no request-level data is held in memory. `progress`: told each of the
+    report's steps as it is done.
     """
+    step = _stepper(progress, REPORT_STEPS)
     by = by or ["feature", "tier"]
     unknown = [b for b in by if b not in BY_COLUMNS]
     if unknown:
@@ -171,6 +197,7 @@ def build_report(
     if since:  # custom windows do not follow calendar periods: label rows by window start
         series = _rebucket(lf, current, shown)
     series = series.with_columns(pl.col("period").cast(pl.Date))
+    step()
     prev1 = previous[0] if previous else None
     cur = series.filter(pl.col("period") == current.start)
     before = series.filter(pl.col("period") == prev1.start) if prev1 else series.clear()
@@ -188,17 +215,23 @@ def build_report(
         _covered(current, oldest, newest),
     )
     by_model = _by_model(data_dir, current, prev1, engine, lf)
+    step()
     breakdown = _breakdown(in_cur, in_prev, by)
+    step()
     movers = (
         breakdown.filter(pl.col("change_usd").is_not_null() & (pl.col("change_usd") != 0))
         .sort(pl.col("change_usd").abs(), descending=True)
         .head(top)
     )
     unit_costs = _unit_costs(data_dir, current, prev1, engine, lf)
+    step()
     savings = _savings(in_cur, table)
+    step()
     flags = find_flags(None, signals, None, table, as_of=current.end + timedelta(days=1), lf=lf)
+    step()
     potential = _potential(flags.findings)
     coverage = _coverage(in_cur)
+    step()
     report = Report(
         grain=grain,
         by=by,
