@@ -27,11 +27,11 @@ _PROMPT = (
 def test_a_workspace_scans_its_snapshot_once_for_report_and_flags(
     sample_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tierlens.store as store
+    import tierlens.store.layout as layout
 
     calls: list[Any] = []
-    real = store.scan
-    monkeypatch.setattr(store, "scan", lambda d: calls.append(d) or real(d))
+    real = layout.snapshot
+    monkeypatch.setattr(layout, "snapshot", lambda d: calls.append(d) or real(d))
     ws = tierlens.Workspace(sample_data)
     ws.report()
     ws.flags()

@@ -35,7 +35,8 @@ from tierlens.errors import ConfigError, TierlensError
 from tierlens.pricing import PriceTable
 from tierlens.queries import get_query, run_query
 from tierlens.signals import KINDS, daily_spend, find_flags, forecast
-from tierlens.store import scan
+from tierlens.store.layout import snapshot
+from tierlens.store.rollup import rollup_of
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -202,12 +203,17 @@ def evaluate(
     as_of: date | None = None,
     *,
     lf: pl.LazyFrame | None = None,
+    rollup: pl.LazyFrame | None = None,
     table: PriceTable | None = None,
 ) -> list[Alert]:
-    """Every alert whose condition holds now (before de-duplication); `lf` and `table`: the
-    dataset's scan and the price table when the caller holds them (a `Workspace`)."""
-    lf = lf if lf is not None else scan(settings.data_dir)
-    newest: date | None = lf.select(pl.col("date").max()).collect().item()
+    """Every alert whose condition holds now (before de-duplication); `lf`, `rollup` and `table`:
+    the dataset's scan, its daily rollup and the price table when the caller holds them (a
+    `Workspace`). Spend sums read the rollup; the signals read the requests they single out."""
+    if lf is None:
+        snap = snapshot(settings.data_dir)
+        lf, rollup = snap.requests(), snap.rollup()
+    sums = rollup if rollup is not None else rollup_of(lf)
+    newest: date | None = sums.select(pl.col("date").max()).collect().item()
     if newest is None:
         raise TierlensError(f"the dataset at {settings.data_dir} is empty")
     as_of = as_of or min(datetime.now(UTC).date(), newest + timedelta(days=1))
@@ -220,20 +226,20 @@ def evaluate(
             daily = (
                 daily
                 if daily is not None
-                else daily_spend(lf.filter(pl.col("date") >= as_of - timedelta(days=70)))
+                else daily_spend(sums.filter(pl.col("date") >= as_of - timedelta(days=70)))
             )
             out += _budget(rule, daily, as_of, newest)
         elif isinstance(rule, GrowthRule):
-            out += _growth(rule, lf, as_of)
+            out += _growth(rule, sums, as_of)
         elif isinstance(rule, (AnomalyRule, SignalRule)):
             kinds = _flag_kinds(rules)  # only the signals some rule reads are computed
             flags = flags or find_flags(
-                None, settings.signals, settings.budgets, table, as_of, lf=lf, kinds=kinds
+                None, settings.signals, settings.budgets, table, as_of, lf=lf, rollup=sums, kinds=kinds
             )
             out += _from_flags(rule, flags.findings, as_of)
         elif isinstance(rule, SqlRule):
             params = {k: _relative(v, as_of) for k, v in rule.params.items()}
-            rows = run_query(get_query(rule.query), settings.data_dir, params, lf=lf)
+            rows = run_query(get_query(rule.query), settings.data_dir, params, lf=lf, rollup=sums)
             for row in rows.iter_rows(named=True):
                 subject = ", ".join(f"{k}={v}" for k, v in row.items() if not isinstance(v, float))[:200]
                 out.append(
@@ -281,7 +287,7 @@ def _budget(rule: BudgetRule, rows: pl.DataFrame, as_of: date, newest: date) -> 
     return [Alert(rule.name, "budget", level, scope, fc["period_start"], msg, value, threshold)]
 
 
-def _growth(rule: GrowthRule, lf: pl.LazyFrame, as_of: date) -> list[Alert]:
+def _growth(rule: GrowthRule, rows: pl.LazyFrame, as_of: date) -> list[Alert]:
     from tierlens.report.model import windows
 
     current, previous = windows(rule.period, as_of, history=1)
@@ -289,7 +295,7 @@ def _growth(rule: GrowthRule, lf: pl.LazyFrame, as_of: date) -> list[Alert]:
     keys = ["feature"] if rule.by == "feature" else []
 
     def spend(lo: date, hi: date) -> pl.DataFrame:
-        part = lf.filter(pl.col("date").is_between(lo, hi)).with_columns(
+        part = rows.filter(pl.col("date").is_between(lo, hi)).with_columns(
             pl.col("feature").fill_null("(unattributed)")
         )
         if keys:
@@ -496,11 +502,12 @@ def run_alerts(
     fmt: str = "text",
     echo: Any = print,
     lf: pl.LazyFrame | None = None,
+    rollup: pl.LazyFrame | None = None,
     table: PriceTable | None = None,
 ) -> Outcome:
     """Evaluate, de-duplicate against the state file, deliver, and return the monitoring status."""
     rules = load_rules(rules_path)
-    alerts = evaluate(rules, settings, as_of, lf=lf, table=table)
+    alerts = evaluate(rules, settings, as_of, lf=lf, rollup=rollup, table=table)
     state_path = state_path or Path(settings.data_dir) / "_meta" / "alert_state.json"
     notified = _load_state(state_path)
     fresh = [a for a in alerts if renotify or a.key not in notified]

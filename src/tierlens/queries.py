@@ -28,6 +28,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from tierlens.errors import QueryError, optional_module
+from tierlens.rollup_sql import rollup_safe
 from tierlens.schema import PARTITION_COLUMN
 
 ENGINES = ("polars", "duckdb", "spark")
@@ -204,11 +205,16 @@ def run_query(
     engine: str = "polars",
     *,
     lf: pl.LazyFrame | None = None,
+    rollup: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Run a bound query over the dataset on an engine; the result is a polars DataFrame.
 
-    `lf`: the dataset's scan when the caller holds one (a `Workspace`), for the polars engine.
+    `lf`, `rollup`: the dataset's scan and its daily rollup when the caller holds them (a
+    `Workspace`), for the polars engine: a query that reads the same over the rollup
+    (`tierlens.rollup_sql`: sums of summed columns by keys) reads the rollup.
     """
+    if engine == "polars" and rollup is not None and rollup_safe(query.bind(values)):
+        return _normalize(_sql_polars(query, rollup, values))
     if engine == "polars" and lf is not None:
         return _normalize(_sql_polars(query, lf, values))
     runners = {"polars": _run_polars, "duckdb": _run_duckdb, "spark": _run_spark}

@@ -249,7 +249,31 @@ def markdown() -> str:
     lines.append(
         f"| `{PARTITION_COLUMN}` | `Date` | Partition column (UTC date of `ts`), from the directory name. |"
     )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _rollup_markdown()) + "\n"
+
+
+def _rollup_markdown() -> list[str]:
+    from tierlens.store.rollup import KEYS, SUMMED
+
+    keys = ", ".join(f"`{k}`" for k in (PARTITION_COLUMN, *KEYS))
+    summed = ", ".join(f"`{c}`" for c in SUMMED)
+    return [
+        "",
+        "## The daily rollup",
+        "",
+        "`<data>/_rollups/date=YYYY-MM-DD/`: each stored file summed by its cells, written when the file",
+        "is committed (`tierlens.store.rollup`; `Workspace.rollup` reads a snapshot's).",
+        "",
+        "| column | meaning |",
+        "|---|---|",
+        f"| {keys} | The request columns of the same names: the cell. |",
+        "| `bucket` | True for the rows of an aggregate report (`ts_source` = `bucket_start`). |",
+        "| `rows` | Stored rows in the cell. |",
+        f"| {summed} | Sums of the request columns of the same names. |",
+        "| `cost_usd` | Sum of `cost_usd`; null when every request of the cell is unpriced. |",
+        "| `max_tokens_requests` | `requests` of the rows with `stop_reason` = `max_tokens`. |",
+        "| `error_requests` | `requests` of the rows with `status` = `error`. |",
+    ]
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from tierlens.config import BudgetConfig, SignalsConfig
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import Models, price_requests, reprice_queries
 from tierlens.render import money, money_range
-from tierlens.store import scan
+from tierlens.store.layout import snapshot
+from tierlens.store.rollup import rollup_of
 from tierlens.summary import UNATTRIBUTED
 
 SEVERITIES = ("info", "warning", "critical")
@@ -90,12 +91,15 @@ def find_flags(
     as_of: date | None = None,
     *,
     lf: pl.LazyFrame | None = None,
+    rollup: pl.LazyFrame | None = None,
     kinds: Collection[str] | None = None,
 ) -> Flags:
     """Run every signal over the dataset; `as_of` defaults to the day after the newest data.
 
-    `lf`: the dataset's scan when the caller holds one (a `Workspace`). Every signal is a lazy
-    aggregation over it: nothing the size of the data is ever held in memory. `kinds`: only
+    `lf`, `rollup`: the dataset's scan and its daily rollup when the caller holds them (a
+    `Workspace`; a rollup not given is computed from `lf`). Every signal is a lazy aggregation:
+    the first pass reads the rollup, the signals then read the requests of the features it
+    singles out; nothing the size of the data is ever held in memory. `kinds`: only
     these kinds of finding (`KINDS`), for a caller that needs a few (an alert rule); the same
     findings of those kinds as a full run.
     """
@@ -103,8 +107,10 @@ def find_flags(
     table = table or PriceTable.load()
     if lf is None:
         assert data_dir is not None, "give data_dir or lf"
-        lf = scan(data_dir)
-    newest: date | None = lf.select(pl.col("date").max()).collect().item()
+        snap = snapshot(data_dir)
+        lf, rollup = snap.requests(), snap.rollup()
+    sums = rollup if rollup is not None else rollup_of(lf)
+    newest: date | None = sums.select(pl.col("date").max()).collect().item()
     if newest is None:
         return Flags(as_of or date.today(), date.today(), date.today(), [], [], cfg)
     as_of = as_of or min(datetime.now(UTC).date(), newest + timedelta(days=1))
@@ -113,9 +119,9 @@ def find_flags(
     history_start = min(
         start - timedelta(days=7 * cfg.anomaly_weeks), as_of - timedelta(weeks=cfg.growth_weeks)
     )
-    rows = lf.filter(pl.col("date").is_between(history_start, end)).with_columns(
-        feature=pl.col("feature").fill_null(UNATTRIBUTED)
-    )
+    in_history = pl.col("date").is_between(history_start, end)
+    unattributed = pl.col("feature").fill_null(UNATTRIBUTED)
+    rows = lf.filter(in_history).with_columns(feature=unattributed)
     window = rows.filter(pl.col("date") >= start)
     # request-level signals look at requests only: an aggregate report's row is a bucket of many
     # requests, and re-pricing summed tokens would mis-decide per-request rules (long context)
@@ -135,7 +141,11 @@ def find_flags(
     # the first round: the history's cells (what most signals look at first) and the others' stats,
     # one query after another (each holds its own group state; together they would add up)
     cells, *answers = [
-        q.collect(engine="streaming") for q in [daily_cells(rows), *(q for qs in asks for q in qs)]
+        q.collect(engine="streaming")
+        for q in [
+            daily_cells(sums.filter(in_history).with_columns(feature=unattributed)),
+            *(q for qs in asks for q in qs),
+        ]
     ]
     in_window = cells.filter(~pl.col("bucket") & (pl.col("date") >= start))
     pricing.models = Models.of(in_window)  # every counterfactual re-prices rows of the window
@@ -270,7 +280,8 @@ def _totals(result: pl.DataFrame) -> list[float]:
 
 
 def daily_spend(rows: pl.LazyFrame) -> pl.DataFrame:
-    """Cost and requests per feature, model, day and priced-or-not: what anomalies and forecasts read."""
+    """Cost and requests per feature, model, day and priced-or-not: what anomalies and forecasts
+    read (`rows`: requests or their rollup)."""
     return (
         rows.group_by("feature", "model_id", "date", "priced")
         .agg(cost_usd=pl.col("cost_usd").sum(), requests=pl.col("requests").sum())
@@ -278,29 +289,21 @@ def daily_spend(rows: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def daily_cells(rows: pl.LazyFrame) -> pl.LazyFrame:
+def daily_cells(rollup: pl.LazyFrame) -> pl.LazyFrame:
     """Per feature, model, day, priced-or-not and request-or-bucket row: the sums each signal looks
-    at first (spend, requests, prompt and cache tokens, cut answers, errors), in one pass over the
-    history. A signal then reads requests only for the few features these sums single out."""
-    return rows.group_by(
-        "feature",
-        "model",
-        "model_id",
-        "tier",
-        "date",
-        "priced",
-        bucket=(pl.col("ts_source") == "bucket_start").fill_null(False),
-    ).agg(
+    at first (spend, requests, prompt and cache tokens, cut answers, errors), from the history's
+    daily rollup. A signal then reads requests only for the few features these sums single out."""
+    return rollup.group_by("feature", "model", "model_id", "tier", "date", "priced", "bucket").agg(
         requests=pl.col("requests").sum(),
-        n=pl.len(),
+        n=pl.col("rows").sum(),
         cost_usd=pl.col("cost_usd").sum(),
         cache_read=pl.col("cache_read_tokens").sum(),
         prompt=_PROMPT.sum(),
         cached=(
             pl.col("cache_read_tokens") + pl.col("cache_write_5m_tokens") + pl.col("cache_write_1h_tokens")
         ).sum(),
-        cut=pl.col("requests").filter(pl.col("stop_reason") == "max_tokens").sum(),
-        errors=pl.col("requests").filter(pl.col("status") == "error").sum(),
+        cut=pl.col("max_tokens_requests").sum(),
+        errors=pl.col("error_requests").sum(),
     )
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tierlens.reprice import RepriceRun
     from tierlens.signals import Flags
     from tierlens.store.doctor import Checkup
+    from tierlens.store.layout import Snapshot
     from tierlens.summary import SpendSummary
 
 
@@ -69,15 +70,27 @@ class Workspace:
         return PriceTable.load(self.settings.pricing)
 
     @cached_property
+    def snapshot(self) -> Snapshot:
+        """The committed snapshot every read of this workspace sees (until it writes)."""
+        from tierlens.store.layout import snapshot
+
+        return snapshot(self.data_dir)
+
+    @cached_property
     def requests(self) -> pl.LazyFrame:
         """The dataset's current snapshot as one LazyFrame (canonical columns plus `date`)."""
-        from tierlens.store import scan
+        return self.snapshot.requests()
 
-        return scan(self.data_dir)
+    @cached_property
+    def rollup(self) -> pl.LazyFrame:
+        """The same snapshot summed per day, feature, model, tier and priced-or-not
+        (`tierlens.store.rollup`): what the report, the flags' first pass and alerts read."""
+        return self.snapshot.rollup()
 
     def _written(self) -> None:
         """A write committed: the next read takes the new snapshot."""
-        self.__dict__.pop("requests", None)
+        for name in ("snapshot", "requests", "rollup"):
+            self.__dict__.pop(name, None)
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -101,7 +114,12 @@ class Workspace:
         from tierlens.report import build_report
 
         return build_report(
-            self.data_dir, table=self.table, signals=self.settings.signals, lf=self.requests, **options
+            self.data_dir,
+            table=self.table,
+            signals=self.settings.signals,
+            lf=self.requests,
+            rollup=self.rollup,
+            **options,
         )
 
     def flags(self, as_of: date | None = None, *, since: date | None = None) -> Flags:
@@ -119,13 +137,17 @@ class Workspace:
                     f"the signals need a window of at least 7 days; {since}..{as_of} has {days}"
                 )
             cfg = cfg.model_copy(update={"lookback_days": days})
-        return find_flags(None, cfg, self.settings.budgets, self.table, as_of, lf=self.requests)
+        return find_flags(
+            None, cfg, self.settings.budgets, self.table, as_of, lf=self.requests, rollup=self.rollup
+        )
 
     def alert(self, rules: Path, **options: Any) -> Outcome:
         """Evaluate and deliver alert rules (`tierlens.alerts.run_alerts` options)."""
         from tierlens.alerts import run_alerts
 
-        return run_alerts(rules, self.settings, lf=self.requests, table=self.table, **options)
+        return run_alerts(
+            rules, self.settings, lf=self.requests, rollup=self.rollup, table=self.table, **options
+        )
 
     def replay(self, policies: Sequence[str | Path], **options: Any) -> ReplayResult | BacktestResult:
         """Replay (or backtest) routing policies (`tierlens.replay.run` options)."""
@@ -145,7 +167,7 @@ class Workspace:
         """A named query of `queries/`, bound to `params`, on an engine."""
         from tierlens.queries import get_query, run_query
 
-        return run_query(get_query(name), self.data_dir, params, engine, lf=self.requests)
+        return run_query(get_query(name), self.data_dir, params, engine, lf=self.requests, rollup=self.rollup)
 
     def rejects(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Quarantined lines, most recent ingest first: file, line, reason, bytes, sha256 (no text)."""

@@ -28,7 +28,9 @@ from tierlens.pricing.engine import Models, reprice_change, reprice_sums
 from tierlens.progress import Progress
 from tierlens.queries import get_query, run_query
 from tierlens.signals import Finding, find_flags
-from tierlens.store import scan
+from tierlens.store.layout import snapshot
+from tierlens.store.rollup import DIMENSIONS as ROLLUP_DIMENSIONS
+from tierlens.store.rollup import rollup_of
 from tierlens.summary import DIMENSIONS, UNATTRIBUTED, UNKNOWN_TIER, unknown_value
 
 GRAINS = ("day", "week", "month")
@@ -169,21 +171,27 @@ def build_report(
     top: int = 5,
     signals: SignalsConfig | None = None,
     lf: pl.LazyFrame | None = None,
+    rollup: pl.LazyFrame | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Build the report for the last complete period (or [since, until]) against the ones before.
 
-    `lf`: the dataset's scan when the caller holds one (a `Workspace`). Every figure is a lazy
-    aggregation over it; no request-level data is held in memory. `progress`: told each of the
-    report's steps as it is done.
+    `lf`, `rollup`: the dataset's scan and its daily rollup when the caller holds them (a
+    `Workspace`; a rollup not given is computed from `lf`). Every figure is a lazy aggregation:
+    the sums by period, feature, tier and model read the rollup, re-pricing reads the requests;
+    no request-level data is held in memory. `progress`: told each of the report's steps as it
+    is done.
     """
     step = _stepper(progress, REPORT_STEPS)
     by = by or ["feature", "tier"]
     unknown = [b for b in by if b not in BY_COLUMNS]
     if unknown:
         raise ConfigError(f"--by accepts {', '.join(BY_COLUMNS)}; got {', '.join(unknown)}")
-    lf = lf if lf is not None else scan(data_dir)
-    oldest, newest = lf.select(oldest=pl.col("date").min(), newest=pl.col("date").max()).collect().row(0)
+    if lf is None:
+        snap = snapshot(data_dir)
+        lf, rollup = snap.requests(), snap.rollup()
+    sums = rollup if rollup is not None else rollup_of(lf)
+    oldest, newest = sums.select(oldest=pl.col("date").min(), newest=pl.col("date").max()).collect().row(0)
     today = datetime.now(UTC).date()
     as_of = as_of or (min(today, newest + timedelta(days=1)) if newest else today)
     current, previous = windows(grain, as_of, since, until, max(history, chart_periods))
@@ -193,9 +201,11 @@ def build_report(
     table = table or PriceTable.load()
 
     params = {"since": first, "until": current.end}
-    series = run_query(get_query("spend_by_period"), data_dir, {**params, "grain": grain}, engine, lf=lf)
+    series = run_query(
+        get_query("spend_by_period"), data_dir, {**params, "grain": grain}, engine, lf=lf, rollup=sums
+    )
     if since:  # custom windows do not follow calendar periods: label rows by window start
-        series = _rebucket(lf, current, shown)
+        series = _rebucket(sums, current, shown)
     series = series.with_columns(pl.col("period").cast(pl.Date))
     step()
     prev1 = previous[0] if previous else None
@@ -203,7 +213,7 @@ def build_report(
     before = series.filter(pl.col("period") == prev1.start) if prev1 else series.clear()
 
     in_cur = lf.filter(pl.col("date").is_between(current.start, current.end))
-    in_prev = lf.filter(pl.col("date").is_between(prev1.start, prev1.end)) if prev1 else lf.clear()
+    by_rows = sums if {BY_COLUMNS[b] for b in by} <= ROLLUP_DIMENSIONS else lf  # users: the requests
 
     totals = _totals(
         cur,
@@ -214,23 +224,23 @@ def build_report(
         _covered(prev1, oldest, newest),
         _covered(current, oldest, newest),
     )
-    by_model = _by_model(data_dir, current, prev1, engine, lf)
+    by_model = _by_model(data_dir, current, prev1, engine, lf, sums)
     step()
-    breakdown = _breakdown(in_cur, in_prev, by)
+    breakdown = _breakdown(_in(by_rows, current), _in(by_rows, prev1), by)
     step()
     movers = (
         breakdown.filter(pl.col("change_usd").is_not_null() & (pl.col("change_usd") != 0))
         .sort(pl.col("change_usd").abs(), descending=True)
         .head(top)
     )
-    unit_costs = _unit_costs(data_dir, current, prev1, engine, lf)
+    unit_costs = _unit_costs(data_dir, current, prev1, engine, lf, sums)
     step()
     savings = _savings(in_cur, table)
     step()
-    flags = find_flags(None, signals, None, table, as_of=current.end + timedelta(days=1), lf=lf)
+    flags = find_flags(None, signals, None, table, as_of=current.end + timedelta(days=1), lf=lf, rollup=sums)
     step()
     potential = _potential(flags.findings)
-    coverage = _coverage(in_cur)
+    coverage = _coverage(_in(sums, current))
     step()
     report = Report(
         grain=grain,
@@ -388,13 +398,24 @@ def _compare(cur: pl.DataFrame, prev: pl.DataFrame, keys: list[str]) -> pl.DataF
     ).rename({"cost_usd_prev": "previous_cost_usd", "requests_prev": "previous_requests"})
 
 
+def _in(rows: pl.LazyFrame, w: Window | None) -> pl.LazyFrame:
+    """The rows of the days of `w` (none when there is no such period)."""
+    return rows.filter(pl.col("date").is_between(w.start, w.end)) if w else rows.clear()
+
+
 def _by_model(
-    data_dir: str | Path, current: Window, prev: Window | None, engine: str, lf: pl.LazyFrame
+    data_dir: str | Path,
+    current: Window,
+    prev: Window | None,
+    engine: str,
+    lf: pl.LazyFrame,
+    rollup: pl.LazyFrame,
 ) -> pl.DataFrame:
     q = get_query("spend_by_model")
 
     def one(w: Window) -> pl.DataFrame:
-        df = run_query(q, data_dir, {"since": w.start, "until": w.end, "grain": "day"}, engine, lf=lf)
+        values = {"since": w.start, "until": w.end, "grain": "day"}
+        df = run_query(q, data_dir, values, engine, lf=lf, rollup=rollup)
         return df.group_by("model_id").agg(
             pl.col("requests").sum(), _sum_or_null("cost_usd"), pl.col("batch_cost_usd").sum()
         )
@@ -427,15 +448,22 @@ def _breakdown(cur: pl.LazyFrame, prev: pl.LazyFrame, by: list[str]) -> pl.DataF
 
 
 def _unit_costs(
-    data_dir: str | Path, current: Window, prev: Window | None, engine: str, lf: pl.LazyFrame
+    data_dir: str | Path,
+    current: Window,
+    prev: Window | None,
+    engine: str,
+    lf: pl.LazyFrame,
+    rollup: pl.LazyFrame,
 ) -> pl.DataFrame:
     q = get_query("feature_unit_costs")
-    cur = run_query(q, data_dir, {"since": current.start, "until": current.end}, engine, lf=lf)
+
+    def one(w: Window) -> pl.DataFrame:
+        return run_query(q, data_dir, {"since": w.start, "until": w.end}, engine, lf=lf, rollup=rollup)
+
+    cur = one(current)
     if prev is None:
         return cur
-    before = run_query(q, data_dir, {"since": prev.start, "until": prev.end}, engine, lf=lf).select(
-        "feature", previous_cost_per_request=pl.col("cost_per_request")
-    )
+    before = one(prev).select("feature", previous_cost_per_request=pl.col("cost_per_request"))
     return cur.join(before, on="feature", how="left").with_columns(
         cost_per_request_change_pct=100
         * (pl.col("cost_per_request") - pl.col("previous_cost_per_request"))

@@ -8,6 +8,7 @@
 <data>/_txn/<ingest>.json                                    commit journal (rolled forward on recovery)
 <data>/_snapshots/<generation>/date=.../*.parquet             committed snapshots (hard links; see snapshot.py)
 <data>/_snapshots/CURRENT                                    the generation tierlens' readers read
+<data>/_rollups/date=.../*.parquet                           each stored file summed per day and cell (rollup.py)
 <data>/.lock                                                 serializes writers
 ```
 tierlens' own readers (`scan`, every command, `tierlens.open`) read the current snapshot: all of
@@ -86,22 +87,45 @@ class Layout:
         return sorted(base.glob(pattern)) if base.is_dir() else []
 
 
-def scan(data_dir: str | Path) -> pl.LazyFrame:
-    """A LazyFrame over the dataset's current snapshot (canonical columns plus the `date` partition
-    column): every commit is in it whole or not at all, and later commits do not change it."""
+@dataclass(frozen=True)
+class Snapshot:
+    """The files of one committed snapshot, read as requests or as their daily rollup."""
+
+    root: Path
+    files: tuple[Path, ...]
+
+    def requests(self) -> pl.LazyFrame:
+        """The canonical columns plus the `date` partition column, one row per stored row."""
+        if not self.files:
+            return pl.DataFrame(schema={**SCHEMA, PARTITION_COLUMN: pl.Date()}).lazy()
+        return pl.scan_parquet(
+            [str(f) for f in self.files],
+            hive_partitioning=True,
+            hive_schema={PARTITION_COLUMN: pl.Date()},
+            schema=SCHEMA,
+            missing_columns="insert",
+        )
+
+    def rollup(self) -> pl.LazyFrame:
+        """The same rows summed per day and cell (`tierlens.store.rollup`)."""
+        from tierlens.store.rollup import scan_rollup
+
+        return scan_rollup(self.root, list(self.files))
+
+
+def snapshot(data_dir: str | Path) -> Snapshot:
+    """The dataset's current snapshot: every commit is in it whole or not at all, and later
+    commits do not change it."""
     layout = Layout(Path(data_dir))
     layout.require()
     from tierlens.store.doctor import readable
     from tierlens.store.snapshot import snapshot_files
 
     _, committed = snapshot_files(layout)
-    files = readable(committed)  # a corrupt file is skipped, loudly, not fatal
-    if not files:
-        return pl.DataFrame(schema={**SCHEMA, PARTITION_COLUMN: pl.Date()}).lazy()
-    return pl.scan_parquet(
-        [str(f) for f in files],
-        hive_partitioning=True,
-        hive_schema={PARTITION_COLUMN: pl.Date()},
-        schema=SCHEMA,
-        missing_columns="insert",
-    )
+    return Snapshot(layout.root, tuple(readable(committed)))  # a corrupt file is skipped, loudly
+
+
+def scan(data_dir: str | Path) -> pl.LazyFrame:
+    """A LazyFrame over the dataset's current snapshot (canonical columns plus the `date` partition
+    column): every commit is in it whole or not at all, and later commits do not change it."""
+    return snapshot(data_dir).requests()

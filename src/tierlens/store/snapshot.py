@@ -89,7 +89,10 @@ def snapshot_files(layout: Layout) -> tuple[Path, list[Path]]:
 
 
 def _collect_garbage(layout: Layout, newest: int) -> None:
-    """Delete snapshots superseded more than `GRACE_SECONDS` ago (and debris of dead publishers)."""
+    """Delete snapshots superseded more than `GRACE_SECONDS` ago (and debris of dead publishers),
+    and the rollups of the files none of the others holds."""
+    from tierlens.store.rollup import collect_garbage
+
     now = time.time()
     generations = sorted(int(p.name) for p in layout.snapshots.iterdir() if p.is_dir() and p.name.isdigit())
     for older, successor in itertools.pairwise(generations):
@@ -104,3 +107,6 @@ def _collect_garbage(layout: Layout, newest: int) -> None:
     for debris in layout.snapshots.glob(".*.tmp"):
         if debris.is_dir():
             shutil.rmtree(debris, ignore_errors=True)
+    kept = [p for p in layout.snapshots.iterdir() if p.is_dir() and p.name.isdigit()]
+    live = layout.data_files() + [f for base in kept for f in base.glob("date=*/*.parquet")]
+    collect_garbage(layout.root, live)  # the rollups of files no snapshot holds any more

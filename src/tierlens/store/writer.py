@@ -207,6 +207,16 @@ def _logged(path: Path, summary: dict[str, Any]) -> bool:
     return isinstance(last, dict) and bool(key) and last.get(key[0]) == summary.get(key[0])
 
 
+def _write_rollups(layout: Layout, committed: list[str]) -> None:
+    """The rollups of the files just committed, so that the next report reads them ready; a
+    reader makes any that is missing, so a failure here loses nothing."""
+    from tierlens.store.rollup import write_rollup
+
+    for rel in committed:
+        with contextlib.suppress(OSError, pl.exceptions.PolarsError):
+            write_rollup(layout.root, layout.root / rel)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -453,6 +463,7 @@ class Transaction:
         shutil.rmtree(self.dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.layout.staging.rmdir()
+        _write_rollups(self.layout, [dst for _, dst in moves if dst.endswith(".parquet")])
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
