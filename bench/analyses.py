@@ -670,8 +670,10 @@ def ensure_rollups(root: Path) -> None:
     next reader would do), so that every measured command finds them, as after an ingest."""
     from tierlens.store.layout import snapshot
 
-    missing = len(_files(root)) - len(list((root / "_rollups").glob("date=*/*.parquet")))
-    if missing > 0:
+    from tierlens.store.rollup import rollup_path
+
+    missing = sum(1 for f in _files(root) if not rollup_path(root, f).exists())
+    if missing:
         started = time.perf_counter()
         snapshot(root).rollup()
         print(f"made the rollups of {missing} files in {time.perf_counter() - started:.1f}s", flush=True)

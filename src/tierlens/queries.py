@@ -16,6 +16,7 @@ reports run past one machine without a home-made distribution layer.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -48,6 +49,14 @@ class Param:
     choices: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(sql: str, dialect: str) -> exp.Expression:
+    """The parse of a query's text, once per process (binding copies it)."""
+    tree = sqlglot.parse_one(sql, read=dialect)
+    assert isinstance(tree, exp.Expression)
+    return tree
+
+
 @dataclass(frozen=True)
 class Query:
     """A parsed `queries/*.sql` file."""
@@ -74,10 +83,10 @@ class Query:
                 raise QueryError(f"{self.name}: parameter '{p.name}' is required ({p.type})")
             literals[p.name] = _literal(p, raw)
         try:
-            tree = sqlglot.parse_one(self.sql, read=self.dialect)
+            tree = _parsed(self.sql, self.dialect)
         except ParseError as exc:
             raise QueryError(f"{self.name}: {exc}") from None
-        bound = exp.replace_placeholders(tree, **literals)
+        bound = exp.replace_placeholders(tree.copy(), **literals)
         assert isinstance(bound, exp.Expression)
         return bound
 

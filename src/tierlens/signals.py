@@ -22,7 +22,7 @@ import polars as pl
 
 from tierlens.config import BudgetConfig, SignalsConfig
 from tierlens.pricing import PriceTable
-from tierlens.pricing.engine import Models, price_requests, reprice_queries
+from tierlens.pricing.engine import Models, reprice_query
 from tierlens.render import money, money_range
 from tierlens.store.layout import snapshot
 from tierlens.store.rollup import rollup_of
@@ -228,12 +228,8 @@ class _Pricing:
 
     def queries(self, rows: pl.LazyFrame, *counterfactuals: dict[str, pl.Expr | str]) -> list[pl.LazyFrame]:
         """The cost of `rows` under each counterfactual, as one query (read it with `_totals`):
-        the counterfactuals share one scan of `rows`, which polars holds while they run, so
-        `rows` should be a feature's requests, not the whole window."""
-        each = reprice_queries(rows, self.table, counterfactuals, self.models)
-        return [
-            pl.concat([q.select(pl.all().name.suffix(f"_{i}")) for i, q in enumerate(each)], how="horizontal")
-        ]
+        one pass sums `rows` into the cells all the counterfactuals price (`reprice_query`)."""
+        return [reprice_query(rows, self.table, counterfactuals, self.models)]
 
 
 # A signal is a generator of passes: it yields the queries it needs next, receives their results
@@ -734,16 +730,14 @@ def _upgrade_costs(failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Prici
     if flagged.is_empty():
         return []
     rows = failing.join(flagged.lazy(), on=["feature", "model_id"], how="semi").with_columns(
-        _orig_model=pl.col("model_id"), _was=pl.col("cost_usd")
+        _orig_model=pl.col("model_id")
     )
-    upgraded = rows.with_columns(model_id=pl.col("tier").replace_strict(UPGRADE, return_dtype=pl.String))
+    upgraded = {"model_id": pl.col("tier").replace_strict(UPGRADE, return_dtype=pl.String)}
     targets = tuple(sorted(set(UPGRADE.values())))
     return [
-        price_requests(
-            upgraded.with_columns(model=pl.col("model_id")), pricing.table, Models(targets, targets)
-        )
-        .group_by("feature", "_orig_model")
-        .agg(change=(pl.col("cost_usd") - pl.col("_was")).sum())
+        reprice_query(
+            rows, pricing.table, [upgraded], Models(targets, targets), by=("feature", "_orig_model")
+        ).select("feature", "_orig_model", change=pl.col("change_0"))
     ]
 
 

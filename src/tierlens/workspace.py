@@ -186,10 +186,15 @@ class Workspace:
         return rows[:limit] if limit is not None else rows
 
     def price_versions(self) -> dict[str, int]:
-        """Rows by the price-table version that priced them."""
-        from tierlens.reprice import price_versions
+        """Rows by the price-table version that priced them (read from the rollup)."""
+        import polars as pl
 
-        return price_versions(self.requests.select("price_version"))
+        counts = (
+            self.rollup.group_by(pl.col("price_version").fill_null("(none)"))
+            .agg(pl.col("rows").sum())
+            .collect()
+        )
+        return {str(v): int(n) for v, n in counts.sort("price_version").iter_rows()}
 
     def stale_rows(self) -> int:
         """Rows priced by another table than the one in force (`reprice` updates them)."""

@@ -79,13 +79,14 @@ def price_requests(frame: Frame, table: PriceTable, models: Models | None = None
         frame = frame.with_columns(absent)
     bps = table.breakpoints
     day = pl.col("ts").dt.date()
-    epoch = pl.sum_horizontal([(day >= bp).cast(pl.Int32) for bp in bps]) if bps else pl.lit(0, pl.Int32)
-    epochs = table.epochs().rename({"family": "_family", "tier": "_tier"})
-    rates = epochs.lazy() if isinstance(frame, pl.LazyFrame) else epochs
+    # the epoch: how many breakpoints are on or before the day (its bin among them, left-closed)
+    epoch = day.bin_intervals(bps, labels=False).cast(pl.Int32) if bps else pl.lit(0, pl.Int32)
     # an exact table id wins over the normalized one (a dated snapshot may have its own price);
     # decided per distinct logged model, not per row
     models = models or Models.of(frame)
     exact = _exact_ids(models, table)
+    epochs = table.epochs().rename({"family": "_family", "tier": "_tier"})
+    rates = epochs.lazy() if isinstance(frame, pl.LazyFrame) else epochs
     if exact:
         frame = frame.with_columns(
             model_id=pl.col("model").replace_strict(exact, default=pl.col("model_id"), return_dtype=pl.String)
@@ -100,9 +101,11 @@ def price_requests(frame: Frame, table: PriceTable, models: Models | None = None
         + tokens["cache_write_5m_tokens"]
         + tokens["cache_write_1h_tokens"]
     )
+    # a cell of requests (`_cells`) is long context as each of its requests is
+    deciding = pl.col(_DECIDING_PROMPT) if _DECIDING_PROMPT in names else prompt
     long_ctx = (
         pl.col("lc_threshold").is_not_null()
-        & (prompt > pl.col("lc_threshold"))
+        & (deciding > pl.col("lc_threshold"))
         & pl.col("lc_input").is_not_null()
     )
 
@@ -224,40 +227,136 @@ def reprice_sums(
     models: Models | None = None,
 ) -> list[tuple[float, float]]:
     """(`reprice_total`, `reprice_change`) of each counterfactual, all in one pass over `rows`."""
-    queries = reprice_queries(rows, table, counterfactuals, models)
-    return [repriced(s) for s in pl.collect_all(queries, engine="streaming")]
+    return repriced(reprice_query(rows, table, counterfactuals, models).collect(engine="streaming"))
 
 
-def reprice_queries(
+def reprice_query(
     rows: pl.LazyFrame,
     table: PriceTable,
     counterfactuals: Sequence[Mapping[str, pl.Expr | str]],
     models: Models | None = None,
-) -> list[pl.LazyFrame]:
-    """The lazy queries behind `reprice_sums`, one per counterfactual, for a caller that collects
-    them together with others (`pl.collect_all` scans the rows once for all of them); read each
-    result with `repriced`."""
+    by: Sequence[str] = (),
+) -> pl.LazyFrame:
+    """The lazy query behind `reprice_sums`: one pass over `rows` sums them into the cells every
+    counterfactual prices alike (`_cells`), then prices each counterfactual's cells; one row
+    with `total_<i>` and `change_<i>` per counterfactual (read it with `repriced`), or with `by`
+    (one counterfactual), one such row per value of the `by` columns."""
+    assert not by or len(counterfactuals) == 1, "by: one counterfactual at a time"
     models = models or Models.of(rows)
-    queries = []
-    for changes in counterfactuals:
-        exprs = {k: (pl.lit(v) if isinstance(v, str) else v) for k, v in changes.items()}
-        changed = rows.with_columns(_was=pl.col("cost_usd")).with_columns(**exprs)
+    changes = [{k: (pl.lit(v) if isinstance(v, str) else v) for k, v in c.items()} for c in counterfactuals]
+    for c in changes:
+        if "model_id" in c:
+            c["model"] = c["model_id"]  # the new id is priced, not the logged one
+    cells = _cells(rows.with_columns(_was=pl.col("cost_usd")), table, changes, by)
+    priced = []
+    for i, (c, given) in enumerate(zip(changes, counterfactuals, strict=True)):
         known = models
-        if "model_id" in changes:
-            changed = changed.with_columns(model=pl.col("model_id"))
-            target = changes["model_id"]
-            known = Models((target,), (target,)) if isinstance(target, str) else Models.of(changed)
-        queries.append(
-            price_requests(changed, table, known).select(
-                total=pl.col("cost_usd").sum(), change=(pl.col("cost_usd") - pl.col("_was")).sum()
+        if "model_id" in given:
+            target = given["model_id"]
+            known = (
+                Models((target,), (target,))
+                if isinstance(target, str)
+                else Models.of(rows.with_columns(model_id=target, model=target))
             )
-        )
-    return queries
+        sums = [
+            pl.col("cost_usd").sum().alias(f"total_{i}"),
+            (pl.col("cost_usd") - pl.col("_was")).sum().alias(f"change_{i}"),
+        ]
+        cf = price_requests(_cells_of(cells, i, c, by), table, known)
+        priced.append(cf.group_by(by).agg(sums) if by else cf.select(sums))
+    return pl.concat(priced, how="horizontal")
 
 
-def repriced(result: pl.DataFrame) -> tuple[float, float]:
-    """(total, change) of one collected `reprice_queries` query."""
-    return float(result["total"][0] or 0.0), float(result["change"][0] or 0.0)
+_CELL_KEYS = (
+    "provider",
+    "model",
+    "model_id",
+    "endpoint_scope",
+    "service_tier",
+    "inference_geo",
+    "speed",
+    "web_search_variant",
+)
+_CELL_SUMS = (*TOKEN_COLUMNS, "web_search_requests", *TOOL_CALL_COLUMNS)
+_DECIDING_PROMPT = "_deciding_prompt"
+_PROMPT_COLUMNS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+
+
+def _cells(
+    rows: pl.LazyFrame, table: PriceTable, changes: Sequence[Mapping[str, pl.Expr]], by: Sequence[str] = ()
+) -> pl.LazyFrame:
+    """`rows` as each counterfactual changes them, summed per cell of requests that price alike,
+    so that a counterfactual prices a few hundred cells, not every request: the same day, model,
+    tier, region and speed, the same token categories non-zero (a category without a rate leaves
+    a request unpriced), the same long-context class (how many of the table's thresholds the
+    prompt is over) and an original cost known or not, under every counterfactual at once (one
+    group-by serves them all). Cost is linear in the tokens within a cell; its largest prompt
+    decides long context as every one of its requests would (`_DECIDING_PROMPT`). What a
+    counterfactual changes carries the suffix `@i`; `_cells_of` reads its cells back. `by`:
+    more keys, kept."""
+    names = rows.collect_schema().names()
+
+    def col(name: str) -> pl.Expr:
+        if name in names:
+            return pl.col(name)
+        return pl.lit(None, pl.String if name in _CELL_KEYS else pl.Int64)
+
+    thresholds = sorted({int(t) for t in table.rows["lc_threshold"].drop_nulls().to_list()})
+
+    def shape(tokens: Mapping[str, pl.Expr], prompt: pl.Expr | None, was: bool) -> pl.Expr:
+        """One integer: which of `tokens` are non-zero, whether the original cost is known, and
+        how many long-context thresholds `prompt` is over."""
+        flags = [t > 0 for t in tokens.values()] + ([pl.col("_was").is_not_null()] if was else [])
+        out = pl.sum_horizontal([f.cast(pl.Int32) * (1 << b) for b, f in enumerate(flags)])
+        if prompt is not None and thresholds:
+            over = prompt.bin_intervals(thresholds, labels=False, right_closed=True).cast(pl.Int32)
+            out = out + over * (1 << len(flags))
+        return out
+
+    tokens = {t: col(t).fill_null(0) for t in _CELL_SUMS}
+    prompt = pl.sum_horizontal(tokens[t] for t in _PROMPT_COLUMNS)
+    keys: dict[str, pl.Expr] = {k: col(k) for k in _CELL_KEYS}
+    keys["_shape"] = shape(tokens, prompt, was=True)
+    sums: dict[str, pl.Expr] = {t: e.sum() for t, e in tokens.items()}
+    sums[_DECIDING_PROMPT] = prompt.max()
+    sums["_was"] = pl.col("_was").sum()
+    for i, c in enumerate(changes):
+        keys |= {f"{k}@{i}": c[k] for k in _CELL_KEYS if k in c}
+        changed = {t: c[t].fill_null(0) for t in _CELL_SUMS if t in c}
+        if not changed:
+            continue
+        new_prompt = None
+        if any(t in changed for t in _PROMPT_COLUMNS):
+            new_prompt = pl.sum_horizontal(changed.get(t, tokens[t]) for t in _PROMPT_COLUMNS)
+            sums[f"{_DECIDING_PROMPT}@{i}"] = new_prompt.max()
+        keys[f"_shape@{i}"] = shape(changed, new_prompt, was=False)
+        sums |= {f"{t}@{i}": e.sum() for t, e in changed.items()}
+    groups = [pl.col("ts").dt.date().alias("_day"), *by, *(e.alias(name) for name, e in keys.items())]
+    return rows.group_by(groups).agg(**sums)
+
+
+def _cells_of(cells: pl.LazyFrame, i: int, c: Mapping[str, pl.Expr], by: Sequence[str] = ()) -> pl.LazyFrame:
+    """Counterfactual `i`'s cells under the canonical column names `price_requests` reads."""
+    names = cells.collect_schema().names()
+
+    def mine(name: str) -> pl.Expr:
+        return pl.col(f"{name}@{i}" if f"{name}@{i}" in names else name).alias(name)
+
+    known_bit = 1 << len(_CELL_SUMS)
+    return cells.select(
+        *by,
+        *[mine(k) for k in _CELL_KEYS],
+        *[mine(t) for t in _CELL_SUMS],
+        mine(_DECIDING_PROMPT),
+        ts=pl.col("_day").cast(pl.Datetime("us", "UTC")),
+        _was=pl.when((pl.col("_shape") & known_bit) > 0).then(pl.col("_was")),
+    )
+
+
+def repriced(result: pl.DataFrame) -> list[tuple[float, float]]:
+    """(total, change) of each counterfactual of one collected `reprice_query`."""
+    n = sum(1 for c in result.columns if c.startswith("total_"))
+    return [(float(result[f"total_{i}"][0] or 0.0), float(result[f"change_{i}"][0] or 0.0)) for i in range(n)]
 
 
 def _discount_expr(table: PriceTable) -> pl.Expr:

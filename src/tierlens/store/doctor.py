@@ -62,8 +62,8 @@ class Checkup:
 def file_problem(path: Path) -> str | None:
     """Why a stored Parquet file cannot be read as part of the dataset, or None when it can."""
     try:
-        meta = pq.read_metadata(path)
-        schema = pq.read_schema(path)
+        meta = pq.read_metadata(path)  # one read of the footer: the row count and the schema
+        schema = meta.schema.to_arrow_schema()
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         return f"not a readable Parquet file ({type(exc).__name__}: {str(exc)[:120]})"
     missing = [c for c in _REQUIRED if c not in schema.names]

@@ -30,7 +30,7 @@ import polars as pl
 
 from tierlens.schema import PARTITION_COLUMN
 
-KEYS = ("feature", "model", "model_id", "provider", "tier", "priced", "service_tier")
+KEYS = ("feature", "model", "model_id", "provider", "tier", "priced", "service_tier", "price_version")
 """The request columns the rollup keeps (with `date` and `bucket`, an aggregate report's row)."""
 SUMMED = (
     "requests",
@@ -55,7 +55,7 @@ COLUMNS = (
 )
 DIMENSIONS = frozenset({PARTITION_COLUMN, *KEYS, "bucket"})
 _DIR = "_rollups"
-VERSION = 1  # in each rollup's name: a change of what a rollup holds makes every one anew
+VERSION = 2  # in each rollup's name: a change of what a rollup holds makes every one anew
 
 
 def rollup_of(requests: pl.LazyFrame) -> pl.LazyFrame:
