@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tierlens.config import PriceOverride, PricingConfig
 from tierlens.errors import PriceError
@@ -398,3 +400,70 @@ def test_price_diff_lists_each_difference_and_its_source() -> None:
     gpt4o = by_id[("gpt-4o", None)]
     assert gpt4o["source"] == "tierlens.toml" and "input: 2.5 -> 2" in gpt4o["detail"]
     assert not any(r["provider"] == "google" for r in by_id.values())  # uncorrected rows are genai-prices'
+
+
+_MODELS = ["claude-sonnet-4-5-20250929", "claude-haiku-4-5", "claude-opus-4-6", "claude-nimbus-preview", "gpt-4.1"]
+
+
+def _canonical_rows(spec: list[tuple[Any, ...]]) -> pl.DataFrame:
+    rows = []
+    for day, model, inp, read, write, out, tier, geo, searches in spec:
+        rows.append(
+            {
+                "ts": datetime(2026, 9, 1, 12, tzinfo=UTC) + timedelta(days=day),
+                "provider": "openai" if model.startswith("gpt") else "anthropic",
+                "model": model,
+                "input_tokens": inp,
+                "cache_read_tokens": read,
+                "cache_write_5m_tokens": write,
+                "cache_write_1h_tokens": 0,
+                "output_tokens": out,
+                "web_search_requests": searches,
+                "service_tier": tier,
+                "inference_geo": geo,
+            }
+        )
+    df = pl.DataFrame(rows)
+    mid, scope = normalize_model(pl.col("model"), TABLE.aliases)
+    return price_requests(conform(df.with_columns(model_id=mid, endpoint_scope=scope)), TABLE)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            # few days, models and tiers, so that cells hold several rows; a few across price epochs
+            st.sampled_from([0, 0, 0, 0, 1, 200, 400]),
+            st.sampled_from([_MODELS[0]] * 4 + _MODELS[1:]),
+            st.sampled_from([0, 900, 120_000, 150_000, 199_999, 200_000, 250_000]),  # around the thresholds
+            st.sampled_from([0, 0, 60_000]),
+            st.sampled_from([0, 0, 2_000]),
+            st.integers(0, 4_000),
+            st.sampled_from(["standard", "standard", "batch", "priority"]),
+            st.sampled_from([None, None, None, "us"]),
+            st.sampled_from([0, 0, 0, 2]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from(["claude-haiku-4-5", "claude-sonnet-4-6", "claude-sonnet-4-5"]),
+)
+def test_counterfactuals_priced_by_cells_equal_the_rows_priced_one_by_one(
+    spec: list[tuple[Any, ...]], target: str
+) -> None:
+    from tierlens.pricing.engine import reprice, reprice_sums
+
+    rows = _canonical_rows(spec)
+    zero = pl.lit(0, pl.Int64)
+    prompt = pl.col("input_tokens") + pl.col("cache_read_tokens") + pl.col("cache_write_5m_tokens")
+    counterfactuals: list[dict[str, Any]] = [
+        {"model_id": target},
+        {"input_tokens": prompt, "cache_read_tokens": zero, "cache_write_5m_tokens": zero},
+        {"service_tier": "standard"},
+        {"input_tokens": prompt, "cache_read_tokens": zero, "cache_write_5m_tokens": zero, "model_id": target},
+    ]
+    got = reprice_sums(rows.lazy(), TABLE, counterfactuals)
+    for (total, change), cf in zip(got, counterfactuals, strict=True):
+        one_by_one = reprice(rows, TABLE, **cf)
+        assert total == pytest.approx(float(one_by_one.sum()), rel=1e-12, abs=1e-12)
+        assert change == pytest.approx(float((one_by_one - rows["cost_usd"]).sum()), rel=1e-9, abs=1e-9)
