@@ -111,6 +111,26 @@ def test_cached_top_tier_calls_are_priced_with_the_cache_they_would_lose(tmp_pat
     assert finding.high_usd == pytest.approx((1250 - 250) / 1e6 * 400 * 30 / 28, rel=1e-9)
 
 
+def test_unattributed_requests_are_flagged_and_priced_under_their_own_name(tmp_path: Path, write: Any) -> None:
+    # the same calls with no feature: flagged as "(unattributed)", with the same dollars
+    def calls(feature: str | None) -> list[dict[str, Any]]:
+        return [
+            f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature=feature, model="claude-opus-4-6", tool=True,
+                     input_tokens=50, cache_read=1500, output_tokens=10)
+            for i in range(400)
+        ]
+
+    found = {}
+    for name, feature in (("named", "router"), ("unnamed", None)):
+        data = tmp_path / name
+        ingest([write(f"{name}.jsonl", calls(feature))], load_settings(data_dir=data))
+        flags = find_flags(data, SignalsConfig(min_monthly_usd=0.0)).findings
+        found[name] = next(x for x in flags if x.kind == "top_tier_structured")
+    assert found["unnamed"].feature == "(unattributed)"
+    assert found["unnamed"].high_usd == pytest.approx(found["named"].high_usd, rel=1e-12)
+    assert found["unnamed"].low_usd == found["named"].low_usd
+
+
 def test_forecast_projects_the_rest_of_the_period(tmp_path: Path, write: Any) -> None:
     # $0.0045 a day, every day of September up to the 20th
     lines = [f.logged(ts=f"2026-09-{d:02d}T10:00:00Z", input_tokens=1000, output_tokens=100) for d in range(1, 21)]

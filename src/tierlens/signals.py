@@ -120,8 +120,9 @@ def find_flags(
         start - timedelta(days=7 * cfg.anomaly_weeks), as_of - timedelta(weeks=cfg.growth_weeks)
     )
     in_history = pl.col("date").is_between(history_start, end)
-    unattributed = pl.col("feature").fill_null(UNATTRIBUTED)
-    rows = lf.filter(in_history).with_columns(feature=unattributed)
+    # the requests keep their logged feature (null: unattributed) so that a filter on one feature
+    # reaches the Parquet reader; the signals name the unattributed ones with `_FEATURE`/`_is`
+    rows = lf.filter(in_history)
     window = rows.filter(pl.col("date") >= start)
     # request-level signals look at requests only: an aggregate report's row is a bucket of many
     # requests, and re-pricing summed tokens would mis-decide per-request rules (long context)
@@ -143,7 +144,7 @@ def find_flags(
     cells, *answers = [
         q.collect(engine="streaming")
         for q in [
-            daily_cells(sums.filter(in_history).with_columns(feature=unattributed)),
+            daily_cells(sums.filter(in_history).with_columns(_FEATURE)),
             *(q for qs in asks for q in qs),
         ]
     ]
@@ -216,6 +217,22 @@ def _severity(monthly: float, cfg: SignalsConfig) -> str:
 
 
 # --- cost growing faster than usage -------------------------------------------------------------------
+
+
+_FEATURE = pl.col("feature").fill_null(UNATTRIBUTED).alias("feature")
+"""A request's feature as the signals name it (unattributed ones included)."""
+
+
+def _is(feature: str) -> pl.Expr:
+    """The requests of `feature` (as `_FEATURE` names it), as a filter the Parquet reader applies."""
+    return pl.col("feature").is_null() if feature == UNATTRIBUTED else pl.col("feature") == feature
+
+
+def _among(features: Collection[str]) -> pl.Expr:
+    """The requests of any of `features` (as `_FEATURE` names them)."""
+    named = [f for f in features if f != UNATTRIBUTED]
+    out = pl.col("feature").is_in(named)
+    return out | pl.col("feature").is_null() if UNATTRIBUTED in features else out
 
 
 @dataclass
@@ -314,7 +331,7 @@ def growth(rows: pl.LazyFrame, as_of: date, cfg: SignalsConfig) -> Passes:
     def part(lo: date, hi: date) -> pl.LazyFrame:
         return (
             priced.filter(pl.col("date").is_between(lo, hi))
-            .group_by("feature")
+            .group_by(_FEATURE)
             .agg(
                 n=pl.col("requests").sum(), cost=pl.col("cost_usd").sum(), users=pl.col("user_id").n_unique()
             )
@@ -371,7 +388,7 @@ def short_structured_on_top_tier(
     )
     top = window.filter((pl.col("tier") == TOP_TIER) & pl.col("priced")).with_columns(_short=short)
     [stats] = yield [
-        top.group_by("feature")
+        top.group_by(_FEATURE)
         .agg(
             calls=pl.len(),
             hits=pl.col("_short").sum(),
@@ -397,7 +414,7 @@ def short_structured_on_top_tier(
     got = yield [
         q
         for feature in stats["feature"]
-        for q in pricing.queries(top.filter((pl.col("feature") == feature) & pl.col("_short")), *each)
+        for q in pricing.queries(top.filter(_is(feature) & pl.col("_short")), *each)
     ]
     out = []
     for i, r in enumerate(stats.iter_rows(named=True)):
@@ -492,7 +509,7 @@ def lost_caching(
         q
         for feat, share, _, _ in fallen
         for q in pricing.queries(
-            window.filter((pl.col("feature") == feat) & pl.col("priced")),
+            window.filter(_is(feat) & pl.col("priced")),
             _with_share(share),
             _with_share(share / 2),
         )
@@ -556,8 +573,8 @@ def missing_caching(
     if never.is_empty():  # the prompt sizes are read only for features that never cache
         return []
     [p10] = yield [
-        window.filter(pl.col("priced") & pl.col("feature").is_in(never["feature"].to_list()))
-        .group_by("feature")
+        window.filter(pl.col("priced") & _among(never["feature"].to_list()))
+        .group_by(_FEATURE)
         .agg(p10=_PROMPT.quantile(0.1))
     ]
     stats = (
@@ -575,7 +592,7 @@ def missing_caching(
         q
         for r in stats.iter_rows(named=True)
         for q in pricing.queries(
-            window.filter((pl.col("feature") == r["feature"]) & pl.col("priced")),
+            window.filter(_is(r["feature"]) & pl.col("priced")),
             moved(int(r["p10"])),
             moved(int(r["p10"]) // 2),
         )
@@ -617,7 +634,7 @@ def batch_candidates(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
     # first sums only (they stream in bounded memory); the medians and model lists are read
     # for the few features that run at night, over their rows alone
     [stats] = yield [
-        std.group_by("feature")
+        std.group_by(_FEATURE)
         .agg(
             night=pl.col("ts").dt.hour().is_between(lo, hi - 1).sum() / pl.col("ts").is_not_null().sum(),
             n=pl.len(),
@@ -628,14 +645,10 @@ def batch_candidates(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
     stats = stats.sort("feature")
     features = stats["feature"].to_list()
     details, *got = yield [
-        std.filter(pl.col("feature").is_in(features))
-        .group_by("feature")
+        std.filter(_among(features))
+        .group_by(_FEATURE)
         .agg(latency=pl.col("latency_ms").median(), models=pl.col("model_id").unique().sort()),
-        *(
-            q
-            for f in features
-            for q in pricing.queries(std.filter(pl.col("feature") == f), {"service_tier": "batch"})
-        ),
+        *(q for f in features for q in pricing.queries(std.filter(_is(f)), {"service_tier": "batch"})),
     ]
     stats = stats.join(details, on="feature", how="left")
     out = []
@@ -729,8 +742,10 @@ def _upgrade_costs(failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Prici
     those requests only: feature, model, change; none when nothing is flagged)."""
     if flagged.is_empty():
         return []
-    rows = failing.join(flagged.lazy(), on=["feature", "model_id"], how="semi").with_columns(
-        _orig_model=pl.col("model_id")
+    rows = (
+        failing.with_columns(_FEATURE)
+        .join(flagged.lazy(), on=["feature", "model_id"], how="semi")
+        .with_columns(_orig_model=pl.col("model_id"))
     )
     upgraded = {"model_id": pl.col("tier").replace_strict(UPGRADE, return_dtype=pl.String)}
     targets = tuple(sorted(set(UPGRADE.values())))

@@ -260,7 +260,10 @@ def reprice_query(
             )
         sums = [
             pl.col("cost_usd").sum().alias(f"total_{i}"),
-            (pl.col("cost_usd") - pl.col("_was")).sum().alias(f"change_{i}"),
+            pl.when(pl.col("_changed") > 0)
+            .then(pl.col("cost_usd") - pl.col("_was"))
+            .sum()
+            .alias(f"change_{i}"),
         ]
         cf = price_requests(_cells_of(cells, i, c, by), table, known)
         priced.append(cf.group_by(by).agg(sums) if by else cf.select(sums))
@@ -322,6 +325,9 @@ def _cells(
     sums["_was"] = pl.col("_was").sum()
     for i, c in enumerate(changes):
         keys |= {f"{k}@{i}": c[k] for k in _CELL_KEYS if k in c}
+        # requests the counterfactual changes at all: the others add exactly 0 to its change
+        touched = [e.ne_missing(col(k)) for k, e in c.items()]
+        sums[f"_changed@{i}"] = (pl.any_horizontal(touched) if touched else pl.lit(False)).sum()
         changed = {t: c[t].fill_null(0) for t in _CELL_SUMS if t in c}
         if not changed:
             continue
@@ -348,6 +354,7 @@ def _cells_of(cells: pl.LazyFrame, i: int, c: Mapping[str, pl.Expr], by: Sequenc
         *[mine(k) for k in _CELL_KEYS],
         *[mine(t) for t in _CELL_SUMS],
         mine(_DECIDING_PROMPT),
+        pl.col(f"_changed@{i}").alias("_changed"),
         ts=pl.col("_day").cast(pl.Datetime("us", "UTC")),
         _was=pl.when((pl.col("_shape") & known_bit) > 0).then(pl.col("_was")),
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, overload
 
 import polars as pl
 
@@ -59,19 +58,14 @@ class Calibration:
         }
 
 
-@overload
-def feature_model_stats(frame: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame: ...
-@overload
-def feature_model_stats(frame: pl.LazyFrame | pl.DataFrame, *, lazy: Literal[True]) -> pl.LazyFrame: ...
-def feature_model_stats(
-    frame: pl.LazyFrame | pl.DataFrame, *, lazy: bool = False
-) -> pl.DataFrame | pl.LazyFrame:
+def feature_model_stats(frame: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     """Per (feature, model_id): requests, the mean and variance of output tokens per request, and
     the quality signals the logs hold (share stopped at max_tokens, share with structured output).
-    `lazy`: the query, for a caller that collects it with others.
 
     Aggregate rows (`requests` > 1) weigh by their count; their internal spread is unknown, so the
     variance is that of the row means (an under-estimate for bucketed sources, noted in the docs).
+    Single requests are summed in integers (exact in any order, streamed in bounded memory); the
+    few aggregate rows in a second, small query, in a fixed (sorted) float order.
     """
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     names = lf.collect_schema().names()
@@ -81,21 +75,34 @@ def feature_model_stats(
     structured = pl.col("_st") if "_st" in names else pl.col("structured_output").fill_null(False)
     out = pl.col("output_tokens").fill_null(0).cast(pl.Int64)
     per_req = out.cast(pl.Float64) / w
-    single = count == 1
-    # integer sums wherever the rows are single requests: exact in any order, so no sort is needed
-    # (and nothing the size of the data is held); only aggregate rows take the sorted float sum
-    query = (
-        lf.filter(pl.col("feature").is_not_null() & pl.col("model_id").is_not_null())
-        .group_by("feature", "model_id")
+    known = lf.filter(pl.col("feature").is_not_null() & pl.col("model_id").is_not_null())
+    common = {
+        "n": count.sum(),
+        "s1": out.sum().cast(pl.Float64),
+        "max_tokens": count.filter(truncated).sum(),
+        "structured": count.filter(structured).sum(),
+    }
+    keys = ["feature", "model_id"]
+    singles = (
+        known.filter(count == 1)
+        .group_by(keys)
+        .agg(**common, s2=(out * out).sum().cast(pl.Float64))
+        .collect(engine="streaming")
+    )
+    buckets = known.filter(count != 1).group_by(keys).agg(**common, s2=fsum(per_req * per_req * w)).collect()
+    both = (
+        pl.concat([singles, buckets], how="vertical_relaxed")
+        .group_by(keys)
         .agg(
-            n=count.sum(),
-            s1=out.sum().cast(pl.Float64),
-            s2=(out * out).filter(single).sum().cast(pl.Float64)
-            + fsum((per_req * per_req * w).filter(~single)),
-            max_tokens=count.filter(truncated).sum(),
-            structured=count.filter(structured).sum(),
+            pl.col("n").sum(),
+            pl.col("s1").sum(),
+            pl.col("s2").sort().sum(),  # two values at most, in a fixed order
+            pl.col("max_tokens").sum(),
+            pl.col("structured").sum(),
         )
-        .with_columns(mean=pl.col("s1") / pl.col("n"))
+    )
+    return (
+        both.with_columns(mean=pl.col("s1") / pl.col("n"))
         .with_columns(var=(pl.col("s2") / pl.col("n") - pl.col("mean") ** 2).clip(lower_bound=0.0))
         .select(
             "feature",
@@ -109,7 +116,6 @@ def feature_model_stats(
         .with_columns(pl.col(pl.Categorical).cast(pl.String))
         .sort("feature", "model_id")
     )
-    return query if lazy else query.collect(engine="streaming")
 
 
 def fit_output_ratios(

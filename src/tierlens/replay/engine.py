@@ -360,21 +360,19 @@ def replay(
         lf = lf.filter(pl.col("date") >= since)
     if until is not None:
         lf = lf.filter(pl.col("date") <= until)
-    # the requests stay lazy: one pass reads these facts, one more groups them for every policy
-    facts = lf.select(
-        models=pl.col("model_id").cast(pl.String).drop_nulls().unique().implode(),
-        first=pl.col("date").min(),
-        last=pl.col("date").max(),
-        requests=pl.col("requests").sum(),
+    # the requests stay lazy: one pass reads these facts (a group-by: a column's unique() would
+    # hold every value), one more groups them for every policy
+    by_model = lf.group_by(pl.col("model_id").cast(pl.String)).agg(
+        first=pl.col("date").min(), last=pl.col("date").max(), requests=pl.col("requests").sum()
     )
     # one after the other: collected together, polars would hold the rows they share in memory
-    stats, facts_df = (q.collect(engine="streaming") for q in (feature_model_stats(lf, lazy=True), facts))
-    first, last = facts_df["first"][0], facts_df["last"][0]
+    stats, facts = feature_model_stats(lf), by_model.collect(engine="streaming")
+    first, last = facts["first"].min(), facts["last"].max()
     info = model_info(table)
     cal_stats = stats if calibration_frame is None else feature_model_stats(prepare(calibration_frame, table))
     tok = tokenizer_of(table)
     tokenizers: dict[str, list[str]] = {}
-    for m in sorted(facts_df["models"].to_list()[0] or []):
+    for m in sorted(m for m in facts["model_id"].to_list() if m is not None):
         tokenizers.setdefault(tok.get(m, UNKNOWN_TOKENIZER), []).append(m)
 
     plans = []
@@ -406,7 +404,7 @@ def replay(
         draws=draws,
         seed=seed,
         price_version=table.version,
-        requests=int(facts_df["requests"][0] or 0),
+        requests=int(facts["requests"].sum() or 0),
         baseline_usd=baseline,
         unpriced_requests=sum(unpriced.values()),
         unpriced_models=unpriced,

@@ -24,7 +24,7 @@ import polars as pl
 from tierlens.config import SignalsConfig
 from tierlens.errors import ConfigError
 from tierlens.pricing import PriceTable
-from tierlens.pricing.engine import Models, reprice_change, reprice_sums
+from tierlens.pricing.engine import Models, reprice_sums
 from tierlens.progress import Progress
 from tierlens.queries import get_query, run_query
 from tierlens.signals import Finding, find_flags
@@ -499,25 +499,28 @@ def _savings(cur: pl.LazyFrame, table: PriceTable) -> dict[str, Any]:
         + pl.col("cache_write_1h_tokens")
     )
     zero = pl.lit(0, pl.Int64)
-    models = Models.of(priced)
     uncached = {
         "input_tokens": prompt,
         "cache_read_tokens": zero,
         "cache_write_5m_tokens": zero,
         "cache_write_1h_tokens": zero,
     }
-    [(_, no_cache), (list_cost, _)] = reprice_sums(
-        priced, table, [uncached, {**uncached, "service_tier": "standard"}], models
+    tier, speed = pl.col("service_tier"), pl.col("speed")
+    # one pass: every request changes only where the counterfactual changes it (a request it leaves
+    # alone adds exactly 0 to its change): batch requests at standard rates, fast ones at standard speed
+    [(_, no_cache), (list_cost, _), (_, batch_saved), (_, fast_saving)] = reprice_sums(
+        priced,
+        table,
+        [
+            uncached,
+            {**uncached, "service_tier": "standard"},
+            {"service_tier": pl.when(tier == "batch").then(pl.lit("standard")).otherwise(tier)},
+            {"speed": pl.when(speed == "fast").then(pl.lit("standard")).otherwise(speed)},
+        ],
+        Models.of(priced),
     )
     cost = float(actual["cost"][0] or 0.0)
-    batch_saved = reprice_change(
-        priced.filter(pl.col("service_tier") == "batch"), table, models, service_tier="standard"
-    )
-    fast_premium = (
-        -reprice_change(priced.filter(pl.col("speed") == "fast"), table, models, speed="standard")
-        if actual["n_fast"][0]
-        else 0.0
-    )
+    fast_premium = -fast_saving
     out: dict[str, float] = {
         "list_cost_usd": list_cost,
         "caching_saved_usd": no_cache,
