@@ -132,8 +132,6 @@ def find_flags(
     scale = 30.0 / cfg.lookback_days
     pricing = _Pricing(table)
     firsts: list[Passes] = []
-    if "cost_growth" in wanted:
-        firsts.append(growth(rows, as_of, cfg))
     if "top_tier_structured" in wanted:
         firsts.append(short_structured_on_top_tier(window_r, cfg, pricing, scale))
     if "batch_candidate" in wanted:
@@ -154,6 +152,8 @@ def find_flags(
     for g, qs in zip(firsts, asks, strict=True):
         steps.append((g, answers[: len(qs)]))
         answers = answers[len(qs) :]
+    if "cost_growth" in wanted:
+        steps.append((growth(cells.filter(pl.col("date") <= end), rows, as_of, cfg), None))
     if wanted & {"lost_caching", "cost_growth", "missing_caching"}:  # the other two skip what it explains
         steps.append((lost_caching(cells, window_r, start, cfg, pricing, scale), None))
     if "missing_caching" in wanted:
@@ -320,24 +320,48 @@ def daily_cells(rollup: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def growth(rows: pl.LazyFrame, as_of: date, cfg: SignalsConfig) -> Passes:
-    """Cost per request rising: the first two of `growth_weeks` complete weeks against the last two."""
+def growth(cells: pl.DataFrame, rows: pl.LazyFrame, as_of: date, cfg: SignalsConfig) -> Passes:
+    """Cost per request rising: the first two of `growth_weeks` complete weeks against the last two.
+    Requests and spend come from the history's cells; active users (for the evidence) are read
+    from the requests of the features that rose."""
     last_monday = as_of - timedelta(days=as_of.weekday())
     first = last_monday - timedelta(weeks=cfg.growth_weeks)
     early = (first, first + timedelta(days=13))
     late = (last_monday - timedelta(days=14), last_monday - timedelta(days=1))
-    priced = rows.filter(pl.col("priced"))
+    priced = cells.filter(pl.col("priced"))
 
-    def part(lo: date, hi: date) -> pl.LazyFrame:
+    def part(lo: date, hi: date) -> pl.DataFrame:
         return (
             priced.filter(pl.col("date").is_between(lo, hi))
-            .group_by(_FEATURE)
-            .agg(
-                n=pl.col("requests").sum(), cost=pl.col("cost_usd").sum(), users=pl.col("user_id").n_unique()
-            )
+            .group_by("feature")
+            .agg(n=pl.col("requests").sum(), cost=pl.col("cost_usd").sum())
         )
 
-    [both] = yield [part(*early).join(part(*late), on="feature", suffix="_late")]
+    both = part(*early).join(part(*late), on="feature", suffix="_late")
+    rising = both.filter(
+        (pl.col("n") > 0)
+        & (pl.col("n_late") > 0)
+        & (pl.col("cost") != 0)
+        & ((pl.col("cost_late") / pl.col("n_late")) / (pl.col("cost") / pl.col("n")) >= cfg.growth_min_ratio)
+    )
+    if rising.is_empty():
+        return []
+
+    def active(lo: date, hi: date) -> pl.LazyFrame:
+        return (
+            rows.filter(
+                pl.col("priced") & pl.col("date").is_between(lo, hi) & _among(rising["feature"].to_list())
+            )
+            .group_by(_FEATURE)
+            .agg(users=pl.col("user_id").n_unique())
+        )
+
+    [seen] = yield [
+        active(*early).join(active(*late), on="feature", how="full", coalesce=True, suffix="_late")
+    ]
+    both = rising.join(seen, on="feature", how="left").with_columns(
+        pl.col("users", "users_late").fill_null(0)
+    )
     out = []
     for r in both.iter_rows(named=True):
         if not r["n"] or not r["n_late"] or not r["cost"]:
@@ -743,7 +767,8 @@ def _upgrade_costs(failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Prici
     if flagged.is_empty():
         return []
     rows = (
-        failing.with_columns(_FEATURE)
+        failing.filter(_among(flagged["feature"].unique().to_list()))  # read in the Parquet reader
+        .with_columns(_FEATURE)
         .join(flagged.lazy(), on=["feature", "model_id"], how="semi")
         .with_columns(_orig_model=pl.col("model_id"))
     )

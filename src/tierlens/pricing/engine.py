@@ -52,13 +52,12 @@ class Models:
 
     @classmethod
     def of(cls, frame: pl.DataFrame | pl.LazyFrame) -> Models:
-        q = frame.select(
-            logged=pl.col("model").drop_nulls().unique().implode(),
-            ids=pl.col("model_id").drop_nulls().unique().implode(),
-        )
-        got = q.collect() if isinstance(q, pl.LazyFrame) else q
-        logged, ids = got["logged"].to_list()[0], got["ids"].to_list()[0]
-        return cls(tuple(sorted(logged or [])), tuple(sorted(ids or [])))
+        # a group-by streams (a column's unique() would hold every value of a lazy scan)
+        q = frame.lazy().group_by(pl.col("model").cast(pl.String), pl.col("model_id").cast(pl.String)).agg()
+        pairs = q.collect(engine="streaming")
+        logged = {m for m in pairs["model"].to_list() if m is not None}
+        ids = {m for m in pairs["model_id"].to_list() if m is not None}
+        return cls(tuple(sorted(logged)), tuple(sorted(ids)))
 
 
 def price_requests(frame: Frame, table: PriceTable, models: Models | None = None) -> Frame:

@@ -235,7 +235,9 @@ def build_report(
     )
     unit_costs = _unit_costs(data_dir, current, prev1, engine, lf, sums)
     step()
-    savings = _savings(in_cur, table)
+    savings = _savings(
+        in_cur, table, Models.of(_in(sums, current).filter(pl.col("priced") & ~pl.col("bucket")))
+    )
     step()
     flags = find_flags(None, signals, None, table, as_of=current.end + timedelta(days=1), lf=lf, rollup=sums)
     step()
@@ -471,12 +473,13 @@ def _unit_costs(
     )
 
 
-def _savings(cur: pl.LazyFrame, table: PriceTable) -> dict[str, Any]:
+def _savings(cur: pl.LazyFrame, table: PriceTable, models: Models) -> dict[str, Any]:
     """What prompt caching and batch saved in the period, what fast mode cost beyond standard speed,
     and the list price: the same requests with no prompt caching at standard (not batch) rates
     (same rows, re-priced, summed lazily).
 
     Aggregate-report buckets are left out: their summed tokens cannot be re-priced per request.
+    `models`: the period's models (from its rollup).
     """
     priced = cur.filter(pl.col("priced") & (pl.col("ts_source").fill_null("log") != "bucket_start"))
     actual = priced.select(
@@ -517,7 +520,7 @@ def _savings(cur: pl.LazyFrame, table: PriceTable) -> dict[str, Any]:
             {"service_tier": pl.when(tier == "batch").then(pl.lit("standard")).otherwise(tier)},
             {"speed": pl.when(speed == "fast").then(pl.lit("standard")).otherwise(speed)},
         ],
-        Models.of(priced),
+        models,
     )
     cost = float(actual["cost"][0] or 0.0)
     fast_premium = -fast_saving
