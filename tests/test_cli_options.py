@@ -97,10 +97,26 @@ def test_ingest_reads_input_format_and_still_accepts_the_old_spelling(write: Any
     assert run("ingest", str(path), "--data", str(tmp_path / "d9"), "--input-format", "nope").exit_code == 2
 
 
-def test_quarantine_of_a_missing_or_foreign_directory_is_an_error(tmp_path: Path) -> None:
-    assert run("quarantine", "--data", str(tmp_path / "nope")).exit_code == 3
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["quarantine"],
+        ["summary"],
+        ["report"],
+        ["flags"],
+        ["doctor"],
+        ["reprice"],
+        ["attribute"],
+        ["reconcile", "--logged"],
+        ["query", "spend_by_period"],
+        ["export", "-o", "focus.csv"],
+        ["replay", "--policy", str(Path(__file__).resolve().parents[1] / "policies")],
+    ],
+)
+def test_a_missing_or_foreign_directory_is_an_error_on_every_command(command: list[str], tmp_path: Path) -> None:
+    assert run(*command, "--data", str(tmp_path / "nope")).exit_code == 3
     (tmp_path / "photos").mkdir()
-    res = run("quarantine", "--data", str(tmp_path / "photos"))
+    res = run(*command, "--data", str(tmp_path / "photos"))
     assert res.exit_code == 3 and "not a tierlens dataset" in res.stderr
 
 

@@ -251,6 +251,7 @@ class AttributionRun:
 def reattribute(data_dir: str | Path, cfg: AttributionConfig, *, dry_run: bool = False) -> AttributionRun:
     """Re-run attribution over the stored dataset with `cfg`, rewriting changed partitions atomically."""
     layout = Layout(Path(data_dir))
+    layout.require()  # missing, or a directory that is no dataset: a clear error
     if not layout.root.exists():
         raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
     attribution = Attribution(cfg)

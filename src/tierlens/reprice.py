@@ -84,6 +84,7 @@ def reprice(
 ) -> RepriceRun:
     """Re-price the stored requests of days in [since, until] (and of `model`, logged or normalized)."""
     layout = Layout(Path(data_dir))
+    layout.require()  # missing, or a directory that is no dataset: a clear error
     if not layout.requests.is_dir():
         raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
     started = time.perf_counter()

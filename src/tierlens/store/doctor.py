@@ -95,6 +95,7 @@ def checkup(data_dir: str | Path, *, repair: bool = False) -> Checkup:
     Repairing takes the writer lock, so that no ingest is under way while files move.
     """
     layout = Layout(Path(data_dir))
+    layout.require()  # missing, or a directory that is no dataset: a clear error
     if not layout.requests.is_dir():
         raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
     if repair:
