@@ -58,23 +58,14 @@ def test_savings_equal_the_rows_re_priced_one_by_one(sample_data: Path) -> None:
     ).collect()
     zero = pl.lit(0, pl.Int64)
     table = PriceTable.load()
-    no_cache = reprice(
-        week,
-        table,
-        input_tokens=_PROMPT,
-        cache_read_tokens=zero,
-        cache_write_5m_tokens=zero,
-        cache_write_1h_tokens=zero,
-    )
-    list_price = reprice(
-        week,
-        table,
-        input_tokens=_PROMPT,
-        cache_read_tokens=zero,
-        cache_write_5m_tokens=zero,
-        cache_write_1h_tokens=zero,
-        service_tier="standard",
-    )
+    uncached: dict[str, Any] = {
+        "input_tokens": _PROMPT,
+        "cache_read_tokens": zero,
+        "cache_write_5m_tokens": zero,
+        "cache_write_1h_tokens": zero,
+    }
+    no_cache = reprice(week, table, **uncached)
+    list_price = reprice(week, table, **uncached, service_tier="standard")
     assert r.savings["list_cost_usd"] == pytest.approx(float(list_price.sum()), rel=1e-12)
     assert r.savings["list_cost_usd"] > float(no_cache.sum())  # the week has batch requests
     assert r.savings["caching_saved_usd"] == pytest.approx(
