@@ -669,7 +669,6 @@ def ensure_rollups(root: Path) -> None:
     """Make the daily rollups of a dataset built before tierlens wrote them at commit (what its
     next reader would do), so that every measured command finds them, as after an ingest."""
     from tierlens.store.layout import snapshot
-
     from tierlens.store.rollup import rollup_path
 
     missing = sum(1 for f in _files(root) if not rollup_path(root, f).exists())
