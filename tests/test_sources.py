@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+import tierlens
 from tests import factories as f
 from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError
@@ -256,3 +257,39 @@ def test_any_garbage_is_accounted_for_and_never_crashes(lines: list[str]) -> Non
     exact = parse(lines, exact=True)
     assert exact.rows.height == p.rows.height
     assert sorted(r["line"] for r in exact.rejects) == sorted(r["line"] for r in p.rejects)
+
+
+def _relayed(inner: dict[str, Any]) -> dict[str, Any]:
+    """A parent session's `agent_progress` line relaying a subagent's line, as Claude Code writes it."""
+    return {
+        "parentUuid": None,
+        "isSidechain": False,
+        "type": "progress",
+        "sessionId": "parent",
+        "cwd": "/home/dev/src/app",
+        "version": "2.0.14",
+        "data": {"message": inner, "normalizedMessages": [], "type": "agent_progress", "agentId": "a1"},
+        "uuid": "relay-1",
+        "timestamp": inner["timestamp"],
+    }
+
+
+def test_a_relayed_copy_never_wins_over_the_subagents_own_transcript(tmp_path: Path) -> None:
+    # the parent relays the subagent's call while it streams (29 output tokens so far); the
+    # subagent's own transcript, read after the parent, holds the final usage (894)
+    early = f.cc_line(session="agent", sidechain=True, id="msg_sub1", output_tokens=29, input_tokens=7)
+    final = f.cc_line(session="agent", sidechain=True, id="msg_sub1", output_tokens=894, input_tokens=7)
+    project = tmp_path / "projects" / "-home-dev-src-app"
+    parent = project / "parent.jsonl"
+    own = project / "other-session" / "subagents" / "agent-a1.jsonl"
+    own.parent.mkdir(parents=True)
+    parent.write_text(json.dumps(f.cc_line(session="parent", id="msg_main")) + "\n" + json.dumps(_relayed(early)) + "\n")
+    own.write_text(json.dumps(final) + "\n")
+    for name, files in (("both", [parent, own]), ("parent only", [parent])):
+        data = tmp_path / name
+        ingest([str(p) for p in files], load_settings(data_dir=data))
+        rows = tierlens.open(data).collect()
+        sub = rows.filter(pl.col("message_id") == "msg_sub1")
+        assert sub.height == 1 and rows.height == 2
+        # without its own transcript, the relayed copy is the only record of the call: it counts
+        assert sub["output_tokens"].item() == (894 if name == "both" else 29)

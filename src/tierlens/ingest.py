@@ -292,6 +292,7 @@ def ingest(
         txn.dir.mkdir(parents=True, exist_ok=True)
         options = {"batch_ended_at": batch_ended_at, "ts_from": ts_from, "spill_dir": str(txn.dir)}
         staged = _Staged(txn, table, attribution, span)
+        deferred: list[pl.DataFrame] = []  # rows a better copy in a later file may supersede
         sizes = {f: _size(f) for f in files}
         before = 0  # bytes of the files read to their end
         if progress is not None:
@@ -335,6 +336,8 @@ def ingest(
                     notes.update(parsed.notes)
                     txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
                     staged.push(parsed.rows)
+                    if parsed.deferred is not None:
+                        deferred.append(parsed.deferred)
                     if progress is not None:
                         progress.update(
                             before + _position(stream, sizes[name]), txn.stats.rows_added + staged.rows
@@ -352,6 +355,9 @@ def ingest(
                     raise
                 # a bad file is reported; the others (and its own lines read before it broke) commit
                 result.files_failed.append(f"{name}: {exc}")
+        staged.flush()
+        for rows in deferred:  # after every file: a better copy read later has been added first
+            staged.push(rows)
         staged.flush()
         if progress is not None:
             progress.close()

@@ -118,6 +118,10 @@ class Parsed:
     pending: pl.DataFrame | None = None
     """Stream events (canonical columns plus `_event`, `_stream_seq`, `_stream_key`) still to be
     merged into their requests by `assemble_streams`; counted in `records`, not yet in `rows`."""
+    deferred: pl.DataFrame | None = None
+    """Canonical rows to add after every other file of the ingest (a reader's `_deferred` rows):
+    copies of a record that a better one in another file supersedes when there is one (a Claude
+    Code parent's relayed copy of a subagent's call, whose own transcript holds the final usage)."""
 
     def __post_init__(self) -> None:
         if self.records < 0:
@@ -797,6 +801,10 @@ def _finish(
     dropped = kept.height - rows.height
     if dropped:
         skipped["duplicate within file"] = skipped.get("duplicate within file", 0) + dropped
+    deferred = None
+    if "_deferred" in rows.columns and rows.select(pl.col("_deferred").any()).item():
+        deferred = conform(rows.filter(pl.col("_deferred")))
+        rows = rows.filter(~pl.col("_deferred"))
     rejects.sort(key=lambda r: r["line"])
     return Parsed(
         rows=conform(rows),
@@ -807,6 +815,7 @@ def _finish(
         records=out.height + extra_records,
         notes=notes,
         pending=pending,
+        deferred=deferred,
     )
 
 

@@ -114,9 +114,11 @@ class ClaudeCodeReader(Reader):
             project=pl.lit(project_of(ctx.path), pl.String),
             session_id=session,
             logged_cost_usd=pl.col("costUSD"),
-            # the subagent's own transcript, when there is one, is the same call: a relayed copy
-            # loses to it in the per-file dedupe, and the store drops the second one it sees
+            # the subagent's own transcript, when there is one, is the same call with its final
+            # usage (a relayed copy may carry an early one): the copy loses to it in the per-file
+            # dedupe, and is added after every other file, so it counts only where there is none
             _sidechain=pl.col("isSidechain").fill_null(False) | relayed,
+            _deferred=relayed.fill_null(False),
         )
         has_usage = pl.any_horizontal(
             pl.col(f"{p}.usage.{n}").is_not_null()
