@@ -171,9 +171,3 @@ def _account(run: RepriceRun, c: pl.DataFrame) -> None:
 
 def _same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
     return a.select(REPRICED).equals(b.select(REPRICED))
-
-
-def price_versions(lf: pl.LazyFrame) -> dict[str, int]:
-    """Rows by the price-table version that priced them (to tell when a `reprice` is due)."""
-    counts = lf.group_by(pl.col("price_version").fill_null("(none)")).agg(pl.len()).collect()
-    return dict(counts.sort("price_version").iter_rows())

@@ -224,7 +224,8 @@ def build_report(
         _covered(prev1, oldest, newest),
         _covered(current, oldest, newest),
     )
-    by_model = _by_model(data_dir, current, prev1, engine, lf, sums)
+    ask = _window_queries(data_dir, engine, lf, sums)
+    by_model = _by_model(ask, current, prev1)
     step()
     breakdown = _breakdown(_in(by_rows, current), _in(by_rows, prev1), by)
     step()
@@ -233,7 +234,7 @@ def build_report(
         .sort(pl.col("change_usd").abs(), descending=True)
         .head(top)
     )
-    unit_costs = _unit_costs(data_dir, current, prev1, engine, lf, sums)
+    unit_costs = _unit_costs(ask, current, prev1)
     step()
     savings = _savings(
         in_cur, table, Models.of(_in(sums, current).filter(pl.col("priced") & ~pl.col("bucket")))
@@ -405,21 +406,26 @@ def _in(rows: pl.LazyFrame, w: Window | None) -> pl.LazyFrame:
     return rows.filter(pl.col("date").is_between(w.start, w.end)) if w else rows.clear()
 
 
-def _by_model(
-    data_dir: str | Path,
-    current: Window,
-    prev: Window | None,
-    engine: str,
-    lf: pl.LazyFrame,
-    rollup: pl.LazyFrame,
-) -> pl.DataFrame:
-    q = get_query("spend_by_model")
+WindowQuery = Callable[..., pl.DataFrame]
+"""`ask(name, window, **params)`: a named query of `queries/` over the days of `window`."""
 
+
+def _window_queries(data_dir: str | Path, engine: str, lf: pl.LazyFrame, rollup: pl.LazyFrame) -> WindowQuery:
+    """The report's way to run a named query over one window, on its engine, scan and rollup."""
+
+    def ask(name: str, w: Window, **params: Any) -> pl.DataFrame:
+        values = {"since": w.start, "until": w.end, **params}
+        return run_query(get_query(name), data_dir, values, engine, lf=lf, rollup=rollup)
+
+    return ask
+
+
+def _by_model(ask: WindowQuery, current: Window, prev: Window | None) -> pl.DataFrame:
     def one(w: Window) -> pl.DataFrame:
-        values = {"since": w.start, "until": w.end, "grain": "day"}
-        df = run_query(q, data_dir, values, engine, lf=lf, rollup=rollup)
-        return df.group_by("model_id").agg(
-            pl.col("requests").sum(), _sum_or_null("cost_usd"), pl.col("batch_cost_usd").sum()
+        return (
+            ask("spend_by_model", w, grain="day")
+            .group_by("model_id")
+            .agg(pl.col("requests").sum(), _sum_or_null("cost_usd"), pl.col("batch_cost_usd").sum())
         )
 
     cur = one(current)
@@ -449,23 +455,13 @@ def _breakdown(cur: pl.LazyFrame, prev: pl.LazyFrame, by: list[str]) -> pl.DataF
     return out.sort("cost_usd", *cols, descending=[True] + [False] * len(cols), nulls_last=True)
 
 
-def _unit_costs(
-    data_dir: str | Path,
-    current: Window,
-    prev: Window | None,
-    engine: str,
-    lf: pl.LazyFrame,
-    rollup: pl.LazyFrame,
-) -> pl.DataFrame:
-    q = get_query("feature_unit_costs")
-
-    def one(w: Window) -> pl.DataFrame:
-        return run_query(q, data_dir, {"since": w.start, "until": w.end}, engine, lf=lf, rollup=rollup)
-
-    cur = one(current)
+def _unit_costs(ask: WindowQuery, current: Window, prev: Window | None) -> pl.DataFrame:
+    cur = ask("feature_unit_costs", current)
     if prev is None:
         return cur
-    before = one(prev).select("feature", previous_cost_per_request=pl.col("cost_per_request"))
+    before = ask("feature_unit_costs", prev).select(
+        "feature", previous_cost_per_request=pl.col("cost_per_request")
+    )
     return cur.join(before, on="feature", how="left").with_columns(
         cost_per_request_change_pct=100
         * (pl.col("cost_per_request") - pl.col("previous_cost_per_request"))
