@@ -17,7 +17,10 @@ of DuckDB as the JSON parser (see pyproject.toml) rests on numbers from this scr
 `--profile` instead runs the ingest in-process under cProfile on a smaller file and prints the top
 entries plus a per-stage breakdown (DuckDB parse, polars transform, pricing, dedupe, Parquet write).
 
-Usage: `python bench/ingest.py [--records N] [--repeats R] [--workdir DIR] [--profile]`;
+Then, unless `--no-claude-code`, it runs `bench/claude_code.py` (a generated Claude Code tree:
+tierlens ingest plus daily totals against `ccusage daily --json --offline`, both totals checked).
+
+Usage: `python bench/ingest.py [--records N] [--repeats R] [--workdir DIR] [--profile] [--no-claude-code]`;
 quick smoke run: `python bench/ingest.py --records 200000 --repeats 1`.
 """
 
@@ -514,6 +517,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--profile-records", type=int, default=1_000_000, help="records for --profile")
     ap.add_argument("--top", type=int, default=25, help="cProfile entries to print with --profile")
+    ap.add_argument(
+        "--claude-code",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the Claude Code tree against ccusage (bench/claude_code.py, its defaults)",
+    )
+    ap.add_argument(
+        "--claude-code-workdir",
+        type=Path,
+        default=Path("/tmp/tierlens-cc-bench"),
+        help="the Claude Code tree, ccusage and their outputs",
+    )
     args = ap.parse_args(argv)
     if args.records < 1 or args.repeats < 1:
         ap.error("--records and --repeats must be positive")
@@ -538,7 +553,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
     report(args.records, logs, contenders)
-    return 0
+    if not args.claude_code:
+        return 0
+    print(
+        "\nClaude Code tree: tierlens ingest + daily totals vs ccusage (bench/claude_code.py)\n", flush=True
+    )
+    return claude_code_bench(["--repeats", str(args.repeats), "--workdir", str(args.claude_code_workdir)])
+
+
+def claude_code_bench(argv: list[str]) -> int:
+    """Run `bench/claude_code.py` (it lives beside this script) with `argv`."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        import claude_code  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    status: int = claude_code.main(argv)
+    return status
 
 
 if __name__ == "__main__":

@@ -333,3 +333,70 @@ def test_a_weighted_split_rewritten_again_rewrites_nothing(tmp_path: Path, write
     ingest([write("a.jsonl", lines)], load_settings(data_dir=data))
     rules = AttributionConfig(order=["tag:feature:"], split="weights", weights={"a": 3})
     assert [reattribute(data, rules).partitions_rewritten for _ in range(3)] == [1, 0, 0]
+
+
+attributed_row = st.fixed_dictionaries(
+    {
+        "feature": st.sampled_from([None, "", "chat", "search"]),
+        "logged_feature": st.sampled_from([None, "chat"]),
+        "attributed_by": st.sampled_from([None, None, "feature", "rule 1"]),
+        "project": st.sampled_from([None, "", "-home-dev-src-app", "-home-dev-src-", "other"]),
+        "api_key_id": st.sampled_from([None, "key_support_1", "key_x"]),
+        "user_id": st.sampled_from([None, "svc-a", "u1"]),
+        "tags": st.sampled_from([None, [], ["team:x"], ["feature:chat"], ["feature: search ", "team:x", "feature:search"], ["feature:"], ["feature:a", "feature:b"]]),
+    }
+)
+single_valued_config = st.fixed_dictionaries(
+    {
+        "order": st.permutations(
+            ["feature", "tag:feature:", "rules", "project:^-home-dev-src-(.*)$", "user_id"]
+        ),
+        "rules": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "match": st.sampled_from(
+                        [{"api_key_id": "key_support_*"}, {"user_id": ["svc-*"]}, {"tag": "team:*"}]
+                    ),
+                    "feature": st.sampled_from(["support", "batch"]),
+                }
+            ),
+            max_size=3,
+        ),
+    }
+)
+
+
+@hsettings(max_examples=80, deadline=None)
+@given(st.lists(attributed_row, min_size=1, max_size=8), single_valued_config)
+def test_rows_no_source_can_split_take_the_first_match_as_the_candidate_lists_do(
+    rows: list[dict[str, Any]], cfg: dict[str, Any]
+) -> None:
+    df = pl.DataFrame(schema=SCHEMA).vstack(
+        pl.DataFrame(
+            [{**r, "dedupe_key": f"k{i}"} for i, r in enumerate(rows)],
+            schema_overrides={"tags": pl.List(pl.String)},
+        ).select(
+            [
+                pl.col(c).cast(SCHEMA[c])
+                if c
+                in (
+                    "feature",
+                    "logged_feature",
+                    "attributed_by",
+                    "project",
+                    "api_key_id",
+                    "user_id",
+                    "tags",
+                    "dedupe_key",
+                )
+                else pl.lit(None, SCHEMA[c]).alias(c)
+                for c in SCHEMA
+            ]
+        )
+    )
+    attribution = Attribution(AttributionConfig(**cfg))
+    if ["feature:a", "feature:b"] not in [r["tags"] for r in rows]:  # no row names two features
+        assert attribution._single_valued(df) is not None  # the first-match path is taken
+    lists = Attribution(AttributionConfig(**cfg))
+    lists._single_valued = lambda rows: None  # type: ignore[method-assign]
+    assert attribution.apply(df).equals(lists.apply(df))

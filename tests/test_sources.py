@@ -293,3 +293,73 @@ def test_a_relayed_copy_never_wins_over_the_subagents_own_transcript(tmp_path: P
         assert sub.height == 1 and rows.height == 2
         # without its own transcript, the relayed copy is the only record of the call: it counts
         assert sub["output_tokens"].item() == (894 if name == "both" else 29)
+
+
+def _session_tree(root: Path) -> list[Path]:
+    """Three small Claude Code sessions in two projects: a copy within a file, a copy across
+    files, a bad line, a file without a session id, a file without a final newline, a relayed
+    subagent call and an empty file."""
+    a = root / "projects" / "-home-dev-app" / "sess-a.jsonl"
+    b = root / "projects" / "-home-dev-lib" / "sess-b.jsonl"
+    c = root / "projects" / "-home-dev-lib" / "deep" / "sess-c.jsonl"
+    empty = root / "projects" / "-home-dev-lib" / "sess-empty.jsonl"
+    for p in (a, c):
+        p.parent.mkdir(parents=True, exist_ok=True)
+    one = f.cc_line(session="sess-a", id="msg_1", request_id="req_1", input_tokens=10, output_tokens=5)
+    a.write_text("".join(json.dumps(x) + "\n" for x in [one, {**one, "uuid": "block-2"}]))
+    anonymous = {k: v for k, v in f.cc_line(id="msg_2", request_id="req_2").items() if k != "sessionId"}
+    b.write_text(
+        json.dumps(anonymous) + "\n" + '{"type": "assistant", "message": \n'
+        + json.dumps(f.cc_line(session="sess-b", id="msg_1", request_id="req_1", output_tokens=50)) + "\n"
+    )
+    relayed = _relayed(f.cc_line(session="agent", sidechain=True, id="msg_sub", output_tokens=7))
+    c.write_text(json.dumps(f.cc_line(session="sess-c", id="msg_3", request_id="req_3")) + "\n" + json.dumps(relayed))
+    empty.write_text("")
+    return [a, b, c, empty]
+
+
+def _ingested(data: Path, files: list[Path]) -> tuple[pl.DataFrame, Any]:
+    res = ingest([str(p) for p in files], load_settings(data_dir=data))
+    rows = tierlens.open(data).collect().drop("ingest_id").sort("source_file", "source_line")
+    return rows, res
+
+
+def test_small_sessions_parsed_together_keep_each_files_rows_lines_and_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tierlens.sources.claude_code import ClaudeCodeReader
+
+    files = _session_tree(tmp_path)
+    joined, res = _ingested(tmp_path / "joined", files)
+    monkeypatch.setattr(ClaudeCodeReader, "joins_files", False)
+    alone, ref = _ingested(tmp_path / "alone", files)
+    assert joined.equals(alone)
+    assert joined.height == 4  # msg_1 once (the first file's), msg_2, msg_3, the relayed msg_sub
+    by_message = {r["message_id"]: r for r in joined.to_dicts()}
+    assert by_message["msg_1"]["source_file"] == str(files[0]) and by_message["msg_1"]["output_tokens"] == 5
+    assert by_message["msg_2"]["session_id"] == "sess-b"  # the file's name, when the line has none
+    assert by_message["msg_2"]["project"] == "-home-dev-lib" and by_message["msg_3"]["project"] == "-home-dev-lib"
+    assert by_message["msg_3"]["source_line"] == 1 and by_message["msg_sub"]["source_line"] == 2
+    assert [(r["file"], r["line"]) for r in res.rejects] == [(str(files[1]), 2)]
+    for key in ("lines_read", "records_read", "duplicates_skipped", "skipped", "files", "files_skipped"):
+        assert getattr(res, key) == getattr(ref, key), key
+    assert [(r["file"], r["line"], r["sha256"]) for r in res.rejects] == [
+        (r["file"], r["line"], r["sha256"]) for r in ref.rejects
+    ]
+
+
+def test_a_file_that_breaks_a_joined_parse_is_reported_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tierlens.ingest as ingest_module
+
+    files = _session_tree(tmp_path)
+    real = ingest_module.parse_batch
+
+    def breaks_on_b(reader: Reader, batch: Any, ctx: Context, **kw: Any) -> Parsed:
+        if ctx.parts or ctx.source_file == str(files[1]):
+            raise SourceError("unreadable")
+        return real(reader, batch, ctx, **kw)
+
+    monkeypatch.setattr(ingest_module, "parse_batch", breaks_on_b)
+    rows, res = _ingested(tmp_path / "data", files)
+    assert res.files_failed == [f"{files[1]}: unreadable"]
+    assert sorted(rows["message_id"].to_list()) == ["msg_1", "msg_3", "msg_sub"]

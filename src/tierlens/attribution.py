@@ -112,16 +112,7 @@ class Attribution:
                     matched, value = self._rule(rule)
                     out.append((f"rule {i}" + (f" ({rule.name})" if rule.name else ""), matched, value))
             elif entry.startswith("tag:"):
-                prefix = entry.removeprefix("tag:")
-                # one step per eval: inside an eval, `element()` is always the list as it came in
-                feats = (
-                    pl.col("tags")
-                    .list.eval(pl.element().filter(pl.element().str.starts_with(prefix)))
-                    .list.eval(pl.element().str.strip_prefix(prefix).str.strip_chars())
-                    .list.eval(pl.element().filter(pl.element() != ""))
-                    .list.unique(maintain_order=True)
-                )
-                cands = self._weighted(feats.fill_null(pl.lit([], pl.List(pl.String))))
+                cands = self._weighted(_tag_features(entry.removeprefix("tag:")))
                 out.append((entry, cands.list.len() > 0, cands))
             else:
                 column, _, regex = entry.partition(":")
@@ -149,6 +140,9 @@ class Attribution:
             .then(pl.col("feature"))
             .otherwise(pl.col("logged_feature"))
         )
+        single_valued = self._single_valued(rows)
+        if single_valued is not None:  # the common case: no source can name two features
+            return _first_match(rows.with_columns(logged_feature=logged), single_valued).select(rows.columns)
         df = rows.with_columns(logged_feature=logged, _order=pl.int_range(pl.len(), dtype=pl.Int64))
         sources = self.sources()
         cands: pl.Expr = pl.lit([], dtype=_CANDIDATE)
@@ -171,6 +165,35 @@ class Attribution:
         multi = _split(multi)
         out = pl.concat([single.with_columns(_pos=pl.lit(0, pl.Int64)), multi], how="diagonal_relaxed")
         return out.sort("_order", "_pos").select(rows.columns)
+
+    def _single_valued(self, rows: pl.DataFrame) -> list[tuple[str, pl.Expr, pl.Expr]] | None:
+        """(label, applies, feature) of each source when none can name several features for
+        these rows (no row has two feature tags, no rule is weighted), else None: the rows then
+        need no candidate lists."""
+        if any(rule.features is not None and len(rule.features) != 1 for rule in self.cfg.rules):
+            return None
+        tags = {e: _tag_features(e.removeprefix("tag:")) for e in self.cfg.order if e.startswith("tag:")}
+        if tags and rows.select(pl.max_horizontal(t.list.len().max() for t in tags.values())).item() > 1:
+            return None
+        out: list[tuple[str, pl.Expr, pl.Expr]] = []
+        for entry in self.cfg.order:
+            if entry == "feature":
+                out.append(("feature", pl.col("logged_feature").is_not_null(), pl.col("logged_feature")))
+            elif entry == "rules":
+                for i, rule in enumerate(self.cfg.rules, start=1):
+                    matched, _ = self._rule(rule)
+                    feature = next(iter(rule.features)) if rule.features else (rule.feature or "")
+                    out.append(
+                        (f"rule {i}" + (f" ({rule.name})" if rule.name else ""), matched, pl.lit(feature))
+                    )
+            elif entry in tags:  # one feature tag at most on each row
+                out.append((entry, tags[entry].list.len() > 0, tags[entry].list.first()))
+            else:
+                column, _, regex = entry.partition(":")
+                value = pl.col(_COLUMN_SOURCES[column]).cast(pl.String)
+                value = (value.str.extract(regex, 1) if regex else value).replace("", None)
+                out.append((entry, value.is_not_null(), value))
+        return out
 
     @staticmethod
     def collapse(rows: pl.DataFrame) -> pl.DataFrame:
@@ -195,6 +218,29 @@ class Attribution:
             .with_columns(feature_share=pl.lit(1.0))
         )
         return pl.concat([whole, merged.select(rows.columns)], how="vertical_relaxed")
+
+
+def _tag_features(prefix: str) -> pl.Expr:
+    """The features a row's tags name with `prefix` (`feature:` in `tag:feature:`), each once."""
+    # one step per eval: inside an eval, `element()` is always the list as it came in
+    return (
+        pl.col("tags")
+        .list.eval(pl.element().filter(pl.element().str.starts_with(prefix)))
+        .list.eval(pl.element().str.strip_prefix(prefix).str.strip_chars())
+        .list.eval(pl.element().filter(pl.element() != ""))
+        .list.unique(maintain_order=True)
+        .fill_null(pl.lit([], pl.List(pl.String)))
+    )
+
+
+def _first_match(rows: pl.DataFrame, sources: list[tuple[str, pl.Expr, pl.Expr]]) -> pl.DataFrame:
+    """Each row's feature from the first of `sources` that applies (no split: a share of 1)."""
+    feature: pl.Expr = pl.lit(None, pl.String)
+    label: pl.Expr = pl.lit(None, pl.String)
+    for name, applies, value in reversed(sources):
+        feature = pl.when(applies.fill_null(False)).then(value.cast(pl.String)).otherwise(feature)
+        label = pl.when(applies.fill_null(False)).then(pl.lit(name)).otherwise(label)
+    return rows.with_columns(feature=feature, attributed_by=label, feature_share=pl.lit(1.0))
 
 
 def _split(multi: pl.DataFrame) -> pl.DataFrame:

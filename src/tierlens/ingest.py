@@ -23,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +48,7 @@ from tierlens.sources import (
     parse_batch,
     parse_records,
 )
-from tierlens.sources.base import open_input, read_input
+from tierlens.sources.base import FilePart, open_input, read_input
 from tierlens.sources.claude_code import claude_code_roots
 from tierlens.sources.costs import CostReportInput
 from tierlens.sources.detect import detect_candidates
@@ -298,6 +299,27 @@ def ingest(
         if progress is not None:
             progress.total = sum(sizes.values())
 
+        joined = _Joined(settings.chunk_bytes, txn.ingest_id, options, force_exact)
+
+        def take(parsed: Parsed, reader: Reader, at: int) -> None:
+            result.lines_read += parsed.lines
+            result.records_read += parsed.records
+            skipped.update(parsed.skipped)
+            notes.update(parsed.notes)
+            txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
+            staged.push(parsed.rows)
+            if parsed.deferred is not None:
+                deferred.append(parsed.deferred)
+            if progress is not None:
+                progress.update(at, txn.stats.rows_added + staged.rows)
+
+        def take_joined(outcomes: list[Outcome]) -> None:
+            for reader, got in outcomes:
+                if isinstance(got, str):
+                    result.files_failed.append(got)
+                else:
+                    take(got, reader, before)
+
         def one(name: str) -> None:
             path = None if name == "-" else Path(name)
             ctx = Context(source_file=name, path=path, ingest_id=txn.ingest_id, options=options)
@@ -328,33 +350,33 @@ def ingest(
                 result.files += 1
                 result.formats[reader.name] = result.formats.get(reader.name, 0) + 1
                 lenient = inp.shape == "csv"
-                batches = _whole(inp.batches) if reader.whole_file and inp.shape == "jsonl" else inp.batches
+                whole = reader.whole_file and inp.shape == "jsonl"
+                batches = _whole(inp.batches) if whole else inp.batches
+                if whole and reader.joins_files:
+                    if not joined.fits(reader):
+                        take_joined(joined.flush())
+                    joined.add(reader, ctx, list(batches))
+                    return
+                take_joined(joined.finish())  # the files before this one first: the first copy of a row wins
                 for parsed in _parsed_ahead(reader, batches, ctx, force_exact, lenient):
-                    result.lines_read += parsed.lines
-                    result.records_read += parsed.records
-                    skipped.update(parsed.skipped)
-                    notes.update(parsed.notes)
-                    txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
-                    staged.push(parsed.rows)
-                    if parsed.deferred is not None:
-                        deferred.append(parsed.deferred)
-                    if progress is not None:
-                        progress.update(
-                            before + _position(stream, sizes[name]), txn.stats.rows_added + staged.rows
-                        )
+                    take(parsed, reader, before + _position(stream, sizes[name]))
             finally:
                 if name != "-":
                     stream.close()
 
-        for name in files:
-            try:
-                one(name)
-                before += sizes[name]
-            except (SourceError, OSError, EOFError) as exc:
-                if len(files) == 1 or isinstance(exc, CostReportInput):
-                    raise
-                # a bad file is reported; the others (and its own lines read before it broke) commit
-                result.files_failed.append(f"{name}: {exc}")
+        try:
+            for name in files:
+                try:
+                    one(name)
+                    before += sizes[name]
+                except (SourceError, OSError, EOFError) as exc:
+                    if len(files) == 1 or isinstance(exc, CostReportInput):
+                        raise
+                    # a bad file is reported; the others (and its own lines read before it broke) commit
+                    result.files_failed.append(f"{name}: {exc}")
+            take_joined(joined.finish())
+        finally:
+            joined.close()
         staged.flush()
         for rows in deferred:  # after every file: a better copy read later has been added first
             staged.push(rows)
@@ -458,6 +480,85 @@ def _with_time_field(settings: Settings, ts_from: str | None) -> tuple[Settings,
         for name in ("anthropic_messages", "openai")
     }
     return settings.model_copy(update={"sources": sources.model_copy(update=changed)}), None
+
+
+Outcome = tuple[Reader, "Parsed | str"]
+"""A joined chunk's parse, file by file when it had to be: the rows, or why a file failed."""
+
+
+class _Joined:
+    """Small files of a `Reader.joins_files` format gathered into chunks of JSON lines of about
+    `limit` bytes: one parse then costs what one file's would (thousands of Claude Code sessions
+    parse as a few chunks), and each row still names its own file and line. A chunk parses on a
+    worker thread while the next one is read (DuckDB releases the GIL)."""
+
+    def __init__(self, limit: int, ingest_id: str, options: dict[str, Any], force_exact: bool) -> None:
+        self.limit, self.ingest_id, self.options, self.force_exact = limit, ingest_id, options, force_exact
+        self.reader: Reader | None = None
+        self.files: list[tuple[Context, Batch]] = []
+        self.size = 0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="tierlens-join")
+        self._pending: Future[list[Outcome]] | None = None
+
+    def fits(self, reader: Reader) -> bool:
+        """True when a file of `reader` may join the chunk gathered so far."""
+        return self.reader is None or (self.reader.name == reader.name and self.size < self.limit)
+
+    def add(self, reader: Reader, ctx: Context, batches: list[Batch]) -> None:
+        """Add one file (its whole-file batch; none when it held nothing)."""
+        for batch in batches:
+            self.reader = reader
+            self.files.append((ctx, batch))
+            self.size += len(batch.chunk or b"")
+
+    def flush(self) -> list[Outcome]:
+        """Start parsing the files gathered so far; the outcomes of the chunk started before, in order."""
+        previous, self._pending = self._pending, None
+        if self.files:
+            assert self.reader is not None
+            batch, ctx = self._joined()
+            self._pending = self._pool.submit(
+                _parse_joined, self.reader, batch, ctx, self.files, self.force_exact
+            )
+            self.reader, self.files, self.size = None, [], 0
+        return previous.result() if previous is not None else []
+
+    def finish(self) -> list[Outcome]:
+        """The outcomes of every file gathered, in order: all are parsed."""
+        return self.flush() + self.flush()
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    def _joined(self) -> tuple[Batch, Context]:
+        parts, chunks, line = [], [], 1
+        for ctx, batch in self.files:
+            chunk = batch.chunk or b""
+            parts.append(FilePart(line, ctx.source_file, ctx.path, batch.first_line))
+            chunks.append(chunk if chunk.endswith(b"\n") else chunk + b"\n")
+            line += batch.lines
+        first = self.files[0][0]
+        joined = Context(first.source_file, first.path, self.ingest_id, self.options, parts=tuple(parts))
+        return Batch(1, line - 1, chunk=b"".join(chunks)), joined
+
+
+def _parse_joined(
+    reader: Reader, batch: Batch, ctx: Context, files: list[tuple[Context, Batch]], force_exact: bool
+) -> list[Outcome]:
+    """Parse a joined chunk; when that fails, each of its files alone (a bad one is reported)."""
+    with contextlib.suppress(SourceError):
+        return [(reader, p) for p in _parse_all(reader, batch, ctx, force_exact)]
+    out: list[Outcome] = []
+    for file_ctx, file_batch in files:
+        try:
+            out += [(reader, p) for p in _parse_all(reader, file_batch, file_ctx, force_exact)]
+        except SourceError as exc:
+            out.append((reader, f"{file_ctx.source_file}: {exc}"))
+    return out
+
+
+def _parse_all(reader: Reader, batch: Batch, ctx: Context, force_exact: bool) -> list[Parsed]:
+    return list(assemble_streams(iter([parse_batch(reader, batch, ctx, force_exact=force_exact)]), reader))
 
 
 def _whole(batches: Iterator[Batch]) -> Iterator[Batch]:

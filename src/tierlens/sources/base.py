@@ -45,7 +45,7 @@ import tempfile
 import threading
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +91,18 @@ class RawField:
 
 
 @dataclass(frozen=True)
+class FilePart:
+    """One file of a chunk that joins several small files (see `Reader.joins_files`)."""
+
+    start: int
+    """The file's first line as a line of the joined chunk."""
+    source_file: str
+    path: Path | None
+    first_line: int = 1
+    """The number of that line in the file itself."""
+
+
+@dataclass(frozen=True)
 class Context:
     """What a reader knows about the input beyond its lines."""
 
@@ -98,6 +110,38 @@ class Context:
     path: Path | None
     ingest_id: str
     options: dict[str, Any] = field(default_factory=dict)
+    parts: tuple[FilePart, ...] = ()
+    """The files of a joined chunk, in order (empty: the chunk is of `source_file` alone). Rows
+    then carry `_file`, their part's index, and a reader asks `of_file` for what it takes from
+    a file's path."""
+
+    def of_file(self, value: Callable[[Path | None], str | None]) -> pl.Expr:
+        """`value` of each row's file (its path's project, its name...), as a string column."""
+        if not self.parts:
+            return pl.lit(value(self.path), pl.String)
+        by_part = pl.Series([value(p.path) for p in self.parts], dtype=pl.String)
+        return pl.lit(by_part).gather(pl.col("_file"))
+
+    def file_column(self, raw: pl.DataFrame) -> pl.DataFrame:
+        """`raw` (numbered by `_line` in the chunk) with `_file`, its row's part, when the chunk joins files."""
+        if not self.parts:
+            return raw
+        starts = pl.Series([p.start for p in self.parts], dtype=pl.Int64)
+        return raw.with_columns(
+            _file=pl.lit(starts).search_sorted(pl.col("_line"), side="right").cast(pl.Int64) - 1
+        )
+
+    def where(self, line: int) -> tuple[str, int]:
+        """The file and its own line number of the chunk's `line`."""
+        if not self.parts:
+            return self.source_file, line
+        p = self.parts[bisect.bisect_right([q.start for q in self.parts], line) - 1]
+        return p.source_file, line - p.start + p.first_line
+
+    def located(self, reject: dict[str, Any]) -> dict[str, Any]:
+        """A reject (`line` of the chunk) with its `file` and that file's own `line`."""
+        file, line = self.where(reject["line"])
+        return {**reject, "file": file, "line": line}
 
 
 @dataclass
@@ -183,6 +227,11 @@ class Reader:
     """True when `prepare` must see a whole file at once (copies of one response that may lie far
     apart): the file is then parsed as one chunk, whatever `chunk_bytes` says. For formats whose
     files stay small (a Claude Code session)."""
+    joins_files: ClassVar[bool] = False
+    """True when small files of this format may be parsed as one chunk (a Claude Code tree is
+    thousands of files of a few kilobytes; parsing each alone costs more than its bytes): the
+    reader then takes what it needs from a file's path through `Context.of_file`, and `prepare`
+    keeps each file apart (rows carry `source_file`). A file's rows are the same either way."""
 
     def fields(self) -> Sequence[RawField]:
         raise NotImplementedError
@@ -360,9 +409,20 @@ def read_input(
     return Input("jsonl", batches, _line_samples(first[1]))
 
 
+def first_lines(data: bytes) -> Iterator[bytes]:
+    """The lines of `data`, one at a time: what reads the first few of a chunk (splitting a whole
+    chunk costs its size, and a file's first chunk may be the whole file)."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        yield data[start:end]
+        start = end + 1
+
+
 def _is_sse(head: bytes) -> bool:
     """A saved server-sent-events body (`event: ...` / `data: {...}` lines), as cassettes keep streams."""
-    for raw in head.split(b"\n"):
+    for raw in first_lines(head):
         line = raw.strip()
         if line:
             return line.startswith((b"event:", b"data:"))
@@ -388,7 +448,7 @@ def sample_records(head: bytes) -> list[Any]:
 
 def sniff_shape(head: bytes) -> Shape:
     """`json` when the first line opens a document, `csv` for a header line, else `jsonl`."""
-    for raw in head.split(b"\n"):
+    for raw in first_lines(head):
         line = raw.strip()
         if not line:
             continue
@@ -430,7 +490,7 @@ def _csv_delimiter(line: bytes, given: str | None = None) -> str | None:
 
 def _line_samples(chunk: bytes) -> list[Any]:
     out: list[Any] = []
-    for line in chunk.split(b"\n"):
+    for line in first_lines(chunk):
         if len(out) >= SAMPLE_RECORDS:
             break
         if not line.strip():
@@ -766,7 +826,7 @@ def _finish(
     path_used: str,
 ) -> Parsed:
     """Type checks, the reader's mapping, rejects and skips: the part both paths share."""
-    typed = _typed(raw, fields)
+    typed = ctx.file_column(_typed(raw, fields))
     out = reader.to_canonical(typed, ctx)
     reason = pl.coalesce(pl.col("_type_error"), pl.col("_reject"), _too_many_tokens(out.columns))
     where = pl.col("_where")
@@ -783,8 +843,7 @@ def _finish(
         skipped[why] = skipped.get(why, 0) + count
     kept = rest.filter(pl.col("_skip").is_null())
     kept = kept.with_columns(
-        source_line=pl.col("_line"),
-        source_file=pl.lit(ctx.source_file),
+        **_file_lines(ctx),
         source=pl.lit(reader.name),
         ingest_id=pl.lit(ctx.ingest_id),
     )
@@ -806,6 +865,8 @@ def _finish(
         deferred = conform(rows.filter(pl.col("_deferred")))
         rows = rows.filter(~pl.col("_deferred"))
     rejects.sort(key=lambda r: r["line"])
+    if ctx.parts:
+        rejects = [ctx.located(r) for r in rejects]
     return Parsed(
         rows=conform(rows),
         skipped=skipped,
@@ -817,6 +878,20 @@ def _finish(
         pending=pending,
         deferred=deferred,
     )
+
+
+def _file_lines(ctx: Context) -> dict[str, pl.Expr]:
+    """`source_file` and `source_line` of each row: the file's own, when the chunk joins files."""
+    if not ctx.parts:
+        return {"source_file": pl.lit(ctx.source_file), "source_line": pl.col("_line")}
+    parts = ctx.parts
+    offset = pl.lit(pl.Series([p.first_line - p.start for p in parts], dtype=pl.Int64))
+    return {
+        "source_file": pl.lit(pl.Series([p.source_file for p in parts], dtype=pl.String)).gather(
+            pl.col("_file")
+        ),
+        "source_line": pl.col("_line") + offset.gather(pl.col("_file")),
+    }
 
 
 _STREAM_COLUMNS = ("_event", "_stream_seq", "_stream_key", "_iterations", "_cw_total", "_cw_split")

@@ -64,6 +64,7 @@ class ClaudeCodeReader(Reader):
 
     name = "claude_code"
     whole_file = True
+    joins_files = True
     description = "Claude Code session logs (projects/<project>/**/*.jsonl)"
 
     def __init__(self, cfg: ClaudeCodeSource | None = None, aliases: dict[str, str] | None = None) -> None:
@@ -102,16 +103,14 @@ class ClaudeCodeReader(Reader):
         )
         raw = with_timestamp(raw, pl.col("timestamp"))
         ts = pl.col("_ts")
-        session = pl.col("sessionId")
-        if ctx.path is not None:
-            session = pl.coalesce(session, pl.lit(ctx.path.stem))
+        session = pl.coalesce(pl.col("sessionId"), ctx.of_file(lambda p: p.stem if p else None))
         out = raw.with_columns(
             **cols,
             request_id=pl.coalesce(pl.col("requestId"), pl.col("data.message.requestId"), cols["message_id"]),
             ts=ts,
             ts_source=pl.lit("log"),
             feature=pl.lit(self.cfg.feature),
-            project=pl.lit(project_of(ctx.path), pl.String),
+            project=ctx.of_file(project_of),
             session_id=session,
             logged_cost_usd=pl.col("costUSD"),
             # the subagent's own transcript, when there is one, is the same call with its final
@@ -142,7 +141,7 @@ class ClaudeCodeReader(Reader):
         return finish(checked, self.aliases, "anthropic:")
 
     def prepare(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """One row per message id: the non-sidechain entry, else the larger token total."""
+        """One row per message id of a file: the non-sidechain entry, else the larger token total."""
         if rows.is_empty():
             return rows
         total = pl.sum_horizontal(
@@ -154,7 +153,10 @@ class ClaudeCodeReader(Reader):
         )
         return (
             rows.with_columns(_total=total)
-            .sort(["dedupe_key", "_sidechain", "_total", "_line"], descending=[False, False, True, False])
-            .unique(subset="dedupe_key", keep="first", maintain_order=True)
+            .sort(
+                ["source_file", "dedupe_key", "_sidechain", "_total", "_line"],
+                descending=[False, False, False, True, False],
+            )
+            .unique(subset=["source_file", "dedupe_key"], keep="first", maintain_order=True)
             .sort("_line")
         )
