@@ -776,7 +776,12 @@ def _upgrade_costs(failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Prici
     targets = tuple(sorted(set(UPGRADE.values())))
     return [
         reprice_query(
-            rows, pricing.table, [upgraded], Models(targets, targets), by=("feature", "_orig_model")
+            rows,
+            pricing.table,
+            [upgraded],
+            pricing.models,
+            by=("feature", "_orig_model"),
+            new_models=Models(targets, targets),
         ).select("feature", "_orig_model", change=pl.col("change_0"))
     ]
 

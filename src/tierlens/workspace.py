@@ -84,8 +84,10 @@ class Workspace:
     @cached_property
     def rollup(self) -> pl.LazyFrame:
         """The same snapshot summed per day, feature, model, tier and priced-or-not
-        (`tierlens.store.rollup`): what the report, the flags' first pass and alerts read."""
-        return self.snapshot.rollup()
+        (`tierlens.store.rollup`): what the report, the flags' first pass and alerts read. Read
+        once, into memory: it is a few rows per day and cell whatever the number of requests,
+        and the report asks it some twenty questions (each would open every rollup file again)."""
+        return self.snapshot.rollup().collect().lazy()
 
     def _written(self) -> None:
         """A write committed: the next read takes the new snapshot."""

@@ -235,11 +235,14 @@ def reprice_query(
     counterfactuals: Sequence[Mapping[str, pl.Expr | str]],
     models: Models | None = None,
     by: Sequence[str] = (),
+    new_models: Models | None = None,
 ) -> pl.LazyFrame:
     """The lazy query behind `reprice_sums`: one pass over `rows` sums them into the cells every
     counterfactual prices alike (`_cells`), then prices each counterfactual's cells; one row
     with `total_<i>` and `change_<i>` per counterfactual (read it with `repriced`), or with `by`
-    (one counterfactual), one such row per value of the `by` columns."""
+    (one counterfactual), one such row per value of the `by` columns. `new_models`: the models a
+    counterfactual's `model_id` expression can give (or a superset), when the caller knows them
+    (else they are read from `rows`, a pass of their own)."""
     assert not by or len(counterfactuals) == 1, "by: one counterfactual at a time"
     models = models or Models.of(rows)
     changes = [{k: (pl.lit(v) if isinstance(v, str) else v) for k, v in c.items()} for c in counterfactuals]
@@ -255,7 +258,7 @@ def reprice_query(
             known = (
                 Models((target,), (target,))
                 if isinstance(target, str)
-                else Models.of(rows.with_columns(model_id=target, model=target))
+                else new_models or Models.of(rows.with_columns(model_id=target, model=target))
             )
         sums = [
             pl.col("cost_usd").sum().alias(f"total_{i}"),
