@@ -597,7 +597,15 @@ def _want(n: int, seed: int) -> dict[str, Any]:
         "generator": GENERATOR_VERSION,
         "end": END.isoformat(),
         "polars": pl.__version__,
+        "layout": _layout(),
     }
+
+
+def _layout() -> str:
+    """How the store lays rows out in its files (a dataset written otherwise is rebuilt)."""
+    from tierlens.store import writer
+
+    return f"clustered by {','.join(writer.CLUSTERED_BY)} in row groups of {writer.CLUSTER_ROWS}"
 
 
 def _files(root: Path) -> list[Path]:

@@ -3,9 +3,14 @@ for a range whose ends print alike, and no negative zero."""
 
 from __future__ import annotations
 
+import random
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from tierlens.render import money, money_range, pct
 
@@ -74,3 +79,28 @@ def test_piped_tables_keep_every_cell() -> None:
 
     piped = CliRunner().invoke(main, ["prices"]).stdout  # CliRunner's stdout is no terminal
     assert "…" not in piped and "lc_input" in piped
+
+
+PER_TOKEN = ("0.000003", "0.000015", "0.0000003", "0.00000375", "0.00000008", "0.0000015")
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(PER_TOKEN)), min_size=1, max_size=20),
+    st.randoms(use_true_random=False),
+)
+def test_money_prints_the_exact_sum_rounded_half_up_whatever_the_order(
+    costs: list[tuple[int, str]], rng: random.Random
+) -> None:
+    exact = sum((Decimal(n) * Decimal(p) for n, p in costs), Decimal(0))
+    shuffled = [float(Decimal(n) * Decimal(p)) for n, p in costs]
+    rng.shuffle(shuffled)
+    step = Decimal("0.0001") if 0 < exact < 1 else Decimal("0.01")
+    want = exact.quantize(step, rounding=ROUND_HALF_UP)
+    shown = money(sum(shuffled))
+    assert shown == (f"${want:,}" if exact >= Decimal("0.00005") or exact == 0 else "<$0.0001")
+
+
+def test_a_tie_rounds_up_however_the_sum_was_ordered() -> None:
+    # 6 requests at $0.00675 each: per request $0.00675, a tie; float sums land on either side
+    assert money(0.0405 / 6) == money(0.00675) == money(0.006749999999999999) == "$0.0068"

@@ -218,3 +218,32 @@ def test_a_directory_that_is_no_dataset_is_a_clear_error(tmp_path: Path) -> None
     (tmp_path / "notes" / "todo.txt").write_text("x")
     with pytest.raises(StoreError, match="not a tierlens dataset"):
         tierlens.open(tmp_path / "notes")
+
+
+def test_rows_are_clustered_by_feature_so_a_read_of_one_feature_skips_row_groups(
+    write: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    from tierlens.store import writer
+
+    monkeypatch.setattr(writer, "CLUSTER_ROWS", 10)
+    features = ["search", "chat", None, "tagger"]
+    lines = [
+        f.logged(ts=f"2026-09-01T10:{i % 60:02d}:00Z", feature=features[i % 4], input_tokens=100 + i, id=f"msg_{i}")
+        for i in range(120)
+    ]
+    ingest([write("a.jsonl", lines)], settings)
+    [path] = Layout(settings.data_dir).data_files("2026-09-01")
+    meta = pq.ParquetFile(path).metadata
+    column = meta.schema.names.index("feature")
+    stats = [meta.row_group(g).column(column).statistics for g in range(meta.num_row_groups)]
+    assert meta.num_row_groups == 12
+    # every row group holds one feature (sorted, nulls last): a filter on one reads 3 of the 12
+    named = [(s.min, s.max) for s in stats if s.has_min_max]
+    assert named == sorted(named) and all(lo == hi for lo, hi in named) and len(named) == 9
+    rows = tierlens.open(settings.data_dir).collect()
+    assert rows.height == 120 and rows["feature"].to_list()[-30:] == [None] * 30
+    # within a feature, rows keep the order they came in
+    chat = rows.filter(pl.col("feature") == "chat")["source_line"].to_list()
+    assert chat == sorted(chat) and len(chat) == 30

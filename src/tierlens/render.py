@@ -7,6 +7,7 @@ into chat, so it must be stable, narrow and readable without colour.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import polars as pl
@@ -21,8 +22,17 @@ def money(value: float | None, unpriced: bool = False) -> str:
     if 0 < amount < 0.00005:  # would print as $0.0000: say it is not nothing
         return f"{sign}<$0.0001"
     if amount < 1 and amount != 0:
-        return f"{sign}${amount:,.4f}"
-    return f"{sign}${amount:,.2f}"
+        return f"{sign}${_decimal(amount, '0.0001'):,}"
+    return f"{sign}${_decimal(amount, '0.01'):,}"
+
+
+def _decimal(amount: float, step: str) -> Decimal:
+    """`amount` rounded half up to `step` as a decimal: the sum of the same costs in another
+    order differs in its last bits, and must not turn $0.03375 into $0.0337 one day and $0.0338
+    the next. 12 significant digits are kept first (more than any price has; the order of a sum
+    moves the 16th), and always the cents and two digits past them."""
+    digits = max(12, len(str(int(amount))) + 4)
+    return Decimal(f"{amount:.{digits}g}").quantize(Decimal(step), rounding=ROUND_HALF_UP)
 
 
 def count(value: int | float | None) -> str:
