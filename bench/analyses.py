@@ -603,9 +603,9 @@ def _want(n: int, seed: int) -> dict[str, Any]:
 
 def _layout() -> str:
     """How the store lays rows out in its files (a dataset written otherwise is rebuilt)."""
-    from tierlens.store import writer
+    from tierlens import schema
 
-    return f"clustered by {','.join(writer.CLUSTERED_BY)} in row groups of {writer.CLUSTER_ROWS}"
+    return f"clustered by {','.join(schema.CLUSTERED_BY)} in row groups of {schema.CLUSTER_ROWS}"
 
 
 def _files(root: Path) -> list[Path]:

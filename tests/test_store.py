@@ -227,7 +227,7 @@ def test_rows_are_clustered_by_feature_so_a_read_of_one_feature_skips_row_groups
 
     from tierlens.store import writer
 
-    monkeypatch.setattr(writer, "CLUSTER_ROWS", 10)
+    monkeypatch.setattr(writer, "CLUSTER_ROWS", 10)  # the writer's own name for schema.CLUSTER_ROWS
     features = ["search", "chat", None, "tagger"]
     lines = [
         f.logged(ts=f"2026-09-01T10:{i % 60:02d}:00Z", feature=features[i % 4], input_tokens=100 + i, id=f"msg_{i}")

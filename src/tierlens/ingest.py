@@ -21,7 +21,7 @@ import os
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -489,16 +489,19 @@ Outcome = tuple[Reader, "Parsed | str"]
 class _Joined:
     """Small files of a `Reader.joins_files` format gathered into chunks of JSON lines of about
     `limit` bytes: one parse then costs what one file's would (thousands of Claude Code sessions
-    parse as a few chunks), and each row still names its own file and line. A chunk parses on a
-    worker thread while the next one is read (DuckDB releases the GIL)."""
+    parse as a few chunks), and each row still names its own file and line. Chunks parse on
+    `WORKERS` threads while the next files are read (DuckDB and polars release the GIL); their
+    outcomes come back in order."""
+
+    WORKERS = 2
 
     def __init__(self, limit: int, ingest_id: str, options: dict[str, Any], force_exact: bool) -> None:
         self.limit, self.ingest_id, self.options, self.force_exact = limit, ingest_id, options, force_exact
         self.reader: Reader | None = None
         self.files: list[tuple[Context, Batch]] = []
         self.size = 0
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="tierlens-join")
-        self._pending: Future[list[Outcome]] | None = None
+        self._pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="tierlens-join")
+        self._pending: deque[Future[list[Outcome]]] = deque()
 
     def fits(self, reader: Reader) -> bool:
         """True when a file of `reader` may join the chunk gathered so far."""
@@ -512,20 +515,23 @@ class _Joined:
             self.size += len(batch.chunk or b"")
 
     def flush(self) -> list[Outcome]:
-        """Start parsing the files gathered so far; the outcomes of the chunk started before, in order."""
-        previous, self._pending = self._pending, None
+        """Start parsing the files gathered so far; the outcomes of the oldest chunk in flight
+        when every worker has one (none before), in order."""
         if self.files:
             assert self.reader is not None
             batch, ctx = self._joined()
-            self._pending = self._pool.submit(
-                _parse_joined, self.reader, batch, ctx, self.files, self.force_exact
+            self._pending.append(
+                self._pool.submit(_parse_joined, self.reader, batch, ctx, self.files, self.force_exact)
             )
             self.reader, self.files, self.size = None, [], 0
-        return previous.result() if previous is not None else []
+        return self._pending.popleft().result() if len(self._pending) > self.WORKERS else []
 
     def finish(self) -> list[Outcome]:
         """The outcomes of every file gathered, in order: all are parsed."""
-        return self.flush() + self.flush()
+        out = self.flush()  # the chunk still gathering joins the ones in flight
+        while self._pending:
+            out += self._pending.popleft().result()
+        return out
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)

@@ -200,6 +200,16 @@ SCHEMA: pl.Schema = pl.Schema({c.name: c.dtype for c in COLUMNS})
 PARTITION_COLUMN = "date"
 """Hive partition column added by `tierlens.open` (a `pl.Date`)."""
 
+CLUSTERED_BY = ("feature", "model_id")
+"""What the rows of each write are sorted by (nulls last, in arrival order within): a read of one
+feature (a drill-down, a signal's second look) skips, by their statistics, the row groups that
+hold none of it."""
+CLUSTER_ROWS = 64 * 1024
+"""Rows per row group: small enough that a feature's rows fill few of them, large enough that a
+whole scan pays little for their number."""
+STATISTICS = ("ts", "feature", "model_id", "tier", "service_tier", "priced", "source")
+"""The columns whose row groups carry min/max statistics: those readers filter on."""
+
 TOKEN_COLUMNS = (
     "input_tokens",
     "cache_read_tokens",
@@ -234,13 +244,20 @@ def empty() -> pl.DataFrame:
     return pl.DataFrame(schema=SCHEMA)
 
 
+def _listed(columns: tuple[str, ...]) -> str:
+    return ", ".join(f"`{c}`" for c in columns[:-1]) + f" and `{columns[-1]}`"
+
+
 def markdown() -> str:
     """The schema as a Markdown table (the body of docs/schema.md)."""
     lines = [
         "# The canonical request schema",
         "",
         "Generated from `src/tierlens/schema.py` by `python -m tierlens.schema`; do not edit by hand.",
-        "Stored as Hive-partitioned Parquet under `<data>/requests/date=YYYY-MM-DD/`.",
+        "Stored as Hive-partitioned Parquet under `<data>/requests/date=YYYY-MM-DD/`. Each write's",
+        f"rows are sorted by {_listed(CLUSTERED_BY)}, in that order (nulls last; in arrival order within), in row",
+        f"groups of {CLUSTER_ROWS:,} rows with statistics on {_listed(STATISTICS)}: a reader that",
+        "filters on one feature skips the row groups that hold none of it.",
         "",
         "| column | type | meaning |",
         "|---|---|---|",

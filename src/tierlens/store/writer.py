@@ -43,18 +43,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tierlens.errors import StoreError
-from tierlens.schema import SCHEMA, conform
+from tierlens.schema import CLUSTER_ROWS, CLUSTERED_BY, SCHEMA, STATISTICS, conform
 from tierlens.store.layout import Layout
 from tierlens.store.snapshot import publish
 
 ROW_GROUP_ROWS = 256 * 1024
 """Rows buffered per partition before they are written (as row groups of `CLUSTER_ROWS`)."""
-CLUSTERED_BY = ("feature", "model_id")
-"""What the rows of each write are sorted by: a read of one feature (a drill-down, a signal's
-second look) then skips, by their statistics, the row groups that hold none of it."""
-CLUSTER_ROWS = 64 * 1024
-"""Rows per row group: small enough that a feature's rows fill few of them, large enough that
-a whole scan pays little for their number."""
 MAX_BUFFERED_ROWS = 512 * 1024
 """Rows buffered across partitions before the largest buffers are flushed (bounds memory: ~0.5 KB a row)."""
 _ARROW_SCHEMA = pl.DataFrame(schema=SCHEMA).to_arrow().schema
@@ -78,7 +72,7 @@ _PARQUET_OPTIONS: dict[str, Any] = {
     # dictionaries pay off on repeated values only; ids, timestamps and amounts are nearly unique
     "use_dictionary": [c for c in SCHEMA if c not in _UNIQUE_COLUMNS],
     # statistics where readers filter (time, feature, model), not on every column
-    "write_statistics": ["ts", "feature", "model_id", "tier", "service_tier", "priced", "source"],
+    "write_statistics": list(STATISTICS),
 }
 
 
