@@ -110,16 +110,12 @@ class Attribution:
             elif entry == "rules":
                 for i, rule in enumerate(self.cfg.rules, start=1):
                     matched, value = self._rule(rule)
-                    out.append((f"rule {i}" + (f" ({rule.name})" if rule.name else ""), matched, value))
+                    out.append((_rule_label(i, rule), matched, value))
             elif entry.startswith("tag:"):
                 cands = self._weighted(_tag_features(entry.removeprefix("tag:")))
                 out.append((entry, cands.list.len() > 0, cands))
             else:
-                column, _, regex = entry.partition(":")
-                value = pl.col(_COLUMN_SOURCES[column]).cast(pl.String)
-                if regex:
-                    value = value.str.extract(regex, 1)
-                cands = self._one(value.replace("", None))
+                cands = self._one(_column_value(entry))
                 out.append((entry, cands.list.len() > 0, cands))
         return out
 
@@ -183,15 +179,11 @@ class Attribution:
                 for i, rule in enumerate(self.cfg.rules, start=1):
                     matched, _ = self._rule(rule)
                     feature = next(iter(rule.features)) if rule.features else (rule.feature or "")
-                    out.append(
-                        (f"rule {i}" + (f" ({rule.name})" if rule.name else ""), matched, pl.lit(feature))
-                    )
+                    out.append((_rule_label(i, rule), matched, pl.lit(feature)))
             elif entry in tags:  # one feature tag at most on each row
                 out.append((entry, tags[entry].list.len() > 0, tags[entry].list.first()))
             else:
-                column, _, regex = entry.partition(":")
-                value = pl.col(_COLUMN_SOURCES[column]).cast(pl.String)
-                value = (value.str.extract(regex, 1) if regex else value).replace("", None)
+                value = _column_value(entry)
                 out.append((entry, value.is_not_null(), value))
         return out
 
@@ -218,6 +210,19 @@ class Attribution:
             .with_columns(feature_share=pl.lit(1.0))
         )
         return pl.concat([whole, merged.select(rows.columns)], how="vertical_relaxed")
+
+
+def _rule_label(i: int, rule: AttributionRule) -> str:
+    """How `attributed_by` names the `i`th rule."""
+    return f"rule {i}" + (f" ({rule.name})" if rule.name else "")
+
+
+def _column_value(entry: str) -> pl.Expr:
+    """The feature a `<column>[:<regex>]` source names: the column (its regex's first group) as
+    text, an empty one as none."""
+    column, _, regex = entry.partition(":")
+    value = pl.col(_COLUMN_SOURCES[column]).cast(pl.String)
+    return (value.str.extract(regex, 1) if regex else value).replace("", None)
 
 
 def _tag_features(prefix: str) -> pl.Expr:

@@ -115,11 +115,11 @@ class Context:
     then carry `_file`, their part's index, and a reader asks `of_file` for what it takes from
     a file's path."""
 
-    def of_file(self, value: Callable[[Path | None], str | None]) -> pl.Expr:
+    def of_file(self, value: Callable[[FilePart], str | None]) -> pl.Expr:
         """`value` of each row's file (its path's project, its name...), as a string column."""
         if not self.parts:
-            return pl.lit(value(self.path), pl.String)
-        by_part = pl.Series([value(p.path) for p in self.parts], dtype=pl.String)
+            return pl.lit(value(FilePart(1, self.source_file, self.path)), pl.String)
+        by_part = pl.Series([value(p) for p in self.parts], dtype=pl.String)
         return pl.lit(by_part).gather(pl.col("_file"))
 
     def file_column(self, raw: pl.DataFrame) -> pl.DataFrame:
@@ -884,12 +884,9 @@ def _file_lines(ctx: Context) -> dict[str, pl.Expr]:
     """`source_file` and `source_line` of each row: the file's own, when the chunk joins files."""
     if not ctx.parts:
         return {"source_file": pl.lit(ctx.source_file), "source_line": pl.col("_line")}
-    parts = ctx.parts
-    offset = pl.lit(pl.Series([p.first_line - p.start for p in parts], dtype=pl.Int64))
+    offset = pl.lit(pl.Series([p.first_line - p.start for p in ctx.parts], dtype=pl.Int64))
     return {
-        "source_file": pl.lit(pl.Series([p.source_file for p in parts], dtype=pl.String)).gather(
-            pl.col("_file")
-        ),
+        "source_file": ctx.of_file(lambda p: p.source_file),
         "source_line": pl.col("_line") + offset.gather(pl.col("_file")),
     }
 

@@ -103,14 +103,14 @@ class ClaudeCodeReader(Reader):
         )
         raw = with_timestamp(raw, pl.col("timestamp"))
         ts = pl.col("_ts")
-        session = pl.coalesce(pl.col("sessionId"), ctx.of_file(lambda p: p.stem if p else None))
+        session = pl.coalesce(pl.col("sessionId"), ctx.of_file(lambda p: p.path.stem if p.path else None))
         out = raw.with_columns(
             **cols,
             request_id=pl.coalesce(pl.col("requestId"), pl.col("data.message.requestId"), cols["message_id"]),
             ts=ts,
             ts_source=pl.lit("log"),
             feature=pl.lit(self.cfg.feature),
-            project=ctx.of_file(project_of),
+            project=ctx.of_file(lambda p: project_of(p.path)),
             session_id=session,
             logged_cost_usd=pl.col("costUSD"),
             # the subagent's own transcript, when there is one, is the same call with its final
