@@ -359,7 +359,10 @@ def ingest(
                     return
                 take_joined(joined.finish())  # the files before this one first: the first copy of a row wins
                 for parsed in _parsed_ahead(reader, batches, ctx, force_exact, lenient):
-                    take(parsed, reader, before + _position(stream, sizes[name]))
+                    # a stream's position waits for the read in flight on the parse thread: asked
+                    # only when there is a progress line to show it
+                    at = before + _position(stream, sizes[name]) if progress is not None else 0
+                    take(parsed, reader, at)
             finally:
                 if name != "-":
                     stream.close()

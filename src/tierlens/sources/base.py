@@ -316,8 +316,9 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def iter_chunks(stream: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
-    """Yield (number of the chunk's first line, bytes ending at a newline) from a stream.
+def iter_chunks(stream: IO[bytes], size: int) -> Iterator[tuple[int, bytes, int]]:
+    """Yield (number of the chunk's first line, bytes ending at a newline, their number of lines)
+    from a stream (the lines are counted once here: a count is a pass over the bytes).
 
     A chunk is `size` bytes read at once plus the rest of its last line (one copy per chunk). An
     input that breaks off (a truncated `.gz`, a read error) yields its whole lines up to the
@@ -337,8 +338,9 @@ def iter_chunks(stream: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
             block = block[3:]
         first = False
         if block:
-            yield line, block
-            line += block.count(b"\n")
+            newlines = block.count(b"\n")
+            yield line, block, newlines + (0 if block.endswith(b"\n") else 1)
+            line += newlines
         if broken is not None:
             raise SourceError(f"input ends unreadably after line {line - 1}: {broken}") from None
         if not block:
@@ -388,13 +390,13 @@ def read_input(
     if first is None:
         return None
     if shape is None and _is_sse(first[1]):
-        chunks = ((line, sse_payloads(c)) for line, c in chunks)
-        first = (first[0], sse_payloads(first[1]))
+        chunks = (_sse_chunk(line, c) for line, c, _ in chunks)
+        first = _sse_chunk(first[0], first[1])
     shape = shape or sniff_shape(first[1])
     if shape == "csv":
         return _csv_input(itertools.chain([first], chunks), delimiter)
     if shape == "json":
-        data = first[1] + b"".join(c for _, c in chunks)
+        data = first[1] + b"".join(c for _, c, _ in chunks)
         found = json_document_records(data)
         if found is not None:
             records, n_lines = found
@@ -402,10 +404,7 @@ def read_input(
             return Input("json", iter([Batch(1, n_lines, records=records)]), samples)
         chunks = iter_chunks(io.BytesIO(data), size)
         first = next(chunks)
-    batches = (
-        Batch(line, c.count(b"\n") + (0 if c.endswith(b"\n") else 1), chunk=c)
-        for line, c in itertools.chain([first], chunks)
-    )
+    batches = (Batch(line, lines, chunk=c) for line, c, lines in itertools.chain([first], chunks))
     return Input("jsonl", batches, _line_samples(first[1]))
 
 
@@ -577,13 +576,18 @@ def json_document_records(data: bytes) -> tuple[list[Record], int] | None:
     return (out, n_lines) if decoded else None
 
 
-def _csv_input(chunks: Iterator[tuple[int, bytes]], delimiter: str | None) -> Input | None:
+def _sse_chunk(line: int, chunk: bytes) -> tuple[int, bytes, int]:
+    payloads = sse_payloads(chunk)
+    return line, payloads, payloads.count(b"\n") + (0 if payloads.endswith(b"\n") else 1)
+
+
+def _csv_input(chunks: Iterator[tuple[int, bytes, int]], delimiter: str | None) -> Input | None:
     """CSV rows as records (dicts of strings by header), batched; exact line numbers via the csv module."""
     consumed: list[bytes] = []
     counter = {"lines": 0}
 
     def lines() -> Iterator[str]:
-        for _, chunk in chunks:
+        for _, chunk, _ in chunks:
             start = 0
             while start < len(chunk):
                 end = chunk.find(b"\n", start)
@@ -673,14 +677,22 @@ def parse_batch(
 ) -> Parsed:
     """Parse one batch: JSON lines through `parse_chunk`, decoded records through `parse_records`."""
     if batch.chunk is not None:
-        return parse_chunk(reader, batch.chunk, batch.first_line, ctx, force_exact=force_exact)
+        return parse_chunk(
+            reader, batch.chunk, batch.first_line, ctx, force_exact=force_exact, lines=batch.lines
+        )
     return parse_records(
         reader, batch.records or [], ctx, lines=batch.lines, blank=batch.blank, lenient=lenient
     )
 
 
 def parse_chunk(
-    reader: Reader, chunk: bytes, first_line: int, ctx: Context, *, force_exact: bool = False
+    reader: Reader,
+    chunk: bytes,
+    first_line: int,
+    ctx: Context,
+    *,
+    force_exact: bool = False,
+    lines: int | None = None,
 ) -> Parsed:
     """Parse one chunk of JSON lines into canonical rows: the fast path for every line it can
     vouch for, the exact path for the others (and for every line when `force_exact`).
@@ -690,8 +702,9 @@ def parse_chunk(
     object it stringified, so a string field whose value starts with `{` or `[` sends its line to
     the exact path; a chunk DuckDB refuses (a line of bad JSON, a type it cannot build) is decoded
     line by line and its good lines go through DuckDB again, so that one bad line costs one line.
+    `lines`: the chunk's number of lines, when the caller counted them already.
     """
-    n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+    n_lines = lines if lines is not None else chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
     if not reader.fast_path or force_exact:
         records, blank = decode_lines(chunk, first_line)
         return parse_records(reader, records, ctx, lines=n_lines, blank=blank)
@@ -1291,9 +1304,6 @@ def _coerce(text: str, f: RawField) -> tuple[Any, str | None]:
     return _extract({f.path: value}, RawField(f.path, "strlist"), lenient=True)
 
 
-_INT = r"^-?\d+$"
-
-
 def json_kind(text: pl.Expr) -> pl.Expr:
     """What a raw JSON value is, as reject reasons name it: never the value itself, which can be
     message text."""
@@ -1321,8 +1331,8 @@ def _typed(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
         val: pl.Expr
         c = pl.col(f.path)
         if f.kind == "int":
-            ok = c.str.contains(_INT)
-            val = pl.when(ok).then(c.str.to_integer(strict=False))
+            # the text of a JSON value: a JSON integer is what parses as one (JSON has no `+5`)
+            val = c.str.to_integer(strict=False)
             bad = c.is_not_null() & val.is_null()
             errors.append(
                 pl.when(bad).then(pl.format(f"{f.shown}: expected an integer, got {{}}", json_kind(c)))

@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 
 from tierlens.errors import StoreError
 from tierlens.schema import CLUSTER_ROWS, CLUSTERED_BY, SCHEMA, STATISTICS, conform
+from tierlens.store.keyset import KeySet
 from tierlens.store.layout import Layout
 from tierlens.store.snapshot import publish
 
@@ -52,7 +53,6 @@ ROW_GROUP_ROWS = 256 * 1024
 MAX_BUFFERED_ROWS = 512 * 1024
 """Rows buffered across partitions before the largest buffers are flushed (bounds memory: ~0.5 KB a row)."""
 _ARROW_SCHEMA = pl.DataFrame(schema=SCHEMA).to_arrow().schema
-_SEEN_SCHEMA = {"_k1": pl.UInt64, "_k2": pl.UInt64, "_day": pl.Date}
 _UNIQUE_COLUMNS = {
     "dedupe_key",
     "request_id",
@@ -76,11 +76,9 @@ _PARQUET_OPTIONS: dict[str, Any] = {
 }
 
 
-def _clustered(table: pa.Table) -> pa.Table:
-    """`table` sorted by `CLUSTERED_BY`, nulls last (stable: the rows of a feature and model keep
-    their order), in the stored schema."""
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
+def _clustered(frame: pl.DataFrame) -> pa.Table:
+    """`frame` sorted by `CLUSTERED_BY`, nulls last (stable: the rows of a feature and model keep
+    their order), as Arrow in the stored schema."""
     return frame.sort(CLUSTERED_BY, nulls_last=True, maintain_order=True).to_arrow().cast(_ARROW_SCHEMA)
 
 
@@ -288,7 +286,7 @@ class Transaction:
         self.parts: dict[str, _Partition] = {}
         self.stats = StageStats()
         self.rejects: list[dict[str, Any]] = []
-        self._seen = pl.DataFrame(schema=_SEEN_SCHEMA)
+        self._seen = KeySet()
         """(k1, k2, day) of every key stored in a partition this transaction touches, or staged."""
         self._loaded: set[date] = set()
         self._buffered = 0
@@ -307,15 +305,12 @@ class Transaction:
         """Add the stored keys of partitions not yet loaded to `_seen` (a corrupt file blocks none)."""
         from tierlens.store.doctor import readable
 
-        frames = [self._seen]
         for day in sorted(set(days) - self._loaded):
             self._loaded.add(day)
             files = readable(self.layout.data_files(day.isoformat()))
             if files:
                 keys = pl.scan_parquet([str(f) for f in files]).select(self._hashed(pl.col("dedupe_key")))
-                frames.append(keys.with_columns(_day=pl.lit(day, pl.Date)).collect())
-        if len(frames) > 1:
-            self._seen = pl.concat(frames)
+                self._seen.add(keys.with_columns(_day=pl.lit(day, pl.Date)).collect())
 
     def add(self, rows: pl.DataFrame, expand: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> None:
         """Stage canonical rows, skipping keys already stored or staged.
@@ -329,17 +324,14 @@ class Transaction:
         before = rows.height
         # a key is unique within its day's partition (what the stored keys are checked against),
         # so that the outcome is the same however the input was cut into batches
-        rows = rows.with_columns(_day=pl.col("ts").dt.date())
-        rows = rows.unique(subset=["dedupe_key", "_day"], keep="first", maintain_order=True)
-        rows = rows.with_columns(self._hashed(pl.col("dedupe_key")))
+        rows = rows.with_columns(*self._hashed(pl.col("dedupe_key")), _day=pl.col("ts").dt.date())
+        rows = rows.unique(subset=["_k1", "_k2", "_day"], keep="first", maintain_order=True)
         self._load_seen(rows["_day"].unique().to_list())
-        fresh = rows.join(self._seen, on=["_k1", "_k2", "_day"], how="anti", maintain_order="left")
+        fresh = rows.filter(~self._seen.known(rows))
         self.stats.duplicates += before - fresh.height
         if fresh.is_empty():
             return
-        self._seen = pl.concat([self._seen, fresh.select("_k1", "_k2", "_day")], rechunk=False)
-        if self._seen.n_chunks() > 64:
-            self._seen = self._seen.rechunk()
+        self._seen.add(fresh)
         data = fresh.drop("_k1", "_k2")
         self._count(data)
         if expand is not None:
@@ -350,6 +342,7 @@ class Transaction:
         for (day,), chunk in data.partition_by("_day", as_dict=True, maintain_order=True).items():
             key = day.isoformat()
             part = self.parts.setdefault(key, _Partition())
+            # as Arrow: a copy that holds just these rows' strings (a polars slice keeps its parse's buffers)
             part.buffers.append(chunk.drop("_day").to_arrow())
             part.buffered += chunk.height
             self._buffered += chunk.height
@@ -394,7 +387,7 @@ class Transaction:
         rel = target.relative_to(self.layout.root)
         staged = self.dir / "rewrites" / rel
         staged.parent.mkdir(parents=True, exist_ok=True)
-        table = _clustered(conform(rows).to_arrow())
+        table = _clustered(conform(rows))
         pq.write_table(table, staged, row_group_size=CLUSTER_ROWS, **_PARQUET_OPTIONS)
         self.rewrites.append((str(staged.relative_to(self.layout.root)), str(rel)))
 
@@ -413,7 +406,7 @@ class Transaction:
         self._wait()
 
         def write() -> None:
-            table = _clustered(pa.concat_tables(tables))
+            table = _clustered(pl.DataFrame(pa.concat_tables(tables)))
             writer.write_table(table, row_group_size=CLUSTER_ROWS)
 
         self._pending = self._pool.submit(write)
