@@ -247,3 +247,36 @@ def test_rows_are_clustered_by_feature_so_a_read_of_one_feature_skips_row_groups
     # within a feature, rows keep the order they came in
     chat = rows.filter(pl.col("feature") == "chat")["source_line"].to_list()
     assert chat == sorted(chat) and len(chat) == 30
+
+
+def test_a_failure_while_chunks_are_still_parsed_ahead_ends_the_ingest_at_once(
+    write: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parse thread waits on a full queue for the next chunk; when the ingest fails (here the
+    store, on the first batch) it must give up rather than wait for a reader that has gone."""
+    import threading
+
+    from tierlens.store.writer import Transaction
+
+    path = logs(write, n=400)
+    settings = Settings(data_dir=tmp_path / "data", chunk_bytes=1024)  # dozens of chunks
+
+    def failing_add(self: Transaction, rows: pl.DataFrame, expand: Any = None) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(Transaction, "add", failing_add)
+    monkeypatch.setattr("tierlens.ingest._Staged.BATCH_ROWS", 1)  # stage every chunk as it comes
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ingest([path], settings)
+        except BaseException as exc:  # the outcome is what the test checks
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the ingest hung after its store failed"
+    assert len(outcome) == 1 and isinstance(outcome[0], StoreError)
+    assert not list(Layout(settings.data_dir).requests.rglob("*.parquet"))  # nothing committed

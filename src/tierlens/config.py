@@ -481,7 +481,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = DEFAULT_DATA_DIR
-    chunk_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    chunk_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     """Bytes of input parsed per chunk: bounds memory during ingest."""
     sources: SourcesConfig = SourcesConfig()
     pricing: PricingConfig = PricingConfig()

@@ -597,13 +597,22 @@ def _parsed_ahead(
                 return
             yield parse_batch(reader, batch, ctx, lenient=lenient, force_exact=force_exact)
 
+    def offer(item: Any) -> bool:
+        """Queue `item` for the consumer; False once it has stopped reading (it may never again)."""
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                results.put(item, timeout=0.05)
+                return True
+        return False
+
     def produce() -> None:
         try:
             for item in assemble_streams(parsed(), reader):
-                results.put(item)
-            results.put(done)
+                if not offer(item):
+                    return
+            offer(done)
         except BaseException as exc:  # handed to the consumer, raised there
-            results.put(exc)
+            offer(exc)
 
     worker = threading.Thread(target=produce, name="tierlens-parse", daemon=True)
     worker.start()
@@ -616,9 +625,7 @@ def _parsed_ahead(
                 raise item
             yield item
     finally:
-        stop.set()
-        with contextlib.suppress(queue.Empty):
-            results.get_nowait()  # unblock a producer waiting on a full queue
+        stop.set()  # a producer waiting on the full queue gives up (see `offer`)
         worker.join()
 
 
