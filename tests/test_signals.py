@@ -24,6 +24,10 @@ PLANTED = {
     ("batch_candidate", "catalog-enrichment"),
     ("top_tier_structured", "ticket-classifier"),
     ("under_provisioned", "search-answer"),
+    # not planted by the generator: the price table's newer models make them true
+    ("stale_generation", "contract-review"),  # Opus 4.1, retired 2026-08-05; Opus 4.6 costs a third
+    ("stale_generation", "search-answer"),  # Haiku 5.5 (a newer tokenizer) at a tenth of Haiku 4.5's rates
+    ("stale_generation", "nightly-digest"),
 }
 
 
@@ -75,8 +79,8 @@ def _clean_logs(write: Any) -> Path:
             ts = f"{day}T{rng.randint(9, 17):02d}:{rng.randint(0, 59):02d}:00Z"
             lines.append(f.logged(ts=ts, feature="assistant", model="claude-sonnet-4-5", input_tokens=rng.randint(300, 900),
                                   cache_read=rng.randint(2500, 3500), output_tokens=rng.randint(150, 400)))
-            if i % 3 == 0:
-                lines.append(f.logged(ts=ts, feature="search", model="claude-haiku-4-5", input_tokens=rng.randint(800, 1500),
+            if i % 3 == 0:  # the newest Haiku: an older generation would be a stale-generation finding
+                lines.append(f.logged(ts=ts, feature="search", model="claude-haiku-5-5", input_tokens=rng.randint(800, 1500),
                                       output_tokens=rng.randint(100, 300)))
             if i % 5 == 0:
                 lines.append(f.logged(ts=ts, feature="planner", model="claude-opus-4-6", input_tokens=rng.randint(3000, 6000),

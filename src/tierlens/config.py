@@ -292,8 +292,36 @@ class PriceOverride(_Strict):
     tokenizer: str | None = None
 
 
+class ModelLifecycle(_Strict):
+    """A model's place among its tier's generations, added or replaced by the user (see
+    `tierlens.pricing.catalog`): a model that ships is a row here (and its prices in `models`)."""
+
+    provider: str = "anthropic"
+    model_id: str
+    tier: str
+    generation: str
+    """Its version within the family (`4.6`, `5`), compared part by part as numbers: `4.10` is newer
+    than `4.6`."""
+    released: date | None = None
+    deprecated: date | None = None
+    retired: date | None = None
+    replacement: str | None = None
+    """The model the provider names as this one's replacement (else the newest of its tier)."""
+    snapshot: str | None = None
+    """The dated snapshot this id points to, when the id is an alias of one."""
+
+    @field_validator("generation")
+    @classmethod
+    def _dotted(cls, v: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)*", v):
+            raise ValueError(f"generation must be a dotted version such as 4.6, got {v!r}")
+        return v
+
+
 class PricingConfig(_Strict):
     models: list[PriceOverride] = []
+    lifecycle: list[ModelLifecycle] = []
+    """Models' generations and lifecycle dates, on top of the built-in `pricing/data/models.csv`."""
     aliases: dict[str, str] = {}
     """Logged model id -> a priced model_id (e.g. a fine-tune priced as its base)."""
     discounts: dict[str, float] = {}
@@ -339,6 +367,10 @@ class SignalsConfig(_Strict):
     """Batch candidates: UTC hours [start, end) taken as nobody-is-waiting time."""
     batch_min_night_share: float = 0.8
     """A feature whose requests run at night at least this often does not need an answer within seconds."""
+    stale_min_saving_share: float = 0.2
+    """Stale generation: a newer model of the tier must cost at least 20% less (at the median tokenizer ratio): a
+    move across generations costs a migration and a quality check, which a smaller saving rarely repays. A model past
+    its deprecation or retirement date is flagged whatever the saving."""
     max_tokens_rate: float = 0.05
     """Under-provisioning: more than 5% of answers cut at max_tokens on a lower tier."""
     error_rate: float = 0.01

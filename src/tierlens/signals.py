@@ -22,8 +22,10 @@ import polars as pl
 
 from tierlens.config import BudgetConfig, SignalsConfig
 from tierlens.pricing import PriceTable
+from tierlens.pricing.catalog import Model, ModelCatalog
 from tierlens.pricing.engine import Models, reprice_query
 from tierlens.render import money, money_range
+from tierlens.replay.assumptions import Assumptions
 from tierlens.store.layout import snapshot
 from tierlens.store.rollup import rollup_of
 from tierlens.summary import UNATTRIBUTED
@@ -36,12 +38,18 @@ KINDS = (
     "missing_caching",
     "batch_candidate",
     "under_provisioned",
+    "stale_generation",
     "anomaly",
     "budget",
 )
 TOP_TIER = "opus"
-CHEAPER = {"opus": ("claude-sonnet-4-6", "claude-haiku-4-5"), "sonnet": ("claude-haiku-4-5",)}
-UPGRADE = {"haiku": "claude-sonnet-4-6", "sonnet": "claude-opus-4-6"}
+TOKEN_COUNTS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+)
 _PROMPT = (
     pl.col("input_tokens")
     + pl.col("cache_read_tokens")
@@ -130,7 +138,7 @@ def find_flags(
     window_r = window.filter(requests_only)
     wanted = set(KINDS if kinds is None else kinds)
     scale = 30.0 / cfg.lookback_days
-    pricing = _Pricing(table)
+    pricing = _Pricing(table, on=end)
     firsts: list[Passes] = []
     if "top_tier_structured" in wanted:
         firsts.append(short_structured_on_top_tier(window_r, cfg, pricing, scale))
@@ -160,6 +168,8 @@ def find_flags(
         steps.append((missing_caching(in_window, window_r, cfg, pricing, scale), None))
     if "under_provisioned" in wanted:
         steps.append((under_provisioned(in_window, window_r, cfg, pricing, scale), None))
+    if "stale_generation" in wanted:
+        steps.append((stale_generation(in_window, window_r, cfg, pricing, scale), None))
     found = run_passes(steps)
     # a feature whose caching broke explains its growth, and is no feature that never cached
     explained = {f.feature for f in found if f.kind == "lost_caching"}
@@ -241,7 +251,34 @@ class _Pricing:
     The models are read in the first pass, before any counterfactual is asked."""
 
     table: PriceTable
+    on: date
+    """The window's last day: the models current then are the ones recommended."""
     models: Models = field(default_factory=lambda: Models((), ()))
+    catalog: ModelCatalog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = ModelCatalog.of(self.table)
+
+    def cheaper(self, model_id: str | None, tier: str) -> list[str]:
+        """The newest current model of each tier below `tier` that tokenizes as `model_id` does
+        (so its re-priced tokens are the same tokens), cheapest tier last."""
+        return self._stepped(model_id, tier, -1)
+
+    def upgrade(self, model_id: str | None, tier: str) -> str | None:
+        """The newest current model of the tier above, tokenizing as `model_id` does."""
+        found = self._stepped(model_id, tier, 1)
+        return found[0] if found else None
+
+    def _stepped(self, model_id: str | None, tier: str, step: int) -> list[str]:
+        source = self.catalog.get(model_id or "")
+        tokenizer = source.tokenizer if source else None
+        out, at = [], self.catalog.tier_step(tier, step)
+        while at is not None:
+            found = self.catalog.newest(at, self.on, tokenizer=tokenizer)
+            if found is not None:
+                out.append(found.model_id)
+            at = self.catalog.tier_step(at, step) if step < 0 else None
+        return out
 
     def queries(self, rows: pl.LazyFrame, *counterfactuals: dict[str, pl.Expr | str]) -> list[pl.LazyFrame]:
         """The cost of `rows` under each counterfactual, as one query (read it with `_totals`):
@@ -431,20 +468,29 @@ def short_structured_on_top_tier(
         "cache_write_5m_tokens": zero,
         "cache_write_1h_tokens": zero,
     }
-    targets = CHEAPER[TOP_TIER]
-    each: list[dict[str, pl.Expr | str]] = []
-    for t in targets:
-        each += [{"model_id": t}, {**cold_cache, "model_id": t}]
+    # per feature: the newest model of each lower tier that tokenizes as its own model does
+    targets = {
+        r["feature"]: pricing.cheaper(next((m for m in r["models"] if m), None), TOP_TIER)
+        for r in stats.iter_rows(named=True)
+    }
+    stats = stats.filter(pl.col("feature").is_in([f for f, t in targets.items() if t]))
+
+    def each(feature: str) -> list[dict[str, pl.Expr | str]]:
+        out: list[dict[str, pl.Expr | str]] = []
+        for t in targets[feature]:
+            out += [{"model_id": t}, {**cold_cache, "model_id": t}]
+        return out
+
     got = yield [
         q
         for feature in stats["feature"]
-        for q in pricing.queries(top.filter(_is(feature) & pl.col("_short")), *each)
+        for q in pricing.queries(top.filter(_is(feature) & pl.col("_short")), *each(feature))
     ]
     out = []
     for i, r in enumerate(stats.iter_rows(named=True)):
         feature, share, cost = r["feature"], r["hits"] / r["calls"], float(r["cost"])
         totals = _totals(got[i])
-        alternatives = {t: (totals[2 * i], totals[2 * i + 1]) for i, t in enumerate(targets)}
+        alternatives = {t: (totals[2 * j], totals[2 * j + 1]) for j, t in enumerate(targets[feature])}
         best = min(alternatives, key=lambda t: max(alternatives[t]))
         kept, cold = alternatives[best]
         high, low = (cost - min(kept, cold)) * scale, (cost - max(kept, cold)) * scale
@@ -712,7 +758,7 @@ def under_provisioned(
     cells: pl.DataFrame, window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
 ) -> Passes:
     """Lower tiers that cut answers at max_tokens or fail often: candidates for an upgrade."""
-    tiers = pl.col("tier").is_in(list(UPGRADE))
+    tiers = pl.col("tier").is_in([t for t in ("haiku", "sonnet") if pricing.catalog.tier_step(t, 1)])
     failing = (pl.col("stop_reason") == "max_tokens") | (pl.col("status") == "error")
     stats = (
         cells.filter(tiers)
@@ -724,13 +770,22 @@ def under_provisioned(
             | (pl.col("errors") / pl.col("n") >= cfg.error_rate)
         )
     )
+    upgrades = {
+        (f, m): pricing.upgrade(m, t) for f, m, t in stats.select("feature", "model_id", "tier").iter_rows()
+    }
+    stats = stats.filter(
+        pl.struct("feature", "model_id").is_in(
+            [{"feature": f, "model_id": m} for (f, m), u in upgrades.items() if u]
+        )
+    )
     lower = window.filter(tiers)
-    got = yield _upgrade_costs(lower.filter(failing), stats.select("feature", "model_id"), pricing)
+    targets = {m: u for (_, m), u in upgrades.items() if u is not None}
+    got = yield _upgrade_costs(lower.filter(failing), stats.select("feature", "model_id"), pricing, targets)
     extra = {(f, m): float(c or 0.0) for f, m, c in got[0].iter_rows()} if got else {}
     out = []
     for r in stats.sort("feature", "model_id").iter_rows(named=True):
         cut_rate, err_rate = r["cut"] / r["n"], r["errors"] / r["n"]
-        target = UPGRADE[r["tier"]]
+        target = targets[r["model_id"]]
         upgrade = extra.get((r["feature"], r["model_id"]), 0.0) * scale
         why = []
         if cut_rate >= cfg.max_tokens_rate:
@@ -761,9 +816,11 @@ def under_provisioned(
     return out
 
 
-def _upgrade_costs(failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Pricing) -> list[pl.LazyFrame]:
-    """What upgrading each flagged (feature, model)'s failing requests would add (one query over
-    those requests only: feature, model, change; none when nothing is flagged)."""
+def _upgrade_costs(
+    failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Pricing, targets: dict[str, str]
+) -> list[pl.LazyFrame]:
+    """What upgrading each flagged (feature, model)'s failing requests to `targets[model]` would
+    add (one query over those requests only: feature, model, change; none when nothing is flagged)."""
     if flagged.is_empty():
         return []
     rows = (
@@ -772,8 +829,8 @@ def _upgrade_costs(failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Prici
         .join(flagged.lazy(), on=["feature", "model_id"], how="semi")
         .with_columns(_orig_model=pl.col("model_id"))
     )
-    upgraded = {"model_id": pl.col("tier").replace_strict(UPGRADE, return_dtype=pl.String)}
-    targets = tuple(sorted(set(UPGRADE.values())))
+    upgraded = {"model_id": pl.col("model_id").replace_strict(targets, default=None, return_dtype=pl.String)}
+    new_models = tuple(sorted(set(targets.values())))
     return [
         reprice_query(
             rows,
@@ -781,9 +838,148 @@ def _upgrade_costs(failing: pl.LazyFrame, flagged: pl.DataFrame, pricing: _Prici
             [upgraded],
             pricing.models,
             by=("feature", "_orig_model"),
-            new_models=Models(targets, targets),
+            new_models=Models(new_models, new_models),
         ).select("feature", "_orig_model", change=pl.col("change_0"))
     ]
+
+
+# --- stale model generations ---------------------------------------------------------------------------
+
+
+_RATIO_QUANTILES = (0.1, 0.5, 0.9)
+"""A switch across tokenizers is priced at the ratio's P10, median and P90 (the range and its middle)."""
+
+
+def _switched(target: Model, ratio: float) -> dict[str, pl.Expr | str]:
+    """The counterfactual: the same requests on `target`, every token count scaled by `ratio`."""
+    if ratio == 1.0:
+        return {"model_id": target.model_id}
+    scaled = {c: (pl.col(c).cast(pl.Float64) * ratio).round(0).cast(pl.Int64) for c in TOKEN_COUNTS}
+    return {"model_id": target.model_id, **scaled}
+
+
+def _ratios(source: Model, target: Model) -> tuple[float, ...]:
+    """The tokenizer ratio target/source at `_RATIO_QUANTILES`; `(1.0,)` for the same tokenizer."""
+    if source.tokenizer == target.tokenizer or not (source.tokenizer and target.tokenizer):
+        return (1.0,)
+    dist, _ = Assumptions().tokenizer(source.tokenizer, target.tokenizer)
+    return tuple(dist.ppf(q) for q in _RATIO_QUANTILES)
+
+
+def _on_targets(
+    newer: list[Model], source: Model, totals: list[float]
+) -> list[tuple[Model, float, float, float]]:
+    """Each target with its (low, median, high) cost, read from the totals of its counterfactuals."""
+    out, at = [], 0
+    for t in newer:
+        k = len(_ratios(source, t))
+        costs = totals[at : at + k]
+        at += k
+        out.append((t, costs[0], costs[len(costs) // 2], costs[-1]))
+    return out
+
+
+def stale_generation(
+    cells: pl.DataFrame, window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
+) -> Passes:
+    """A feature on an older generation of its tier when a newer one costs less, or on a model past
+    its deprecation or retirement date: the same requests re-priced on each newer current model of
+    the tier (exact within one tokenizer; across tokenizers at the ratio's P10..P90)."""
+    catalog, on = pricing.catalog, pricing.on
+    usage = (
+        cells.filter(pl.col("priced"))
+        .group_by("feature", "model_id")
+        .agg(n=pl.col("requests").sum(), cost=pl.col("cost_usd").sum())
+        .sort("feature", "model_id")
+    )
+    cases = []
+    for feature, model_id, n, cost in usage.iter_rows():
+        source = catalog.get(model_id)
+        newer = catalog.newer(model_id, on) if source else []
+        if source and newer:
+            cases.append((feature, source, n, float(cost), newer))
+    got = yield [
+        q
+        for feature, source, _, _, newer in cases
+        for q in pricing.queries(
+            window.filter(_is(feature) & (pl.col("model_id") == source.model_id) & pl.col("priced")),
+            *(_switched(t, r) for t in newer for r in _ratios(source, t)),
+        )
+    ]
+    out = []
+    for (feature, source, n, cost, newer), result in zip(cases, got, strict=True):
+        options = _on_targets(newer, source, _totals(result))
+        # the newer model with the smallest worst case, the newest of equals
+        best, *costs = min(options, key=lambda o: (round(o[3], 9), -newer.index(o[0])))
+        finding = _stale_finding(
+            feature, source, best, n, cost, (costs[0], costs[1], costs[2]), cfg, scale, on
+        )
+        if finding is not None:
+            out.append(finding)
+    return out
+
+
+def _stale_finding(
+    feature: str,
+    source: Model,
+    target: Model,
+    n: int,
+    cost: float,
+    on_target: tuple[float, float, float],
+    cfg: SignalsConfig,
+    scale: float,
+    on: date,
+) -> Finding | None:
+    """The finding for `feature` on `source` with `target` its best newer model (None: not worth one)."""
+    low_cost, mid_cost, high_cost = on_target
+    saving, worst, best = ((cost - c) * scale for c in (mid_cost, high_cost, low_cost))
+    status = source.status(on)
+    worth = (
+        saving >= cfg.min_monthly_usd and cost > 0 and saving / (cost * scale) >= cfg.stale_min_saving_share
+    )
+    if status == "active" and not worth:
+        return None
+    exact = _ratios(source, target) == (1.0,)
+    when = source.retired if status == "retired" else source.deprecated
+    lifecycle = f"{source.model_id} was {status} on {when}; " if status != "active" else ""
+    named = source.replacement
+    pct = 100 * saving / (cost * scale) if cost > 0 else 0.0
+    ratios = _ratios(source, target)
+    tokens = (
+        "the same tokens"
+        if exact
+        else f"tokens x{ratios[0]:.2f}..x{ratios[-1]:.2f}, the tokenizer ratio's P10..P90"
+    )
+    return Finding(
+        kind="stale_generation",
+        severity="critical" if status != "active" else _severity(saving, cfg),
+        feature=feature,
+        model=source.model_id,
+        title=f"{feature}: {lifecycle}{target.model_id} ({source.tier} {target.version}) "
+        f"would cost {pct:.0f}% less than {source.model_id} ({source.version})",
+        evidence=(
+            f"{n:,} requests in the window on {source.model_id}, {_usd(cost * scale)}/month; on {target.model_id} "
+            f"{money_range(low_cost * scale, high_cost * scale)}/month ({tokens})"
+            + (
+                f"; its provider names {named} as its replacement"
+                if named and named != target.model_id
+                else ""
+            )
+        ),
+        monthly_usd=max(saving, 0.0),
+        low_usd=max(worst, 0.0),
+        high_usd=max(best, 0.0),
+        confidence=_confidence(n),
+        basis="exact" if exact else "modelled",
+        data={
+            "target": target.model_id,
+            "status": status,
+            "replacement": named,
+            "deprecated": str(source.deprecated) if source.deprecated else None,
+            "retired": str(source.retired) if source.retired else None,
+            "tokenizer_ratio": None if exact else {"p10": ratios[0], "p50": ratios[1], "p90": ratios[2]},
+        },
+    )
 
 
 # --- anomalies -------------------------------------------------------------------------------------------
@@ -981,6 +1177,12 @@ SIGNAL_DOCS = {
     "`batch_min_night_share` of the time: nobody waits for it. Saving: the same requests at batch prices (exact).",
     "under_provisioned": "A Haiku or Sonnet feature whose answers hit max_tokens (`max_tokens_rate`) or fail "
     "(`error_rate`): an upgrade candidate; the figure is what the upgrade would add.",
+    "stale_generation": "A feature on an older generation of its tier while a newer current model of the tier "
+    "(`pricing/data/models.csv`, `[[pricing.lifecycle]]`) costs at least `stale_min_saving_share` less: its "
+    "requests re-priced on each newer model (exact within one tokenizer; across tokenizers at the ratio's P10..P90, "
+    "the replay's default). A model past its deprecation or retirement date is critical whatever the saving. "
+    "Recommendations of the other signals come from the same table: the newest current model of the tier below "
+    "or above that tokenizes alike.",
     "anomaly": "Daily spend per feature and model above the same-weekday median of the previous `anomaly_weeks` "
     "weeks (scaled by the recent level, so steady growth is not an anomaly) by `anomaly_z` robust deviations, "
     "`anomaly_min_usd` dollars and `anomaly_min_pct` percent, all three.",

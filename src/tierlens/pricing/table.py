@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.config import PriceOverride, PricingConfig
+from tierlens.config import ModelLifecycle, PriceOverride, PricingConfig
 from tierlens.errors import PriceError
 
 RATE_COLUMNS = (
@@ -90,6 +90,8 @@ class PriceTable:
     discounts: dict[str, float]
     provider_aliases: pl.DataFrame = field(default_factory=lambda: _read_aliases(_data_file(ALIASES_FILE)))
     """Logged provider name -> the provider whose rows price it (for model ids with `model_prefix`)."""
+    lifecycle: tuple[ModelLifecycle, ...] = ()
+    """The user's `[[pricing.lifecycle]]` rows (`tierlens.pricing.catalog` reads them beside its own)."""
 
     @classmethod
     def load(cls, pricing: PricingConfig | None = None) -> PriceTable:
@@ -114,6 +116,7 @@ class PriceTable:
             aliases=dict(pricing.aliases),
             discounts=dict(pricing.discounts),
             provider_aliases=provider_aliases,
+            lifecycle=tuple(pricing.lifecycle),
         )
 
     @cached_property

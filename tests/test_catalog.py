@@ -1,0 +1,136 @@
+"""Model generations come from the table beside the prices: a new row changes every recommendation."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import tierlens
+from tests import factories as f
+from tierlens.config import ModelLifecycle, PriceOverride, PricingConfig, Settings, SignalsConfig
+from tierlens.ingest import ingest
+from tierlens.pricing import PriceTable, reprice
+from tierlens.pricing.catalog import ModelCatalog
+from tierlens.signals import find_flags
+
+DAY = date(2026, 11, 15)
+# a fictional Sonnet of a later generation, same tokenizer, at a third of Sonnet 4.6's rates
+NIMBLE = PricingConfig(
+    models=[PriceOverride(model_id="claude-sonnet-4-9", family="claude-sonnet-4.9", tier="sonnet", input=1, output=5,
+                          cache_read=0.1, cache_write_5m=1.25, cache_write_1h=2, tokenizer="claude-v1")],
+    lifecycle=[ModelLifecycle(model_id="claude-sonnet-4-9", tier="sonnet", generation="4.9")],
+)  # fmt: skip
+
+
+def test_the_builtin_catalog_orders_generations_and_reads_lifecycle_dates() -> None:
+    catalog = ModelCatalog.load()
+    assert catalog.status("claude-opus-4-1", date(2026, 6, 4)) == "active"
+    assert catalog.status("claude-opus-4-1", date(2026, 6, 5)) == "deprecated"
+    assert catalog.status("claude-opus-4-1", date(2026, 8, 5)) == "retired"
+    assert [m.model_id for m in catalog.newer("claude-opus-4-1", DAY)][:2] == [
+        "claude-opus-4-5",
+        "claude-opus-4-6",
+    ]
+    assert catalog.newest("sonnet", DAY, tokenizer="claude-v1").model_id == "claude-sonnet-4-6"  # type: ignore[union-attr]
+    assert catalog.replacement("claude-opus-4-0", DAY).model_id == "claude-opus-4-8"  # type: ignore[union-attr]
+    alias = catalog.alias_of("claude-sonnet-4-5")
+    assert alias is not None and alias.snapshot == "claude-sonnet-4-5-20250929"
+    assert (
+        catalog.alias_of("claude-sonnet-4-5-20250929") is None and catalog.alias_of("claude-opus-4-6") is None
+    )
+
+
+def test_a_new_row_changes_the_recommendations_with_no_code_change() -> None:
+    before, after = ModelCatalog.load(), ModelCatalog.load(NIMBLE)
+    assert before.newest("sonnet", DAY, tokenizer="claude-v1").model_id == "claude-sonnet-4-6"  # type: ignore[union-attr]
+    assert after.newest("sonnet", DAY, tokenizer="claude-v1").model_id == "claude-sonnet-4-9"  # type: ignore[union-attr]
+    assert next(m.model_id for m in after.newer("claude-sonnet-4-6", DAY)) == "claude-sonnet-4-9"
+    released_later = PricingConfig(
+        models=NIMBLE.models,
+        lifecycle=[NIMBLE.lifecycle[0].model_copy(update={"released": date(2027, 1, 1)})],
+    )
+    assert (
+        ModelCatalog.load(released_later).newest("sonnet", DAY, tokenizer="claude-v1").model_id
+        == "claude-sonnet-4-6"
+    )  # type: ignore[union-attr]
+
+
+def _sonnet_feature(write: Any, model: str = "claude-sonnet-4-6") -> Path:
+    lines = [
+        f.logged(ts=f"2026-11-{1 + i % 14:02d}T10:00:00Z", feature="drafts", model=model, input_tokens=3000 + i,
+                 output_tokens=700)
+        for i in range(300)
+    ]  # fmt: skip
+    return write("drafts.jsonl", lines)
+
+
+def test_a_cheaper_newer_model_of_the_tier_is_a_stale_generation_with_the_exact_saving(
+    write: Any, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", pricing=NIMBLE)
+    ingest([_sonnet_feature(write)], settings)
+    table = PriceTable.load(NIMBLE)
+    flags = find_flags(settings.data_dir, SignalsConfig(), table=table)
+    [stale] = [x for x in flags.findings if x.kind == "stale_generation"]
+    assert (stale.feature, stale.model, stale.data["target"], stale.basis) == (
+        "drafts",
+        "claude-sonnet-4-6",
+        "claude-sonnet-4-9",
+        "exact",
+    )
+    rows = (
+        tierlens.open(settings.data_dir)
+        .filter(pl.col("date").is_between(flags.window_start, flags.window_end))
+        .collect()
+    )
+    moved = reprice(rows, table, model_id="claude-sonnet-4-9").sum()
+    scale = 30 / SignalsConfig().lookback_days
+    assert stale.monthly_usd == pytest.approx((rows["cost_usd"].sum() - moved) * scale, rel=1e-9)
+    assert stale.monthly_usd == pytest.approx(
+        rows["cost_usd"].sum() * scale * 2 / 3, rel=1e-9
+    )  # a third of the rates
+    assert stale.severity != "critical"
+    # without the new row the same data has no such finding
+    plain = find_flags(settings.data_dir, SignalsConfig(), table=PriceTable.load())
+    assert not [x for x in plain.findings if x.kind == "stale_generation"]
+
+
+def test_a_retired_model_is_critical_whatever_the_saving(write: Any, tmp_path: Path) -> None:
+    # Sonnet 4 (retired 2026-06-15) costs what Sonnet 4.6 does, and Sonnet 5.5 saves less than the
+    # threshold once its tokenizer's extra tokens are counted; yet requests to Sonnet 4 fail
+    settings = Settings(data_dir=tmp_path / "data")
+    ingest([_sonnet_feature(write, "claude-sonnet-4-20250514")], settings)
+    flags = find_flags(settings.data_dir)
+    [stale] = [x for x in flags.findings if x.kind == "stale_generation"]
+    assert (
+        stale.severity == "critical"
+        and stale.data["status"] == "retired"
+        and stale.data["retired"] == "2026-06-15"
+    )
+    assert stale.data["replacement"] == "claude-sonnet-4-6"  # the provider's named replacement, said
+    assert (
+        stale.data["target"] == "claude-sonnet-5-5" and stale.basis == "modelled"
+    )  # the cheapest in the worst case
+    spend = tierlens.open(settings.data_dir).select(pl.col("cost_usd").sum()).collect().item() * 30 / 28
+    assert 0 < stale.monthly_usd < SignalsConfig().stale_min_saving_share * spend  # type: ignore[operator]
+
+
+def test_contract_review_on_sample_logs_is_flagged_with_its_exact_saving(sample_data: Path) -> None:
+    flags = find_flags(sample_data)
+    [stale] = [x for x in flags.findings if x.kind == "stale_generation" and x.feature == "contract-review"]
+    assert (stale.severity, stale.basis, stale.data["target"]) == ("critical", "exact", "claude-opus-4-6")
+    rows = (
+        tierlens.open(sample_data)
+        .filter(
+            (pl.col("feature") == "contract-review")
+            & pl.col("date").is_between(flags.window_start, flags.window_end)
+        )
+        .collect()
+    )
+    # Opus 4.1 at $15/$75 and Opus 4.6 at $5/$25 (cache rates in the same ratio): a third of the cost
+    expected = rows["cost_usd"].sum() * (1 - 1 / 3) * 30 / 28
+    assert stale.monthly_usd == pytest.approx(expected, rel=1e-9)
