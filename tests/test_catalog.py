@@ -134,3 +134,37 @@ def test_contract_review_on_sample_logs_is_flagged_with_its_exact_saving(sample_
     # Opus 4.1 at $15/$75 and Opus 4.6 at $5/$25 (cache rates in the same ratio): a third of the cost
     expected = rows["cost_usd"].sum() * (1 - 1 / 3) * 30 / 28
     assert stale.monthly_usd == pytest.approx(expected, rel=1e-9)
+
+
+def test_production_traffic_on_an_alias_is_flagged_and_a_pinned_snapshot_is_not(
+    write: Any, tmp_path: Path
+) -> None:
+    aliased = [
+        f.logged(
+            ts=f"2026-11-{1 + i % 14:02d}T10:00:00Z",
+            feature="chat",
+            model="claude-sonnet-4-5",
+            input_tokens=900,
+            output_tokens=200,
+        )
+        for i in range(150)
+    ]
+    pinned = [
+        f.logged(
+            ts=f"2026-11-{1 + i % 14:02d}T11:00:00Z",
+            feature="drafts",
+            model="claude-sonnet-4-5-20250929",
+            input_tokens=900,
+            output_tokens=200,
+        )
+        for i in range(150)
+    ]
+    few = [f.logged(ts=f"2026-11-{1 + i % 14:02d}T12:00:00Z", feature="trial", model="claude-haiku-4-5",
+                    input_tokens=900, output_tokens=200) for i in range(20)]  # fmt: skip
+    settings = Settings(data_dir=tmp_path / "data")
+    ingest([write("mixed.jsonl", aliased + pinned + few)], settings)
+    found = [x for x in find_flags(settings.data_dir).findings if x.kind == "unpinned_alias"]
+    assert [(x.feature, x.model, x.data["snapshot"]) for x in found] == [
+        ("chat", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929")
+    ]  # drafts is pinned; trial is below alias_min_requests
+    assert found[0].data["requests"] == 150 and found[0].monthly_usd is None

@@ -77,7 +77,7 @@ def _clean_logs(write: Any) -> Path:
         weekday = day.weekday() < 5
         for i in range(rng.randint(28, 34) if weekday else rng.randint(10, 14)):
             ts = f"{day}T{rng.randint(9, 17):02d}:{rng.randint(0, 59):02d}:00Z"
-            lines.append(f.logged(ts=ts, feature="assistant", model="claude-sonnet-4-5", input_tokens=rng.randint(300, 900),
+            lines.append(f.logged(ts=ts, feature="assistant", model="claude-sonnet-4-5-20250929", input_tokens=rng.randint(300, 900),
                                   cache_read=rng.randint(2500, 3500), output_tokens=rng.randint(150, 400)))
             if i % 3 == 0:  # the newest Haiku: an older generation would be a stale-generation finding
                 lines.append(f.logged(ts=ts, feature="search", model="claude-haiku-5-5", input_tokens=rng.randint(800, 1500),
@@ -176,7 +176,7 @@ def test_a_feature_whose_caching_broke_is_only_called_that(tmp_path: Path, write
                 f.logged(
                     ts=f"{day}T{9 + i % 8:02d}:{i:02d}:00Z",
                     feature="drafts",
-                    model="claude-sonnet-4-5",
+                    model="claude-sonnet-4-5-20250929",
                     input_tokens=2_000 if cached else 20_000,
                     cache_read=18_000 if cached else 0,
                     output_tokens=400,

@@ -371,6 +371,9 @@ class SignalsConfig(_Strict):
     """Stale generation: a newer model of the tier must cost at least 20% less (at the median tokenizer ratio): a
     move across generations costs a migration and a quality check, which a smaller saving rarely repays. A model past
     its deprecation or retirement date is flagged whatever the saving."""
+    alias_min_requests: int = 100
+    """Unpinned alias: a feature sends at least this many requests in the window to an alias (production traffic,
+    not a developer trying a model out)."""
     max_tokens_rate: float = 0.05
     """Under-provisioning: more than 5% of answers cut at max_tokens on a lower tier."""
     error_rate: float = 0.01

@@ -24,6 +24,7 @@ from tierlens.config import BudgetConfig, SignalsConfig
 from tierlens.pricing import PriceTable
 from tierlens.pricing.catalog import Model, ModelCatalog
 from tierlens.pricing.engine import Models, reprice_query
+from tierlens.pricing.models import strip_routing
 from tierlens.render import money, money_range
 from tierlens.replay.assumptions import Assumptions
 from tierlens.store.layout import snapshot
@@ -39,6 +40,7 @@ KINDS = (
     "batch_candidate",
     "under_provisioned",
     "stale_generation",
+    "unpinned_alias",
     "anomaly",
     "budget",
 )
@@ -170,7 +172,10 @@ def find_flags(
         steps.append((under_provisioned(in_window, window_r, cfg, pricing, scale), None))
     if "stale_generation" in wanted:
         steps.append((stale_generation(in_window, window_r, cfg, pricing, scale), None))
-    found = run_passes(steps)
+    found_aliases = (
+        unpinned_aliases(in_window, cfg, pricing.catalog, scale) if "unpinned_alias" in wanted else []
+    )
+    found = run_passes(steps) + found_aliases
     # a feature whose caching broke explains its growth, and is no feature that never cached
     explained = {f.feature for f in found if f.kind == "lost_caching"}
     found = [
@@ -982,6 +987,53 @@ def _stale_finding(
     )
 
 
+def unpinned_aliases(
+    cells: pl.DataFrame, cfg: SignalsConfig, catalog: ModelCatalog, scale: float
+) -> list[Finding]:
+    """Production traffic logged under an alias (`claude-sonnet-4-5`, `...-latest`) rather than the
+    dated snapshot it points to: the model behind it can change under the feature."""
+    logged = (
+        cells.filter(~pl.col("bucket"))
+        .group_by("feature", "model", "model_id")
+        .agg(n=pl.col("requests").sum(), cost=pl.col("cost_usd").sum())
+        .filter(pl.col("n") >= cfg.alias_min_requests)
+        .with_columns(_id=strip_routing(pl.col("model")))
+        .sort("feature", "model")
+    )
+    out = []
+    for feature, model, model_id, n, cost, plain in logged.iter_rows():
+        alias = catalog.alias_of(plain)
+        latest = plain.endswith("-latest")
+        if alias is None and not latest:
+            continue
+        pin = alias.snapshot if alias is not None else f"a dated snapshot of {model_id}"
+        out.append(
+            Finding(
+                kind="unpinned_alias",
+                severity="info",
+                feature=feature,
+                model=model,
+                title=f"{feature}: production traffic on the alias {model}; pin {pin}",
+                evidence=(
+                    f"{n:,} requests in the window ({_usd(float(cost or 0.0) * scale)}/month) name {model}, "
+                    f"which points to {pin}: the model behind an alias can change under the feature, and with "
+                    "it the answers and the bill"
+                ),
+                monthly_usd=None,
+                low_usd=None,
+                high_usd=None,
+                confidence=_confidence(n),
+                basis="exact",
+                data={
+                    "alias": model,
+                    "snapshot": alias.snapshot if alias is not None else None,
+                    "requests": n,
+                },
+            )
+        )
+    return out
+
+
 # --- anomalies -------------------------------------------------------------------------------------------
 
 
@@ -1183,6 +1235,9 @@ SIGNAL_DOCS = {
     "the replay's default). A model past its deprecation or retirement date is critical whatever the saving. "
     "Recommendations of the other signals come from the same table: the newest current model of the tier below "
     "or above that tokenizes alike.",
+    "unpinned_alias": "At least `alias_min_requests` requests of a feature in the window name an alias "
+    "(`claude-sonnet-4-5`, any `-latest`) rather than the dated snapshot it points to (`models.csv`'s `snapshot`): "
+    "the model behind an alias can change under the feature. No dollar figure: the risk is to answers and budgets.",
     "anomaly": "Daily spend per feature and model above the same-weekday median of the previous `anomaly_weeks` "
     "weeks (scaled by the recent level, so steady growth is not an anomaly) by `anomaly_z` robust deviations, "
     "`anomaly_min_usd` dollars and `anomaly_min_pct` percent, all three.",
