@@ -168,3 +168,44 @@ def test_production_traffic_on_an_alias_is_flagged_and_a_pinned_snapshot_is_not(
         ("chat", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929")
     ]  # drafts is pinned; trial is below alias_min_requests
     assert found[0].data["requests"] == 150 and found[0].monthly_usd is None
+
+
+def _shaped(feature: str, model: str, n: int, prompt: int, output: int, hour: int) -> list[dict[str, Any]]:
+    return [
+        f.logged(ts=f"2026-11-{1 + i % 14:02d}T{hour}:{i % 60:02d}:00Z", feature=feature, model=model,
+                 input_tokens=prompt, output_tokens=output)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_top_tier_requests_of_a_shape_the_mid_tier_serves_are_a_newer_mid_tier_candidate(
+    write: Any, tmp_path: Path
+) -> None:
+    lines = (
+        _shaped("drafts", "claude-sonnet-4-6", 600, 3000, 600, 10)  # what Sonnet serves here
+        + _shaped("memos", "claude-opus-4-6", 300, 2500, 500, 11)  # Opus, of Sonnet's shape
+        + _shaped("essays", "claude-opus-4-6", 300, 2500, 6000, 12)  # Opus, longer answers than Sonnet gives
+    )
+    settings = Settings(data_dir=tmp_path / "data")
+    ingest([write("shapes.jsonl", lines)], settings)
+    flags = find_flags(settings.data_dir)
+    [mid] = [x for x in flags.findings if x.kind == "newer_mid_tier"]
+    assert (mid.feature, mid.model, mid.data["target"], mid.basis) == (
+        "memos",
+        "claude-opus-4-6",
+        "claude-sonnet-5-5",
+        "modelled",
+    )
+    # Opus 4.6 at $5/$25 against Sonnet 5.5 at $2/$10 with the newer tokenizer's median 1.30x tokens
+    # (and the output prior's median 1.0x): 0.52 of the cost, 48% saved
+    spend = (
+        tierlens.open(settings.data_dir)
+        .filter(pl.col("feature") == "memos")
+        .select(pl.col("cost_usd").sum())
+        .collect()
+        .item()
+    )
+    assert mid.monthly_usd == pytest.approx(spend * 0.48 * 30 / 28, rel=1e-6)
+    assert (
+        mid.low_usd is not None and mid.high_usd is not None and mid.low_usd < mid.monthly_usd < mid.high_usd
+    )

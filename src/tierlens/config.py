@@ -371,6 +371,12 @@ class SignalsConfig(_Strict):
     """Stale generation: a newer model of the tier must cost at least 20% less (at the median tokenizer ratio): a
     move across generations costs a migration and a quality check, which a smaller saving rarely repays. A model past
     its deprecation or retirement date is flagged whatever the saving."""
+    mid_tier_shape_quantile: float = Field(default=0.9, gt=0, le=1)
+    """Newer mid tier: a top-tier feature whose prompts and outputs at this quantile are no larger than the mid
+    tier's own at the same quantile in the same data: requests of a shape the mid tier already serves here."""
+    mid_tier_min_saving_share: float = 0.3
+    """...and the newest mid-tier model costs at least 30% less at the median of the output and tokenizer ratios: a
+    change of tier needs a quality check, which only a large saving repays."""
     alias_min_requests: int = 100
     """Unpinned alias: a feature sends at least this many requests in the window to an alias (production traffic,
     not a developer trying a model out)."""

@@ -26,7 +26,7 @@ from tierlens.pricing.catalog import Model, ModelCatalog
 from tierlens.pricing.engine import Models, reprice_query
 from tierlens.pricing.models import strip_routing
 from tierlens.render import money, money_range
-from tierlens.replay.assumptions import Assumptions
+from tierlens.replay.assumptions import DEFAULT_OUTPUT_RATIO, Assumptions
 from tierlens.store.layout import snapshot
 from tierlens.store.rollup import rollup_of
 from tierlens.summary import UNATTRIBUTED
@@ -40,6 +40,7 @@ KINDS = (
     "batch_candidate",
     "under_provisioned",
     "stale_generation",
+    "newer_mid_tier",
     "unpinned_alias",
     "anomaly",
     "budget",
@@ -172,6 +173,8 @@ def find_flags(
         steps.append((under_provisioned(in_window, window_r, cfg, pricing, scale), None))
     if "stale_generation" in wanted:
         steps.append((stale_generation(in_window, window_r, cfg, pricing, scale), None))
+    if "newer_mid_tier" in wanted:
+        steps.append((newer_mid_tier(window_r, cfg, pricing, scale), None))
     found_aliases = (
         unpinned_aliases(in_window, cfg, pricing.catalog, scale) if "unpinned_alias" in wanted else []
     )
@@ -987,6 +990,105 @@ def _stale_finding(
     )
 
 
+MID_TIER = "sonnet"
+
+
+def _moved(target: Model, tokens: float, output: float) -> dict[str, pl.Expr | str]:
+    """The counterfactual: the requests on `target`, tokens scaled by `tokens` and output by `output` more."""
+    scaled = {c: (pl.col(c).cast(pl.Float64) * tokens).round(0).cast(pl.Int64) for c in TOKEN_COUNTS}
+    scaled["output_tokens"] = (
+        (pl.col("output_tokens").cast(pl.Float64) * tokens * output).round(0).cast(pl.Int64)
+    )
+    return {"model_id": target.model_id, **scaled}
+
+
+def newer_mid_tier(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float) -> Passes:
+    """Top-tier features whose requests (prompt and output sizes) are of a shape the mid tier already
+    serves in the same data: the newest mid-tier model may do them ("Sonnet is the new Opus"),
+    priced with the replay's output-ratio prior and, across tokenizers, the tokenizer ratio."""
+    q = cfg.mid_tier_shape_quantile
+    target = pricing.catalog.newest(MID_TIER, pricing.on)
+    rows = window.filter(pl.col("priced") & pl.col("tier").is_in([TOP_TIER, MID_TIER]))
+    shapes, mid = yield [
+        rows.filter(pl.col("tier") == TOP_TIER)
+        .group_by(_FEATURE, "tier")
+        .agg(
+            n=pl.len(),
+            cost=pl.col("cost_usd").sum(),
+            prompt=_PROMPT.quantile(q),
+            output=pl.col("output_tokens").quantile(q),
+            structured=pl.col("structured_output").fill_null(False).mean(),
+            models=pl.col("model_id").unique().sort(),
+        ),
+        # what the mid tier serves here: all its requests' sizes at the quantile, pooled
+        rows.filter(pl.col("tier") == MID_TIER).select(
+            n=pl.len(), prompt=_PROMPT.quantile(q), output=pl.col("output_tokens").quantile(q)
+        ),
+    ]
+    if target is None or mid["n"][0] < 100:
+        return []
+    goal: Model = target
+    served_prompt, served_output = _num(mid["prompt"][0]), _num(mid["output"][0])
+    top = shapes.filter(
+        (pl.col("tier") == TOP_TIER)
+        & (pl.col("n") >= 100)
+        & (pl.col("prompt") <= served_prompt)
+        & (pl.col("output") <= served_output)
+        & (pl.col("structured") < cfg.structured_min_share)  # short structured calls: top_tier_structured's
+    ).sort("feature")
+    cases = [
+        (r, pricing.catalog.get(next((m for m in r["models"] if m), ""))) for r in top.iter_rows(named=True)
+    ]
+    known = [(r, source) for r, source in cases if source is not None]
+    plans = [_mid_tier_ratios(source, goal) for _, source in known]
+    got = yield [
+        q
+        for (r, _), plan in zip(known, plans, strict=True)
+        for q in pricing.queries(rows.filter(_is(r["feature"]) & (pl.col("tier") == TOP_TIER)), *plan)
+    ]
+    out = []
+    for (r, source), result in zip(known, got, strict=True):
+        low_cost, mid_cost, high_cost = _totals(result)
+        cost = float(r["cost"])
+        saving, worst, best = ((cost - c) * scale for c in (mid_cost, high_cost, low_cost))
+        if saving < cfg.min_monthly_usd or saving < cfg.mid_tier_min_saving_share * cost * scale:
+            continue
+        out.append(
+            Finding(
+                kind="newer_mid_tier",
+                severity=_severity(saving, cfg),
+                feature=r["feature"],
+                model=source.model_id,
+                title=f"{r['feature']}: its {TOP_TIER} requests are of a shape {MID_TIER} serves here; "
+                f"{goal.model_id} would cost {100 * saving / (cost * scale):.0f}% less",
+                evidence=(
+                    f"{r['n']:,} requests on {source.model_id} in the window, {_usd(cost * scale)}/month; "
+                    f"P{100 * q:.0f} prompt {int(r['prompt']):,} and output {int(r['output']):,} tokens, within "
+                    f"what {MID_TIER} serves here (P{100 * q:.0f} {int(served_prompt):,} and {int(served_output):,}); "
+                    f"on {goal.model_id} {money_range(low_cost * scale, high_cost * scale)}/month (output "
+                    f"x{DEFAULT_OUTPUT_RATIO.ppf(0.1):.2f}..x{DEFAULT_OUTPUT_RATIO.ppf(0.9):.2f}, the replay's "
+                    "uncalibrated prior, and the tokenizer ratio where it differs)"
+                ),
+                monthly_usd=saving,
+                low_usd=max(worst, 0.0),
+                high_usd=max(best, 0.0),
+                confidence="low" if r["n"] < 500 else "medium",
+                basis="modelled",
+                data={"target": goal.model_id, "prompt": r["prompt"], "output": r["output"]},
+            )
+        )
+    return out
+
+
+def _mid_tier_ratios(source: Model, target: Model) -> list[dict[str, pl.Expr | str]]:
+    """Low, median and high counterfactuals: output and tokenizer ratios at P10, P50 and P90 together."""
+    tokenizer = _ratios(source, target)
+    tok = [tokenizer[0], tokenizer[len(tokenizer) // 2], tokenizer[-1]]
+    return [
+        _moved(target, t, DEFAULT_OUTPUT_RATIO.ppf(u)) for t, u in zip(tok, _RATIO_QUANTILES, strict=True)
+    ]
+
+
 def unpinned_aliases(
     cells: pl.DataFrame, cfg: SignalsConfig, catalog: ModelCatalog, scale: float
 ) -> list[Finding]:
@@ -1235,6 +1337,11 @@ SIGNAL_DOCS = {
     "the replay's default). A model past its deprecation or retirement date is critical whatever the saving. "
     "Recommendations of the other signals come from the same table: the newest current model of the tier below "
     "or above that tokenizes alike.",
+    "newer_mid_tier": "A top-tier feature (at least 100 requests, not mostly short structured calls) whose prompts and "
+    "outputs at `mid_tier_shape_quantile` are no larger than the mid tier's own in the same data: the newest current "
+    "mid-tier model may do it. Priced with the replay's uncalibrated output-ratio prior and, across tokenizers, the "
+    "tokenizer ratio, P10..P90 together (a wide range on purpose); flagged at `mid_tier_min_saving_share`. "
+    "Modelled: the data cannot show the quality; `tierlens replay` and a trial can.",
     "unpinned_alias": "At least `alias_min_requests` requests of a feature in the window name an alias "
     "(`claude-sonnet-4-5`, any `-latest`) rather than the dated snapshot it points to (`models.csv`'s `snapshot`): "
     "the model behind an alias can change under the feature. No dollar figure: the risk is to answers and budgets.",
