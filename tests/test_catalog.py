@@ -209,3 +209,31 @@ def test_top_tier_requests_of_a_shape_the_mid_tier_serves_are_a_newer_mid_tier_c
     assert (
         mid.low_usd is not None and mid.high_usd is not None and mid.low_usd < mid.monthly_usd < mid.high_usd
     )
+
+
+def test_a_slow_user_facing_feature_with_short_answers_is_latency_over_depth(
+    write: Any, tmp_path: Path
+) -> None:
+    def slow(feature: str, hour: int) -> list[dict[str, Any]]:
+        return [
+            f.logged(ts=f"2026-11-{1 + i % 14:02d}T{hour}:{i % 60:02d}:00Z", feature=feature, model="claude-sonnet-4-6",
+                     input_tokens=1200, output_tokens=150, latency_ms=6000 + 10 * (i % 100))
+            for i in range(200)
+        ]  # fmt: skip
+
+    settings = Settings(data_dir=tmp_path / "data")
+    ingest([write("slow.jsonl", slow("support-chat", 10) + slow("nightly-etl", 11))], settings)
+    assert not [
+        x for x in find_flags(settings.data_dir).findings if x.kind == "latency_over_depth"
+    ]  # off by default
+    table = PriceTable.load()
+    flags = find_flags(settings.data_dir, SignalsConfig(user_facing=["support-*"]), table=table)
+    [slow_one] = [x for x in flags.findings if x.kind == "latency_over_depth"]
+    assert (slow_one.feature, slow_one.data["target"]) == (
+        "support-chat",
+        "claude-haiku-4-5",
+    )  # nightly-etl: nobody waits
+    assert slow_one.data["p95_ms"] > 6_900
+    rows = tierlens.open(settings.data_dir).filter(pl.col("feature") == "support-chat").collect()
+    saving = (rows["cost_usd"].sum() - reprice(rows, table, model_id="claude-haiku-4-5").sum()) * 30 / 28
+    assert slow_one.monthly_usd == pytest.approx(saving, rel=1e-9)

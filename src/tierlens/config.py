@@ -377,6 +377,13 @@ class SignalsConfig(_Strict):
     mid_tier_min_saving_share: float = 0.3
     """...and the newest mid-tier model costs at least 30% less at the median of the output and tokenizer ratios: a
     change of tier needs a quality check, which only a large saving repays."""
+    user_facing: list[str] = []
+    """Latency over depth: the features a person waits on, as glob patterns (`["support-*", "*chat*"]`); none by
+    default, since a log cannot tell a waiting person from a pipeline."""
+    latency_p95_ms: float = 5_000.0
+    """...whose 95th-percentile latency is above this: a person waiting that long on an answer gives up [U: set yours]..."""
+    latency_max_output: int = 400
+    """...while 90% of their answers are at most this many tokens: short answers need speed more than depth."""
     alias_min_requests: int = 100
     """Unpinned alias: a feature sends at least this many requests in the window to an alias (production traffic,
     not a developer trying a model out)."""

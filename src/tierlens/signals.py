@@ -12,6 +12,7 @@ All counterfactuals call `tierlens.pricing.reprice`; nothing here knows a price.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Collection, Generator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +42,7 @@ KINDS = (
     "under_provisioned",
     "stale_generation",
     "newer_mid_tier",
+    "latency_over_depth",
     "unpinned_alias",
     "anomaly",
     "budget",
@@ -175,6 +177,8 @@ def find_flags(
         steps.append((stale_generation(in_window, window_r, cfg, pricing, scale), None))
     if "newer_mid_tier" in wanted:
         steps.append((newer_mid_tier(window_r, cfg, pricing, scale), None))
+    if "latency_over_depth" in wanted and cfg.user_facing:
+        steps.append((latency_over_depth(window_r, cfg, pricing, scale), None))
     found_aliases = (
         unpinned_aliases(in_window, cfg, pricing.catalog, scale) if "unpinned_alias" in wanted else []
     )
@@ -1089,6 +1093,65 @@ def _mid_tier_ratios(source: Model, target: Model) -> list[dict[str, pl.Expr | s
     ]
 
 
+def latency_over_depth(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float) -> Passes:
+    """User-facing features (`user_facing`) on a tier with a faster one below, slow at P95 while
+    their answers are short: the newest model one tier down that tokenizes alike, re-priced."""
+    [stats] = yield [
+        window.filter(pl.col("priced") & pl.col("tier").is_in([TOP_TIER, MID_TIER]))
+        .group_by(_FEATURE, "tier")
+        .agg(
+            n=pl.len(),
+            cost=pl.col("cost_usd").sum(),
+            p95=pl.col("latency_ms").quantile(0.95),
+            output=pl.col("output_tokens").quantile(0.9),
+            models=pl.col("model_id").unique().sort(),
+        )
+        .filter((pl.col("p95") > cfg.latency_p95_ms) & (pl.col("output") <= cfg.latency_max_output))
+        .sort("feature", "tier")
+    ]
+    facing = [
+        (r, below[0])
+        for r in stats.iter_rows(named=True)
+        if any(fnmatch.fnmatchcase(r["feature"], p) for p in cfg.user_facing)
+        and (below := pricing.cheaper(next((m for m in r["models"] if m), None), r["tier"]))
+    ]
+    got = yield [
+        q
+        for r, target in facing
+        for q in pricing.queries(
+            window.filter(_is(r["feature"]) & (pl.col("tier") == r["tier"]) & pl.col("priced")),
+            {"model_id": target},
+        )
+    ]
+    out = []
+    for (r, target), result in zip(facing, got, strict=True):
+        [moved] = _totals(result)
+        cost = float(r["cost"])
+        saving = (cost - moved) * scale
+        out.append(
+            Finding(
+                kind="latency_over_depth",
+                severity="warning" if saving >= cfg.min_monthly_usd else "info",
+                feature=r["feature"],
+                model=", ".join(m for m in r["models"] if m),
+                title=f"{r['feature']}: people wait {r['p95'] / 1000:.1f}s (P95) for short answers on {r['tier']}; "
+                f"{target} is faster",
+                evidence=(
+                    f"{r['n']:,} requests in the window: P95 latency {r['p95'] / 1000:.1f}s above the "
+                    f"{cfg.latency_p95_ms / 1000:.1f}s target, P90 output {int(r['output']):,} tokens; "
+                    f"{_usd(cost * scale)}/month now, {_usd(moved * scale)}/month on {target}"
+                ),
+                monthly_usd=max(saving, 0.0),
+                low_usd=0.0,
+                high_usd=max(saving, 0.0),
+                confidence=_confidence(r["n"]),
+                basis="modelled",
+                data={"p95_ms": r["p95"], "output_p90": r["output"], "target": target},
+            )
+        )
+    return out
+
+
 def unpinned_aliases(
     cells: pl.DataFrame, cfg: SignalsConfig, catalog: ModelCatalog, scale: float
 ) -> list[Finding]:
@@ -1342,6 +1405,10 @@ SIGNAL_DOCS = {
     "mid-tier model may do it. Priced with the replay's uncalibrated output-ratio prior and, across tokenizers, the "
     "tokenizer ratio, P10..P90 together (a wide range on purpose); flagged at `mid_tier_min_saving_share`. "
     "Modelled: the data cannot show the quality; `tierlens replay` and a trial can.",
+    "latency_over_depth": "A feature of `user_facing` on Opus or Sonnet whose P95 latency is above `latency_p95_ms` "
+    "while 90% of its answers are at most `latency_max_output` tokens: speed matters more than depth there. The "
+    "saving is its requests re-priced on the newest model one tier down that tokenizes alike (low: none, since the "
+    "point is the wait). Off until `user_facing` names features.",
     "unpinned_alias": "At least `alias_min_requests` requests of a feature in the window name an alias "
     "(`claude-sonnet-4-5`, any `-latest`) rather than the dated snapshot it points to (`models.csv`'s `snapshot`): "
     "the model behind an alias can change under the feature. No dollar figure: the risk is to answers and budgets.",
