@@ -237,3 +237,26 @@ def test_a_slow_user_facing_feature_with_short_answers_is_latency_over_depth(
     rows = tierlens.open(settings.data_dir).filter(pl.col("feature") == "support-chat").collect()
     saving = (rows["cost_usd"].sum() - reprice(rows, table, model_id="claude-haiku-4-5").sum()) * 30 / 28
     assert slow_one.monthly_usd == pytest.approx(saving, rel=1e-9)
+
+
+def test_a_feature_mixing_simple_and_long_requests_is_a_cascade_candidate_with_its_break_even(
+    write: Any, tmp_path: Path
+) -> None:
+    lines = _shaped("assist", "claude-sonnet-4-6", 600, 20_000, 100, 10) + _shaped(
+        "assist", "claude-sonnet-4-6", 400, 2_000, 3_000, 11
+    )
+    settings = Settings(data_dir=tmp_path / "data")
+    ingest([write("assist.jsonl", lines)], settings)
+    [mixed] = [x for x in find_flags(settings.data_dir).findings if x.kind == "mixed_complexity"]
+    assert (mixed.feature, mixed.data["target"], mixed.basis) == ("assist", "claude-haiku-4-5", "speculative")
+    rows = tierlens.open(settings.data_dir).collect()
+    spend = rows["cost_usd"].sum()
+    simple = rows.filter(pl.col("output_tokens") <= 300)["cost_usd"].sum()
+    tried = spend / 3  # Haiku 4.5's rates are a third of Sonnet 4.6's, category by category
+    assert mixed.data["simple_share"] == pytest.approx(0.6)
+    assert mixed.data["break_even_escalation"] == pytest.approx(1 - tried / simple, rel=1e-9)
+    # at the prior's median, 20% of the simple requests escalated
+    assert mixed.monthly_usd == pytest.approx((simple * 0.8 - tried) * 30 / 28, rel=1e-9)
+    # the range: the prior's P90 and P10 (uniform over 10-30% escalated: 28% and 12%)
+    assert mixed.low_usd == pytest.approx((simple * 0.72 - tried) * 30 / 28, rel=1e-9)
+    assert mixed.high_usd == pytest.approx((simple * 0.88 - tried) * 30 / 28, rel=1e-9)

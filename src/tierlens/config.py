@@ -377,6 +377,14 @@ class SignalsConfig(_Strict):
     mid_tier_min_saving_share: float = 0.3
     """...and the newest mid-tier model costs at least 30% less at the median of the output and tokenizer ratios: a
     change of tier needs a quality check, which only a large saving repays."""
+    mixed_small_output: int = 300
+    """Mixed complexity: a request answered in at most this many tokens counts as simple (a lookup, a label, a
+    short reply)..."""
+    mixed_small_share: tuple[float, float] = (0.3, 0.9)
+    """...and a feature on Opus or Sonnet whose simple share lies in this range mixes both kinds (fewer: it is hard
+    work; more: a plain downgrade fits better, which the other signals look at)..."""
+    mixed_large_factor: float = 4.0
+    """...while its P90 answer is at least this many times the simple size: the rest is genuinely long work."""
     user_facing: list[str] = []
     """Latency over depth: the features a person waits on, as glob patterns (`["support-*", "*chat*"]`); none by
     default, since a log cannot tell a waiting person from a pipeline."""

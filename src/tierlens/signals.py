@@ -27,7 +27,7 @@ from tierlens.pricing.catalog import Model, ModelCatalog
 from tierlens.pricing.engine import Models, reprice_query
 from tierlens.pricing.models import strip_routing
 from tierlens.render import money, money_range
-from tierlens.replay.assumptions import DEFAULT_OUTPUT_RATIO, Assumptions
+from tierlens.replay.assumptions import DEFAULT_ESCALATION_RATE, DEFAULT_OUTPUT_RATIO, Assumptions
 from tierlens.store.layout import snapshot
 from tierlens.store.rollup import rollup_of
 from tierlens.summary import UNATTRIBUTED
@@ -42,6 +42,7 @@ KINDS = (
     "under_provisioned",
     "stale_generation",
     "newer_mid_tier",
+    "mixed_complexity",
     "latency_over_depth",
     "unpinned_alias",
     "anomaly",
@@ -177,6 +178,8 @@ def find_flags(
         steps.append((stale_generation(in_window, window_r, cfg, pricing, scale), None))
     if "newer_mid_tier" in wanted:
         steps.append((newer_mid_tier(window_r, cfg, pricing, scale), None))
+    if "mixed_complexity" in wanted:
+        steps.append((mixed_complexity(window_r, cfg, pricing, scale), None))
     if "latency_over_depth" in wanted and cfg.user_facing:
         steps.append((latency_over_depth(window_r, cfg, pricing, scale), None))
     found_aliases = (
@@ -1093,6 +1096,84 @@ def _mid_tier_ratios(source: Model, target: Model) -> list[dict[str, pl.Expr | s
     ]
 
 
+def mixed_complexity(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float) -> Passes:
+    """Opus and Sonnet features that mix simple requests (short answers) with genuinely long work:
+    a cascade (the model one tier down first, escalating what it cannot do) keeps the simple share on
+    the cheaper model. Every request pays the cheap attempt; the long ones and an escalated share
+    of the simple ones also pay the current model."""
+    small = pl.col("output_tokens") <= cfg.mixed_small_output
+    lo, hi = cfg.mixed_small_share
+    rows = window.filter(pl.col("priced") & pl.col("tier").is_in([TOP_TIER, MID_TIER]))
+    [stats] = yield [
+        rows.group_by(_FEATURE, "tier")
+        .agg(
+            n=pl.len(),
+            share=small.mean(),
+            p90=pl.col("output_tokens").quantile(0.9),
+            cost=pl.col("cost_usd").sum(),
+            simple=pl.col("cost_usd").filter(small).sum(),
+            models=pl.col("model_id").unique().sort(),
+        )
+        .filter(
+            (pl.col("n") >= 200)
+            & pl.col("share").is_between(lo, hi)
+            & (pl.col("p90") >= cfg.mixed_large_factor * cfg.mixed_small_output)
+        )
+        .sort("feature", "tier")
+    ]
+    cases = [
+        (r, below[0])
+        for r in stats.iter_rows(named=True)
+        if (below := pricing.cheaper(next((m for m in r["models"] if m), None), r["tier"]))
+    ]
+    got = yield [
+        q
+        for r, target in cases
+        for q in pricing.queries(
+            rows.filter(_is(r["feature"]) & (pl.col("tier") == r["tier"])), {"model_id": target}
+        )
+    ]
+    out = []
+    for (r, target), result in zip(cases, got, strict=True):
+        [tried] = _totals(result)  # every request's attempt on the cheaper model
+        simple = float(r["simple"])
+        break_even = 1 - tried / simple if simple > 0 else 0.0
+        if break_even <= 0:
+            continue  # even with no escalation the attempts cost what the simple requests save
+
+        def saving(e: float, simple: float = simple, tried: float = tried) -> float:
+            return (simple * (1 - e) - tried) * scale
+
+        e_lo, e_mid, e_hi = (DEFAULT_ESCALATION_RATE.ppf(u) for u in _RATIO_QUANTILES)
+        if saving(e_mid) < cfg.min_monthly_usd:
+            continue
+        out.append(
+            Finding(
+                kind="mixed_complexity",
+                severity=_severity(saving(e_mid), cfg),
+                feature=r["feature"],
+                model=", ".join(m for m in r["models"] if m),
+                title=f"{r['feature']}: {100 * r['share']:.0f}% of its {r['tier']} requests are simple, the rest long; "
+                f"a cascade through {target} would keep them there",
+                evidence=(
+                    f"{r['n']:,} requests in the window: {100 * r['share']:.0f}% answered in <= "
+                    f"{cfg.mixed_small_output} tokens, P90 answer {int(r['p90']):,}; {_usd(float(r['cost']) * scale)}/month "
+                    f"now; trying every request on {target} costs {_usd(tried * scale)}/month and saves "
+                    f"{_usd(simple * scale)}/month of simple requests kept there; break-even at "
+                    f"{100 * break_even:.0f}% of the simple ones escalated (range for "
+                    f"{100 * e_lo:.0f}-{100 * e_hi:.0f}% escalated, the replay's prior)"
+                ),
+                monthly_usd=saving(e_mid),
+                low_usd=max(saving(e_hi), 0.0),
+                high_usd=saving(e_lo),
+                confidence="low",
+                basis="speculative",
+                data={"simple_share": r["share"], "target": target, "break_even_escalation": break_even},
+            )
+        )
+    return out
+
+
 def latency_over_depth(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float) -> Passes:
     """User-facing features (`user_facing`) on a tier with a faster one below, slow at P95 while
     their answers are short: the newest model one tier down that tokenizes alike, re-priced."""
@@ -1405,6 +1486,12 @@ SIGNAL_DOCS = {
     "mid-tier model may do it. Priced with the replay's uncalibrated output-ratio prior and, across tokenizers, the "
     "tokenizer ratio, P10..P90 together (a wide range on purpose); flagged at `mid_tier_min_saving_share`. "
     "Modelled: the data cannot show the quality; `tierlens replay` and a trial can.",
+    "mixed_complexity": "An Opus or Sonnet feature (200+ requests) where `mixed_small_share` of the requests are "
+    "answered in at most `mixed_small_output` tokens and its P90 answer is `mixed_large_factor` times that: a "
+    "multi-model cascade candidate. Every request pays an attempt on the newest model one tier down that tokenizes "
+    "alike; the long ones and an escalated share of the simple ones also pay the current model. Says the break-even "
+    "escalation rate; the range is the replay's escalation prior (10-30%). Speculative: which requests the cheaper "
+    "model fails is not in the logs.",
     "latency_over_depth": "A feature of `user_facing` on Opus or Sonnet whose P95 latency is above `latency_p95_ms` "
     "while 90% of its answers are at most `latency_max_output` tokens: speed matters more than depth there. The "
     "saving is its requests re-priced on the newest model one tier down that tokenizes alike (low: none, since the "
