@@ -26,6 +26,7 @@ from tierlens.pricing import PriceTable
 from tierlens.pricing.catalog import Model, ModelCatalog
 from tierlens.pricing.engine import Models, reprice_query
 from tierlens.pricing.models import strip_routing
+from tierlens.pricing.table import ANTHROPIC_WEB_SEARCH_USD
 from tierlens.render import money, money_range
 from tierlens.replay.assumptions import DEFAULT_ESCALATION_RATE, DEFAULT_OUTPUT_RATIO, Assumptions
 from tierlens.store.layout import snapshot
@@ -369,6 +370,7 @@ def daily_cells(rollup: pl.LazyFrame) -> pl.LazyFrame:
         ).sum(),
         cut=pl.col("max_tokens_requests").sum(),
         errors=pl.col("error_requests").sum(),
+        **{c: pl.col(c).sum() for c in (*TOKEN_COUNTS, "web_search_requests")},
     )
 
 
@@ -881,53 +883,101 @@ def _ratios(source: Model, target: Model) -> tuple[float, ...]:
     return tuple(dist.ppf(q) for q in _RATIO_QUANTILES)
 
 
-def _on_targets(
-    newer: list[Model], source: Model, totals: list[float]
-) -> list[tuple[Model, float, float, float]]:
-    """Each target with its (low, median, high) cost, read from the totals of its counterfactuals."""
-    out, at = [], 0
-    for t in newer:
-        k = len(_ratios(source, t))
-        costs = totals[at : at + k]
-        at += k
-        out.append((t, costs[0], costs[len(costs) // 2], costs[-1]))
-    return out
+def _share_saved(
+    usage: dict[str, Any], source: Model, target: Model, catalog: ModelCatalog, on: date
+) -> float:
+    """The share of a feature's cost a move to `target` saves, estimated from the window's token
+    sums at list rates and the median tokenizer ratio (web search fees unchanged): a screen, so
+    that only moves worth a look are re-priced; 0.0 when a rate is missing."""
+    rates, target_rates = catalog.rates(source.model_id, on), catalog.rates(target.model_id, on)
+    if rates is None or target_rates is None:
+        return 0.0
+    web = 0.01 * float(usage["web_search_requests"] or 0)
+
+    def at(r: dict[str, float], ratio: float) -> float:
+        return sum(float(usage[c] or 0) * r[c] * ratio for c in TOKEN_COUNTS) / 1e6 + web
+
+    ratios = _ratios(source, target)
+    now = at(rates, 1.0)
+    return 1 - at(target_rates, ratios[len(ratios) // 2]) / now if now > 0 else 0.0
 
 
 def stale_generation(
     cells: pl.DataFrame, window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
 ) -> Passes:
     """A feature on an older generation of its tier when a newer one costs less, or on a model past
-    its deprecation or retirement date: the same requests re-priced on each newer current model of
-    the tier (exact within one tokenizer; across tokenizers at the ratio's P10..P90)."""
+    its deprecation or retirement date. The newer models that the list rates say may save half the
+    threshold or more (any, when the model is past its deprecation) re-price the requests in one
+    query for all features: exact within a tokenizer; across tokenizers at the ratio's median, with
+    P10..P90 scaling its token cost (linear in the tokens but where a scaled prompt crosses a
+    long-context threshold; web search fees do not scale)."""
     catalog, on = pricing.catalog, pricing.on
     usage = (
         cells.filter(pl.col("priced"))
         .group_by("feature", "model_id")
-        .agg(n=pl.col("requests").sum(), cost=pl.col("cost_usd").sum())
+        .agg(
+            n=pl.col("requests").sum(),
+            cost=pl.col("cost_usd").sum(),
+            **{c: pl.col(c).sum() for c in (*TOKEN_COUNTS, "web_search_requests")},
+        )
         .sort("feature", "model_id")
     )
     cases = []
-    for feature, model_id, n, cost in usage.iter_rows():
-        source = catalog.get(model_id)
-        newer = catalog.newer(model_id, on) if source else []
-        if source and newer:
-            cases.append((feature, source, n, float(cost), newer))
-    got = yield [
-        q
-        for feature, source, _, _, newer in cases
-        for q in pricing.queries(
-            window.filter(_is(feature) & (pl.col("model_id") == source.model_id) & pl.col("priced")),
-            *(_switched(t, r) for t in newer for r in _ratios(source, t)),
-        )
-    ]
+    for r in usage.iter_rows(named=True):
+        source = catalog.get(r["model_id"])
+        if source is None:
+            continue
+        past = source.status(on) != "active"
+        newer = [
+            t
+            for t in catalog.newer(source.model_id, on)
+            if past or _share_saved(r, source, t, catalog, on) >= cfg.stale_min_saving_share / 2
+        ]
+        if newer:
+            cases.append((r, source, newer))
+    if not cases:
+        return []
+    switches = {(t.model_id, _ratios(s, t)[len(_ratios(s, t)) // 2]) for _, s, newer in cases for t in newer}
+    keys = sorted(switches)
+    chosen = pl.DataFrame(
+        {"feature": [r["feature"] for r, _, _ in cases], "model_id": [s.model_id for _, s, _ in cases]},
+        schema={"feature": pl.String, "model_id": pl.String},
+    )
+    rows = (
+        window.filter(_among(chosen["feature"].unique().to_list()) & pl.col("priced"))
+        .with_columns(_FEATURE)
+        .join(chosen.lazy(), on=["feature", "model_id"], how="semi")
+        .with_columns(_orig_model=pl.col("model_id"))  # a cell key the counterfactuals leave alone
+    )
+    by = ("feature", "_orig_model")
+    counterfactuals = [_switched(catalog.models[t], ratio) for t, ratio in keys]
+    [result] = yield [reprice_query(rows, pricing.table, counterfactuals, pricing.models, by=by)]
+    columns = [f"total_{i}" for i in range(len(keys))]
+    totals = {(f, m): row for f, m, *row in result.select(*by, *columns).iter_rows()}
     out = []
-    for (feature, source, n, cost, newer), result in zip(cases, got, strict=True):
-        options = _on_targets(newer, source, _totals(result))
+    for r, source, newer in cases:
+        row = totals.get((r["feature"], source.model_id))
+        if row is None:
+            continue
+        options = []
+        for t in newer:
+            ratios = _ratios(source, t)
+            mid = float(row[keys.index((t.model_id, ratios[len(ratios) // 2]))] or 0.0)
+            fees = ANTHROPIC_WEB_SEARCH_USD * float(r["web_search_requests"] or 0)  # unscaled by tokens
+            low, high = (fees + (mid - fees) * x / ratios[len(ratios) // 2] for x in (ratios[0], ratios[-1]))
+            options.append((t, low, mid, high))
         # the newer model with the smallest worst case, the newest of equals
         best, *costs = min(options, key=lambda o: (round(o[3], 9), -newer.index(o[0])))
         finding = _stale_finding(
-            feature, source, best, n, cost, (costs[0], costs[1], costs[2]), cfg, scale, on
+            r["feature"],
+            source,
+            best,
+            r["n"],
+            float(r["cost"]),
+            (costs[0], costs[1], costs[2]),
+            cfg,
+            scale,
+            on,
         )
         if finding is not None:
             out.append(finding)
@@ -1109,7 +1159,8 @@ def mixed_complexity(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
         .agg(
             n=pl.len(),
             share=small.mean(),
-            p90=pl.col("output_tokens").quantile(0.9),
+            # the share of long answers, not a P90: a mean streams, a quantile holds every value
+            long=(pl.col("output_tokens") >= cfg.mixed_large_factor * cfg.mixed_small_output).mean(),
             cost=pl.col("cost_usd").sum(),
             simple=pl.col("cost_usd").filter(small).sum(),
             models=pl.col("model_id").unique().sort(),
@@ -1117,7 +1168,7 @@ def mixed_complexity(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
         .filter(
             (pl.col("n") >= 200)
             & pl.col("share").is_between(lo, hi)
-            & (pl.col("p90") >= cfg.mixed_large_factor * cfg.mixed_small_output)
+            & (pl.col("long") >= 0.1)  # the P90 answer is at least mixed_large_factor times a simple one
         )
         .sort("feature", "tier")
     ]
@@ -1157,7 +1208,8 @@ def mixed_complexity(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
                 f"a cascade through {target} would keep them there",
                 evidence=(
                     f"{r['n']:,} requests in the window: {100 * r['share']:.0f}% answered in <= "
-                    f"{cfg.mixed_small_output} tokens, P90 answer {int(r['p90']):,}; {_usd(float(r['cost']) * scale)}/month "
+                    f"{cfg.mixed_small_output} tokens, {100 * r['long']:.0f}% in "
+                    f">= {int(cfg.mixed_large_factor * cfg.mixed_small_output):,}; {_usd(float(r['cost']) * scale)}/month "
                     f"now; trying every request on {target} costs {_usd(tried * scale)}/month and saves "
                     f"{_usd(simple * scale)}/month of simple requests kept there; break-even at "
                     f"{100 * break_even:.0f}% of the simple ones escalated (range for "

@@ -24,12 +24,21 @@ from datetime import date
 from importlib import resources
 from typing import Literal
 
+import polars as pl
+
 from tierlens.config import ModelLifecycle, PricingConfig
 from tierlens.pricing.table import PriceTable
 
 TIERS = ("haiku", "sonnet", "opus")
 """Anthropic's tiers, cheapest first."""
 MODELS_FILE = "models.csv"
+_RATE_OF = {
+    "input_tokens": "input",
+    "cache_read_tokens": "cache_read",
+    "cache_write_5m_tokens": "cache_write_5m",
+    "cache_write_1h_tokens": "cache_write_1h",
+    "output_tokens": "output",
+}
 Status = Literal["active", "deprecated", "retired"]
 
 
@@ -137,6 +146,23 @@ class ModelCatalog:
             return named
         newest = self.newest(model.tier, on)
         return newest if newest is not None and newest.generation > model.generation else None
+
+    def rates(self, model_id: str, on: date, provider: str = "anthropic") -> dict[str, float] | None:
+        """The model's standard list rates on `on` (USD per million tokens by token column:
+        `input_tokens`, `cache_read_tokens`, ...); None when the table has no row in force."""
+        rows = self.table.rows.filter(
+            (pl.col("provider") == provider)
+            & (pl.col("model_id") == model_id)
+            & (pl.col("effective_from").is_null() | (pl.col("effective_from") <= on))
+            & (pl.col("effective_to").is_null() | (pl.col("effective_to") > on))
+        )
+        if rows.is_empty():
+            return None
+        r = rows.row(0, named=True)
+        rate = {c: r[k] for c, k in _RATE_OF.items()}
+        if any(v is None for v in rate.values()):
+            return None
+        return rate
 
     def tier_step(self, tier: str, steps: int) -> str | None:
         """The tier `steps` above (negative: below) `tier`; None past either end."""

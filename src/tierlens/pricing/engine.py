@@ -239,11 +239,10 @@ def reprice_query(
 ) -> pl.LazyFrame:
     """The lazy query behind `reprice_sums`: one pass over `rows` sums them into the cells every
     counterfactual prices alike (`_cells`), then prices each counterfactual's cells; one row
-    with `total_<i>` and `change_<i>` per counterfactual (read it with `repriced`), or with `by`
-    (one counterfactual), one such row per value of the `by` columns. `new_models`: the models a
+    with `total_<i>` and `change_<i>` per counterfactual (read it with `repriced`), or with `by`,
+    one such row per value of the `by` columns. `new_models`: the models a
     counterfactual's `model_id` expression can give (or a superset), when the caller knows them
     (else they are read from `rows`, a pass of their own)."""
-    assert not by or len(counterfactuals) == 1, "by: one counterfactual at a time"
     models = models or Models.of(rows)
     changes = [{k: (pl.lit(v) if isinstance(v, str) else v) for k, v in c.items()} for c in counterfactuals]
     for c in changes:
@@ -269,7 +268,12 @@ def reprice_query(
         ]
         cf = price_requests(_cells_of(cells, i, c, by), table, known)
         priced.append(cf.group_by(by).agg(sums) if by else cf.select(sums))
-    return pl.concat(priced, how="horizontal")
+    if not by:
+        return pl.concat(priced, how="horizontal")
+    out = priced[0]
+    for more in priced[1:]:  # every counterfactual prices the same cells: the same `by` values
+        out = out.join(more, on=list(by), how="full", coalesce=True, nulls_equal=True)
+    return out
 
 
 _CELL_KEYS = (
