@@ -234,6 +234,16 @@ def _usd(v: float | None) -> str:
     return money(v, unpriced=True)
 
 
+def _first(models: list[str | None]) -> str | None:
+    """The first model of a feature's sorted model list (a group's `unique().sort()`), if any."""
+    return next((m for m in models if m), None)
+
+
+def _named(models: list[str | None]) -> str:
+    """A feature's models as a finding names them."""
+    return ", ".join(m for m in models if m)
+
+
 def _confidence(n: int) -> str:
     return "high" if n >= 500 else "medium" if n >= 100 else "low"
 
@@ -487,8 +497,7 @@ def short_structured_on_top_tier(
     }
     # per feature: the newest model of each lower tier that tokenizes as its own model does
     targets = {
-        r["feature"]: pricing.cheaper(next((m for m in r["models"] if m), None), TOP_TIER)
-        for r in stats.iter_rows(named=True)
+        r["feature"]: pricing.cheaper(_first(r["models"]), TOP_TIER) for r in stats.iter_rows(named=True)
     }
     stats = stats.filter(pl.col("feature").is_in([f for f, t in targets.items() if t]))
 
@@ -521,7 +530,7 @@ def short_structured_on_top_tier(
                 kind="top_tier_structured",
                 severity=_severity(high, cfg),
                 feature=str(feature),
-                model=", ".join(m for m in r["models"] if m is not None),
+                model=_named(r["models"]),
                 title=f"{feature}: {100 * share:.0f}% of its {TOP_TIER} calls are short structured answers; {best} would do",
                 evidence=(
                     f"{r['hits']:,} of {r['calls']:,} calls in the window: prompt <= {cfg.structured_max_prompt:,} "
@@ -750,7 +759,7 @@ def batch_candidates(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
                 kind="batch_candidate",
                 severity=_severity(saving, cfg),
                 feature=str(feature),
-                model=", ".join(m for m in r["models"] if m is not None),
+                model=_named(r["models"]),
                 title=f"{feature}: runs at night at standard prices; the Batches API would halve it",
                 evidence=(
                     f"{100 * night:.0f}% of {r['n']:,} standard-tier requests between {lo:02d}:00 and {hi:02d}:00 UTC"
@@ -1093,9 +1102,7 @@ def newer_mid_tier(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, 
         & (pl.col("output") <= served_output)
         & (pl.col("structured") < cfg.structured_min_share)  # short structured calls: top_tier_structured's
     ).sort("feature")
-    cases = [
-        (r, pricing.catalog.get(next((m for m in r["models"] if m), ""))) for r in top.iter_rows(named=True)
-    ]
+    cases = [(r, pricing.catalog.get(_first(r["models"]) or "")) for r in top.iter_rows(named=True)]
     known = [(r, source) for r, source in cases if source is not None]
     plans = [_mid_tier_ratios(source, goal) for _, source in known]
     got = yield [
@@ -1175,7 +1182,7 @@ def mixed_complexity(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
     cases = [
         (r, below[0])
         for r in stats.iter_rows(named=True)
-        if (below := pricing.cheaper(next((m for m in r["models"] if m), None), r["tier"]))
+        if (below := pricing.cheaper(_first(r["models"]), r["tier"]))
     ]
     got = yield [
         q
@@ -1203,7 +1210,7 @@ def mixed_complexity(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing
                 kind="mixed_complexity",
                 severity=_severity(saving(e_mid), cfg),
                 feature=r["feature"],
-                model=", ".join(m for m in r["models"] if m),
+                model=_named(r["models"]),
                 title=f"{r['feature']}: {100 * r['share']:.0f}% of its {r['tier']} requests are simple, the rest long; "
                 f"a cascade through {target} would keep them there",
                 evidence=(
@@ -1246,7 +1253,7 @@ def latency_over_depth(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Prici
         (r, below[0])
         for r in stats.iter_rows(named=True)
         if any(fnmatch.fnmatchcase(r["feature"], p) for p in cfg.user_facing)
-        and (below := pricing.cheaper(next((m for m in r["models"] if m), None), r["tier"]))
+        and (below := pricing.cheaper(_first(r["models"]), r["tier"]))
     ]
     got = yield [
         q
@@ -1266,7 +1273,7 @@ def latency_over_depth(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Prici
                 kind="latency_over_depth",
                 severity="warning" if saving >= cfg.min_monthly_usd else "info",
                 feature=r["feature"],
-                model=", ".join(m for m in r["models"] if m),
+                model=_named(r["models"]),
                 title=f"{r['feature']}: people wait {r['p95'] / 1000:.1f}s (P95) for short answers on {r['tier']}; "
                 f"{target} is faster",
                 evidence=(
