@@ -139,28 +139,9 @@ def test_contract_review_on_sample_logs_is_flagged_with_its_exact_saving(sample_
 def test_production_traffic_on_an_alias_is_flagged_and_a_pinned_snapshot_is_not(
     write: Any, tmp_path: Path
 ) -> None:
-    aliased = [
-        f.logged(
-            ts=f"2026-11-{1 + i % 14:02d}T10:00:00Z",
-            feature="chat",
-            model="claude-sonnet-4-5",
-            input_tokens=900,
-            output_tokens=200,
-        )
-        for i in range(150)
-    ]
-    pinned = [
-        f.logged(
-            ts=f"2026-11-{1 + i % 14:02d}T11:00:00Z",
-            feature="drafts",
-            model="claude-sonnet-4-5-20250929",
-            input_tokens=900,
-            output_tokens=200,
-        )
-        for i in range(150)
-    ]
-    few = [f.logged(ts=f"2026-11-{1 + i % 14:02d}T12:00:00Z", feature="trial", model="claude-haiku-4-5",
-                    input_tokens=900, output_tokens=200) for i in range(20)]  # fmt: skip
+    aliased = _shaped("chat", "claude-sonnet-4-5", 150, 900, 200, 10)
+    pinned = _shaped("drafts", "claude-sonnet-4-5-20250929", 150, 900, 200, 11)
+    few = _shaped("trial", "claude-haiku-4-5", 20, 900, 200, 12)
     settings = Settings(data_dir=tmp_path / "data")
     ingest([write("mixed.jsonl", aliased + pinned + few)], settings)
     found = [x for x in find_flags(settings.data_dir).findings if x.kind == "unpinned_alias"]

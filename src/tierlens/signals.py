@@ -876,11 +876,15 @@ _RATIO_QUANTILES = (0.1, 0.5, 0.9)
 """A switch across tokenizers is priced at the ratio's P10, median and P90 (the range and its middle)."""
 
 
-def _switched(target: Model, ratio: float) -> dict[str, pl.Expr | str]:
-    """The counterfactual: the same requests on `target`, every token count scaled by `ratio`."""
-    if ratio == 1.0:
+def _switched(target: Model, ratio: float, output: float = 1.0) -> dict[str, pl.Expr | str]:
+    """The counterfactual: the same requests on `target`, every token count scaled by `ratio` (the
+    tokenizer's) and the output by `output` more (an answer-length prior)."""
+    if ratio == 1.0 and output == 1.0:
         return {"model_id": target.model_id}
     scaled = {c: (pl.col(c).cast(pl.Float64) * ratio).round(0).cast(pl.Int64) for c in TOKEN_COUNTS}
+    scaled["output_tokens"] = (
+        (pl.col("output_tokens").cast(pl.Float64) * ratio * output).round(0).cast(pl.Int64)
+    )
     return {"model_id": target.model_id, **scaled}
 
 
@@ -1059,15 +1063,6 @@ def _stale_finding(
 MID_TIER = "sonnet"
 
 
-def _moved(target: Model, tokens: float, output: float) -> dict[str, pl.Expr | str]:
-    """The counterfactual: the requests on `target`, tokens scaled by `tokens` and output by `output` more."""
-    scaled = {c: (pl.col(c).cast(pl.Float64) * tokens).round(0).cast(pl.Int64) for c in TOKEN_COUNTS}
-    scaled["output_tokens"] = (
-        (pl.col("output_tokens").cast(pl.Float64) * tokens * output).round(0).cast(pl.Int64)
-    )
-    return {"model_id": target.model_id, **scaled}
-
-
 def newer_mid_tier(window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float) -> Passes:
     """Top-tier features whose requests (prompt and output sizes) are of a shape the mid tier already
     serves in the same data: the newest mid-tier model may do them ("Sonnet is the new Opus"),
@@ -1149,7 +1144,7 @@ def _mid_tier_ratios(source: Model, target: Model) -> list[dict[str, pl.Expr | s
     tokenizer = _ratios(source, target)
     tok = [tokenizer[0], tokenizer[len(tokenizer) // 2], tokenizer[-1]]
     return [
-        _moved(target, t, DEFAULT_OUTPUT_RATIO.ppf(u)) for t, u in zip(tok, _RATIO_QUANTILES, strict=True)
+        _switched(target, t, DEFAULT_OUTPUT_RATIO.ppf(u)) for t, u in zip(tok, _RATIO_QUANTILES, strict=True)
     ]
 
 

@@ -51,7 +51,7 @@ class KeySet:
             if near:
                 found = pl.concat(near).unique()
                 hits.append(part.join(found, on=list(_HASHES), how="semi")["_i"])
-        known = pl.Series("known", [False] * keys.height, dtype=pl.Boolean)
+        known = pl.repeat(False, keys.height, dtype=pl.Boolean, eager=True).alias("known")
         return known.scatter(pl.concat(hits), True) if hits else known
 
 
