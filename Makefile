@@ -23,7 +23,7 @@ setup: $(VENV)/.dev
 
 demo: $(VENV)/.charts
 	rm -rf $(DATA)
-	$(BIN)/tierlens ingest sample_logs/ --data $(DATA)
+	$(BIN)/tierlens ingest sample_logs/ --quality sample_logs/quality/judgments.csv --data $(DATA)
 	$(BIN)/tierlens report --data $(DATA) --format table
 	$(BIN)/tierlens report --data $(DATA) -o report.html
 

@@ -473,7 +473,13 @@ def read_messages(paths: list[Path]) -> tuple[list[Json], Counter[str], list[str
             counts[f"key_{key}"] += 1
             raw = rec[key]
             ts = dt.datetime.fromtimestamp(raw, UTC) if key == "timestamp" else dt.datetime.fromisoformat(raw)
-            flat, resp = {"ts": ts, "week": ts.isocalendar().week, "feature": rec["feature"]}, rec["response"]
+            flat = {
+                "ts": ts,
+                "week": ts.isocalendar().week,
+                "feature": rec["feature"],
+                "request_id": rec["request_id"],
+            }
+            resp = rec["response"]
             if resp["type"] == "error":
                 counts[f"{path.name}:errors"] += 1
                 recs.append(flat | {"error": True})
@@ -491,6 +497,44 @@ def read_messages(paths: list[Path]) -> tuple[list[Json], Counter[str], list[str
             flat |= {"web": u["server_tool_use"]["web_search_requests"]}
             recs.append(flat | {"prompt": sum(u[k] for k in TOKENS[:3])})
     return recs, counts, bad
+
+
+QUALITY_WEEKS = range(43, 47)  # the judgments cover the last four weeks, the flags' window
+ESCALATION_RATE = 0.14  # support-chat: one conversation in seven handed to a person
+EVAL_SHARE = 0.2  # search-answer: the share of answers an LLM judge scored
+EVAL_MEANS = (0.86, 0.58)  # ...its mean score below and within the top quarter of prompts
+ACCURACY = {"claude-opus-4-6": 0.962, "claude-haiku-4-5": 0.955}  # ticket-classifier's labelled eval
+ACCURACY_N = 500
+
+
+def gen_quality(rng: random.Random, recs: list[Json], out: Path) -> Json:
+    """`quality/judgments.csv`: what a team's eval and support tools export (see the README)."""
+    rows = ["request_id,feature,model,period,metric,value,n"]
+    ok = [r for r in recs if not r["error"] and r["week"] in QUALITY_WEEKS]
+    search = [r for r in ok if r["feature"] == "search-answer"]
+    cut = sorted(r["prompt"] for r in search)[int(0.75 * len(search))]
+    scored = [r for r in search if rng.random() < EVAL_SHARE]
+    for r in scored:
+        mean = EVAL_MEANS[r["prompt"] >= cut]
+        score = min(1.0, max(0.0, rng.gauss(mean, 0.08)))
+        rows.append(f"{r['request_id']},,,,answer_eval,{score:.3f},")
+    support = Counter(r["week"] for r in ok if r["feature"] == "support-chat")
+    for week, n in sorted(support.items()):
+        rate = ESCALATION_RATE + rng.uniform(-0.01, 0.01)
+        rows.append(f",support-chat,claude-sonnet-4-5-20250929,2026-W{week},escalated,{rate:.3f},{n}")
+    for model, acc in ACCURACY.items():
+        rows.append(f",ticket-classifier,{model},2026-W46,label_accuracy,{acc:.3f},{ACCURACY_N}")
+    write_text(out / "quality" / "judgments.csv", "\n".join(rows) + "\n")
+    hard = [r for r in scored if r["prompt"] >= cut]
+    return {
+        "q_lines": len(rows) - 1,
+        "q_scored": len(scored),
+        "q_hard": len(hard),
+        "q_cut": cut,
+        "acc_n": ACCURACY_N,
+        "acc_opus": ACCURACY["claude-opus-4-6"],
+        "acc_haiku": ACCURACY["claude-haiku-4-5"],
+    }
 
 
 def table(header: str, rows: Iterable[Sequence[Any]]) -> str:
@@ -687,6 +731,20 @@ responses appear 2-3 times with the same `message.id`, `requestId` and usage (co
 A session's first call writes its 13-16k system prompt to cache; later calls read the context and write
 the new turn; ~60% of sessions use the 1h TTL. Tokens (input + cache write + cache read + output) over
 the distinct responses: {cc_tokens}.
+
+## 4. `quality/judgments.csv`: quality judgments (`tierlens ingest sample_logs/ --quality sample_logs/quality/judgments.csv`)
+
+{q_lines} judgments of ISO weeks W43..W46, in the long form eval and support tools export
+(`request_id` or `feature`, `model`, `period`; `metric`, `value`, `n`):
+
+- `search-answer`, `answer_eval` (an LLM judge's 0..1 score) of {q_scored} answers, one in five: mean
+  ~0.86, but ~0.58 on the {q_hard} whose prompt is in the feature's top quarter (>= {q_cut:,} tokens).
+  Haiku fails on the hardest inputs: a quality shortfall, priced as those requests on Sonnet.
+- `support-chat`, `escalated` (the share of conversations handed to a person) per week, with the
+  week's conversation count as `n`: ~14%, above the 10% limit: an upgrade signal.
+- `ticket-classifier`, `label_accuracy` of a labelled offline eval in W46, {acc_n} tickets on each
+  of `claude-opus-4-6` ({acc_opus}) and `claude-haiku-4-5` ({acc_haiku}): the cheaper model matches,
+  which raises the confidence of the downgrade finding for ticket-classifier.
 """
 
 
@@ -696,13 +754,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=20260817)
     args = ap.parse_args(argv)
     out, seed = args.out, args.seed
-    for sub in ("anthropic", "batches", "claude-code"):
+    for sub in ("anthropic", "batches", "claude-code", "quality"):
         shutil.rmtree(out / sub, ignore_errors=True)
     paths = gen_messages(random.Random(f"{seed}:messages"), Ids(random.Random(f"{seed}:message-ids")), out)
     batches = gen_batches(random.Random(f"{seed}:batches"), Ids(random.Random(f"{seed}:batch-ids")), out)
     cc = gen_claude_code(random.Random(f"{seed}:claude-code"), Ids(random.Random(f"{seed}:cc-ids")), out)
     recs, counts, bad = read_messages(paths)
     f = figures(recs, counts, bad, batches) | {"cc": cc, "prefix": EMAIL_PREFIX}
+    f |= gen_quality(random.Random(f"{seed}:quality"), recs, out)
     f["cc_tokens"] = ", ".join(f"`{k[7:]}` {v:,}" for k, v in cc.items() if k.startswith("tokens:"))
     f |= {"epoch0": EPOCH_WEEKS[0], "epoch1": EPOCH_WEEKS[1]}
     f["created_weeks"] = ", W".join(map(str, CREATED_AT_WEEKS))
@@ -721,7 +780,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("  " + ", ".join(f"{k} {n:,}" for k, n in feats.most_common()))
     print(f"batches: {len(batches)} batches, {sum(f[k] for k in f if k.startswith('b_')):,} results")
     print(f"claude-code: {cc['sessions']} sessions, {cc['lines']:,} lines, {cc['responses']:,} API responses")
-    for group in ("anthropic", "batches", "claude-code", "README.md"):
+    for group in ("anthropic", "batches", "claude-code", "quality", "README.md"):
         print(f"  {group:<12} {sum(v for k, v in sizes.items() if k.startswith(group)):>10,} bytes")
     print(f"total: {sum(sizes.values()):,} bytes in {out}")
 

@@ -370,6 +370,15 @@ main.command_class = _Command
     help="Then re-price the stored rows of the days these logs cover with the table in force "
     "(rows a re-ingest skips as duplicates keep their old price otherwise).",
 )
+@click.option(
+    "--quality",
+    "quality",
+    multiple=True,
+    metavar="FILE",
+    help="A file of quality judgments (CSV or JSON lines: request_id, or feature and period; metric; "
+    "value): eval scores, thumbs, escalations, kept apart from the costs. Repeatable; a directory "
+    "walk of PATHS leaves these files out.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the ingest summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless lines were rejected (for cron).")
 @click.pass_obj
@@ -385,6 +394,7 @@ def ingest(
     ts_from: str | None,
     claude_code: bool,
     reprice_after: bool,
+    quality: tuple[str, ...],
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -402,6 +412,7 @@ def ingest(
       tierlens ingest 'logs/2026-11-*.jsonl.gz' --data /srv/tierlens --strict
       zcat gateway.log.gz | tierlens ingest - --input-format anthropic_messages
       tierlens ingest saved-responses/ --ts-from created_at
+      tierlens ingest logs/ --quality evals/scores.csv --quality thumbs.jsonl
     """
     from tierlens.progress import terminal_progress
     from tierlens.sources.claude_code import claude_code_roots
@@ -410,22 +421,31 @@ def ingest(
     ws = state.workspace(data_dir=data_dir)
     ended = batch_ended_at.replace(tzinfo=None) if batch_ended_at else None
     targets: list[str | Path] = [*paths, *(claude_code_roots() if claude_code and paths else [])]
-    result = ws.ingest(
-        targets,
-        format=fmt,
-        strict=strict,
-        batch_ended_at=ended,
-        ts_from=ts_from,
-        reprice=reprice_after,
-        progress=terminal_progress(0, "ingest", quiet=quiet or as_json),
-    )
+    result = None
+    if targets or not quality:  # --quality alone reads no logs (not Claude Code's either)
+        result = ws.ingest(
+            targets,
+            format=fmt,
+            strict=strict,
+            batch_ended_at=ended,
+            ts_from=ts_from,
+            reprice=reprice_after,
+            progress=terminal_progress(0, "ingest", quiet=quiet or as_json),
+            exclude=quality,
+        )
+    judged = ws.ingest_quality(quality) if quality else None
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
-    elif not quiet or result.new_rejects or result.files_failed:  # -q: silent unless something is new
-        click.echo(_ingest_text(result))
-    if result.files_failed:
+        doc = {**(result.to_dict() if result else {}), **({"quality": judged.to_dict()} if judged else {})}
+        click.echo(json.dumps(doc, indent=2, default=str))
+    elif (
+        not quiet or (result and (result.new_rejects or result.files_failed)) or (judged and judged.rejected)
+    ):
+        texts = [_ingest_text(result) if result else "", judged.text() if judged else ""]
+        click.echo("\n".join(t for t in texts if t))
+    failed = [*(result.files_failed if result else []), *(judged.files_failed if judged else [])]
+    if failed:
         click.secho(
-            f"Error: {len(result.files_failed)} file(s) could not be read to their end; "
+            f"Error: {len(failed)} file(s) could not be read to their end; "
             "everything else was committed (re-run once they are fixed: nothing is added twice)",
             fg="red",
             err=True,

@@ -395,6 +395,25 @@ class SignalsConfig(_Strict):
     alias_min_requests: int = 100
     """Unpinned alias: a feature sends at least this many requests in the window to an alias (production traffic,
     not a developer trying a model out)."""
+    quality_metrics: dict[str, Literal["score", "good", "bad"]] = {}
+    """Quality: what each metric of `ingest --quality` measures, where its name does not say: `score` (an eval or
+    rubric score, higher is better), `good` (1 a good outcome: a thumbs-up, an accepted answer) or `bad` (1 a bad one:
+    an escalation, a thumbs-down, a retry). Unlisted names are read by their words (score, eval, rubric, grade,
+    judge; thumbs_up, accept, helpful; escalat, thumbs_down, complain, retry, fallback, reject)."""
+    quality_min_score: float = 0.7
+    """A mean score below this share of its scale (0.7: 0.7 of 1, 3.5 of 5, 70 of 100) on a feature's hardest inputs
+    fails the rubric: a common pass mark of LLM-judge rubrics [U: set yours]..."""
+    quality_hard_quantile: float = Field(default=0.75, gt=0, lt=1)
+    """...the hardest inputs being the judged requests whose prompt is at least this quantile of the feature's: the
+    top quarter, where a smaller model fails first."""
+    quality_max_bad_rate: float = 0.1
+    """An escalation or thumbs-down rate above 10%: one user in ten asking for a person is a feature the model is too
+    small for, in the tier guides' words [U: set yours]."""
+    quality_match_tolerance: float = 0.03
+    """A cheaper model's scores on the same feature match when they are at most this far below (on a 0..1 scale):
+    the noise of a few hundred judgments."""
+    quality_min_judgments: int = 30
+    """Quality figures need this many judgments (a feature's period rows count their `n`): fewer is an anecdote."""
     max_tokens_rate: float = 0.05
     """Under-provisioning: more than 5% of answers cut at max_tokens on a lower tier."""
     error_rate: float = 0.01

@@ -260,6 +260,7 @@ def ingest(
     ts_from: str | None = None,
     reprice: bool = False,
     progress: Progress | None = None,
+    exclude: Sequence[str | Path] = (),
 ) -> IngestResult:
     """Ingest logs into the dataset at `settings.data_dir`; returns what happened to every line.
 
@@ -267,6 +268,7 @@ def ingest(
     without a time field happened: `mtime` (the file's), `now`, or a field of the record to read it
     from. `progress`: told how far the reading is (bytes of the files) as it goes. `reprice`: afterwards, re-price the stored rows of the days these logs cover with the
     table in force (the rows a re-ingest skips as duplicates keep their old price otherwise).
+    `exclude`: files a directory walk leaves out (the quality files given beside the logs).
     Raises `SourceError` for unreadable inputs and `StrictModeError` (after committing the good
     rows) when `strict` and some lines were rejected.
     """
@@ -276,7 +278,8 @@ def ingest(
         format = format or "claude_code"
     settings, ts_from = _with_time_field(settings, ts_from)
     ignored: list[str] = []
-    files = resolve_inputs(paths, ignored)
+    left_out = {Path(p).resolve() for p in exclude}
+    files = [f for f in resolve_inputs(paths, ignored) if f == "-" or Path(f).resolve() not in left_out]
     if not files:
         raise SourceError("no log files found in " + ", ".join(str(p) for p in paths))
     table = PriceTable.load(settings.pricing)

@@ -46,6 +46,8 @@ KINDS = (
     "mixed_complexity",
     "latency_over_depth",
     "unpinned_alias",
+    "quality_shortfall",
+    "quality_complaints",
     "anomaly",
     "budget",
 )
@@ -108,6 +110,7 @@ def find_flags(
     lf: pl.LazyFrame | None = None,
     rollup: pl.LazyFrame | None = None,
     kinds: Collection[str] | None = None,
+    judgments: pl.DataFrame | None = None,
 ) -> Flags:
     """Run every signal over the dataset; `as_of` defaults to the day after the newest data.
 
@@ -116,7 +119,8 @@ def find_flags(
     the first pass reads the rollup, the signals then read the requests of the features it
     singles out; nothing the size of the data is ever held in memory. `kinds`: only
     these kinds of finding (`KINDS`), for a caller that needs a few (an alert rule); the same
-    findings of those kinds as a full run.
+    findings of those kinds as a full run. `judgments`: the quality judgments of the dataset
+    (`Workspace.judgments`), for the quality signals and to weigh the downgrade ones.
     """
     cfg = signals or SignalsConfig()
     table = table or PriceTable.load()
@@ -186,7 +190,16 @@ def find_flags(
     found_aliases = (
         unpinned_aliases(in_window, cfg, pricing.catalog, scale) if "unpinned_alias" in wanted else []
     )
+    judged = judgments if judgments is not None and not judgments.is_empty() else None
+    if judged is not None and wanted & {"quality_shortfall", "quality_complaints"}:
+        from tierlens.quality.signals import quality_findings
+
+        steps.append((quality_findings(judged, window_r, cfg, pricing, scale, (start, end)), None))
     found = run_passes(steps) + found_aliases
+    if judged is not None:
+        from tierlens.quality.signals import weigh_downgrades
+
+        found = weigh_downgrades(found, judged, cfg, (start, end))
     # a feature whose caching broke explains its growth, and is no feature that never cached
     explained = {f.feature for f in found if f.kind == "lost_caching"}
     found = [
@@ -1034,7 +1047,7 @@ def _stale_finding(
         feature=feature,
         model=source.model_id,
         title=f"{feature}: {lifecycle}{target.model_id} ({source.tier} {target.version}) "
-        f"would cost {pct:.0f}% less than {source.model_id} ({source.version})",
+        f"would cost {abs(pct):.0f}% {'less' if pct >= 0 else 'more'} than {source.model_id} ({source.version})",
         evidence=(
             f"{n:,} requests in the window on {source.model_id}, {_usd(cost * scale)}/month; on {target.model_id} "
             f"{money_range(low_cost * scale, high_cost * scale)}/month ({tokens})"
@@ -1553,6 +1566,16 @@ SIGNAL_DOCS = {
     "unpinned_alias": "At least `alias_min_requests` requests of a feature in the window name an alias "
     "(`claude-sonnet-4-5`, any `-latest`) rather than the dated snapshot it points to (`models.csv`'s `snapshot`): "
     "the model behind an alias can change under the feature. No dollar figure: the risk is to answers and budgets.",
+    "quality_shortfall": "Quality judgments (`ingest --quality`) of a feature score below `quality_min_score` of "
+    "their scale on its hardest inputs (the judged requests whose prompt is in the top `quality_hard_quantile`; all "
+    "of them when the judgments are a feature's period rows), over `quality_min_judgments` judgments or more: an "
+    "upgrade candidate. The figure is what those requests would add on the newest model one tier up that tokenizes "
+    "alike (every request of them when the judgments name none).",
+    "quality_complaints": "A feature's escalation or thumbs-down rate (a `bad` metric, or 1 minus a `good` one) is "
+    "above `quality_max_bad_rate` over `quality_min_judgments` judgments: the tier guides' upgrade sign. The figure "
+    "is what the feature would add one tier up. Judgments also weigh the downgrade findings: when the recommended "
+    "model's judgments on the same feature are within `quality_match_tolerance` of the current model's, the "
+    "finding's confidence is high; when they are lower, it is low; the evidence names the judgments.",
     "anomaly": "Daily spend per feature and model above the same-weekday median of the previous `anomaly_weeks` "
     "weeks (scaled by the recent level, so steady growth is not an anomaly) by `anomaly_z` robust deviations, "
     "`anomaly_min_usd` dollars and `anomaly_min_pct` percent, all three.",

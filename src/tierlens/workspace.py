@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tierlens.attribution import AttributionRun
     from tierlens.ingest import IngestResult
     from tierlens.pricing import PriceTable
+    from tierlens.quality import QualityIngest
     from tierlens.reconcile import Reconciliation
     from tierlens.replay import BacktestResult, ReplayResult
     from tierlens.report.model import Report
@@ -89,9 +90,18 @@ class Workspace:
         and the report asks it some twenty questions (each would open every rollup file again)."""
         return self.snapshot.rollup().collect().lazy()
 
+    @cached_property
+    def judgments(self) -> pl.DataFrame:
+        """The quality judgments of `ingest --quality` joined to the requests they judge, on a 0..1
+        scale (`tierlens.quality.evidence.judged`); empty when there are none."""
+        from tierlens.quality import judged, stored_quality
+
+        stored = stored_quality(self.data_dir)
+        return judged(stored, self.requests, self.settings.signals, self.table.aliases)
+
     def _written(self) -> None:
         """A write committed: the next read takes the new snapshot."""
-        for name in ("snapshot", "requests", "rollup"):
+        for name in ("snapshot", "requests", "rollup", "judgments"):
             self.__dict__.pop(name, None)
 
     # -- reads ---------------------------------------------------------------------------------------
@@ -121,6 +131,7 @@ class Workspace:
             signals=self.settings.signals,
             lf=self.requests,
             rollup=self.rollup,
+            judgments=self.judgments,
             **options,
         )
 
@@ -140,7 +151,14 @@ class Workspace:
                 )
             cfg = cfg.model_copy(update={"lookback_days": days})
         return find_flags(
-            None, cfg, self.settings.budgets, self.table, as_of, lf=self.requests, rollup=self.rollup
+            None,
+            cfg,
+            self.settings.budgets,
+            self.table,
+            as_of,
+            lf=self.requests,
+            rollup=self.rollup,
+            judgments=self.judgments,
         )
 
     def alert(self, rules: Path, **options: Any) -> Outcome:
@@ -153,9 +171,16 @@ class Workspace:
 
     def replay(self, policies: Sequence[str | Path], **options: Any) -> ReplayResult | BacktestResult:
         """Replay (or backtest) routing policies (`tierlens.replay.run` options)."""
+        from tierlens.quality.evidence import Bench
         from tierlens.replay import run
 
-        return run(self.data_dir, policies, table=self.table, lf=self.requests, **options)
+        judged = self.judgments
+        bench = (
+            Bench.of(judged, self.settings.signals, options.get("since"), options.get("until"))
+            if not judged.is_empty()
+            else None
+        )
+        return run(self.data_dir, policies, table=self.table, lf=self.requests, bench=bench, **options)
 
     def reconcile(self, cost_reports: Sequence[str | Path] = (), **options: Any) -> Reconciliation:
         """Against the provider's cost report files, or (none given) against the logs' own costs."""
@@ -212,6 +237,20 @@ class Workspace:
 
         try:
             return ingest(paths, self.settings, stdin=stdin, **options)
+        finally:
+            self._written()
+
+    def ingest_quality(self, paths: Sequence[str | Path]) -> QualityIngest:
+        """Ingest quality files (eval scores, thumbs, escalations), kept apart from the cost rows."""
+        from tierlens.errors import StoreError
+        from tierlens.quality import ingest_quality
+
+        try:
+            requests: pl.LazyFrame | None = self.requests
+        except StoreError:  # judgments may come before the logs they judge
+            requests = None
+        try:
+            return ingest_quality(paths, self.data_dir, requests=requests)
         finally:
             self._written()
 

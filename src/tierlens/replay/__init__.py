@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from tierlens.progress import Progress
+    from tierlens.quality.evidence import Bench
 
 __all__ = [
     "AssumptionError",
@@ -67,9 +68,10 @@ def run(
     backtest_days: int = 28,
     lf: pl.LazyFrame | None = None,
     progress: Progress | None = None,
+    bench: Bench | None = None,
 ) -> ReplayResult | BacktestResult:
     """Load the policies and the dataset, then replay (or backtest at `backtest_at`); `progress`
-    is told how many draws are made."""
+    is told how many draws are made; `bench`: quality judgments for the quality grades."""
     from tierlens.errors import ConfigError
     from tierlens.store import scan
 
@@ -108,4 +110,5 @@ def run(
         seed=seed,
         data_dir=str(data_dir),
         progress=progress,
+        bench=bench,
     )

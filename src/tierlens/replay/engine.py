@@ -40,6 +40,7 @@ import polars as pl
 
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.progress import Progress
+from tierlens.quality.evidence import Bench
 from tierlens.replay.assumptions import ONE, ZERO, Assumptions, Param, draw_values
 from tierlens.replay.calibrate import Calibration, feature_model_stats, fit_output_ratios
 from tierlens.replay.numeric import fsum
@@ -150,6 +151,8 @@ class _Plan:
         self.n = n
         self.seed = seed
         self.params: dict[str, Param] = {ONE.id: ONE, ZERO.id: ZERO}
+        self.bench: Bench | None = None
+        """The window's quality judgments, when the dataset has some (the quality grade's best evidence)."""
         self._draws: dict[str, list[float]] = {}
         self.legs: list[_Leg] = []
         for rule in policy.rules:
@@ -345,12 +348,14 @@ def replay(
     calibration_frame: pl.LazyFrame | pl.DataFrame | None = None,
     data_dir: str = "",
     progress: Progress | None = None,
+    bench: Bench | None = None,
 ) -> ReplayResult:
     """Replay the requests of [since, until] under each policy.
 
     `calibration_frame` (default: the replayed window itself) is where output-length ratios are
     fitted from; the backtest passes the window before the change so nothing leaks. `progress`:
-    told how many of the policies' draws are made as each policy is evaluated.
+    told how many of the policies' draws are made as each policy is evaluated. `bench`: the
+    window's quality judgments, for the quality grades.
     """
     cols: set[str] = set()
     for p in policies:
@@ -380,6 +385,7 @@ def replay(
         a = p.assumptions
         cals = fit_output_ratios(cal_stats, a.calibration_min_requests, a.calibration_floor_sigma)
         plans.append(_Plan(p, table, info, cals, tokenizers, draws, seed))
+        plans[-1].bench = bench
     grouped = _group_all(lf, plans)
     baseline, unpriced = _baseline(grouped[0] if grouped else _baseline_groups(lf), table)
     start = since or (first if isinstance(first, date) else None)
@@ -1186,6 +1192,8 @@ def _quality(x: pl.DataFrame, stats: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
             sig,
             observed.get((feature, src)),
             observed.get((feature, dst)),
+            plan.bench.pair(feature, src, dst) if plan.bench else None,
+            plan.bench.tolerance if plan.bench else 0.03,
         )
         key = (feature, tier)
         if key not in best or risk.rank > best[key].rank:

@@ -7,7 +7,10 @@ It says which of three kinds of evidence it rests on, weakest first:
 - **quality signals in the logs**: the touched requests' own shape (short structured tool calls are
   classification-like and low risk; requests that already stop at `max_tokens` are fragile);
 - **observed on both models**: the feature ran on both models in the window, and the signals the
-  logs do hold (truncation at `max_tokens`, structured-output share) are compared between them.
+  logs do hold (truncation at `max_tokens`, structured-output share) are compared between them;
+- **judged on both models**: quality judgments (`ingest --quality`: eval scores, thumbs,
+  escalations) of the feature on both models: low when the target's are at most the tolerance
+  below the source's, medium within three times that, high beyond.
 
 A cascade's cheap leg is graded one step lower than a direct route (escalation catches failures,
 at the cost the report shows). A request that keeps its model has no quality risk.
@@ -17,9 +20,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tierlens.quality.evidence import Score
+
 TIER_RANK = {"haiku": 1, "sonnet": 2, "opus": 3}
 GRADES = ("none", "low", "medium", "high")
-EVIDENCE = ("no model change", "heuristic only", "quality signals in the logs", "observed on both models")
+EVIDENCE = (
+    "no model change",
+    "heuristic only",
+    "quality signals in the logs",
+    "observed on both models",
+    "judged on both models",
+)
 MIN_OBSERVED = 30
 
 
@@ -63,10 +74,15 @@ def assess(
     touched: Signals,
     observed_source: Signals | None,
     observed_target: Signals | None,
+    judged: tuple[Score, Score] | None = None,
+    tolerance: float = 0.03,
 ) -> QualityRisk:
-    """The quality risk of moving `touched` requests from `source` to `target`."""
+    """The quality risk of moving `touched` requests from `source` to `target`; `judged`: the
+    feature's judgments on source and target, when both have enough."""
     if source == target:
         return NO_CHANGE
+    if judged is not None:
+        return _judged(*judged, tolerance)
     a, b = TIER_RANK.get(source_tier or ""), TIER_RANK.get(target_tier or "")
     if a is None or b is None:
         base, why = 2, f"tier of {source if a is None else target} unknown"
@@ -119,3 +135,14 @@ def assess(
         grade = GRADES[min(3, max(1, base + adjust))]
         return QualityRisk(grade, EVIDENCE[2], f"{why}; " + "; ".join(notes))
     return QualityRisk(GRADES[base], EVIDENCE[1], why)
+
+
+def _judged(before: Score, after: Score, tolerance: float) -> QualityRisk:
+    drop = before.good - after.good
+    grade = "low" if drop <= tolerance else "medium" if drop <= 3 * tolerance else "high"
+    return QualityRisk(
+        grade,
+        EVIDENCE[4],
+        f"{before.metric}: {after.shown()} on {after.model} vs {before.shown()} on {before.model} "
+        f"({after.n:,} + {before.n:,} judgments)",
+    )

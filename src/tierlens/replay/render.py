@@ -274,7 +274,13 @@ def _sections(p: PolicyResult) -> list[tuple[str, list[str], list[list[Any]]]]:
     out.append((title, *_row_table(p)))
     q = _quality_table(p)
     if q[1]:
-        out.append(("Quality risk (the logs hold no quality judgments: a flag for review)", *q))
+        judged = any(row[3] == "judged on both models" for row in q[1])
+        why = (
+            "graded from quality judgments where both models have them"
+            if judged
+            else "the logs hold no quality judgments"
+        )
+        out.append((f"Quality risk ({why}: a flag for review)", *q))
     c = _cascade_table(p)
     if c[1]:
         out.append(("Cascade break-even (at the median of the other assumptions)", *c))

@@ -26,6 +26,7 @@ from tierlens.errors import ConfigError
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import Models, reprice_sums
 from tierlens.progress import Progress
+from tierlens.quality.evidence import scores
 from tierlens.queries import get_query, run_query
 from tierlens.signals import Finding, find_flags
 from tierlens.store.layout import snapshot
@@ -173,6 +174,7 @@ def build_report(
     lf: pl.LazyFrame | None = None,
     rollup: pl.LazyFrame | None = None,
     progress: Progress | None = None,
+    judgments: pl.DataFrame | None = None,
 ) -> Report:
     """Build the report for the last complete period (or [since, until]) against the ones before.
 
@@ -180,7 +182,8 @@ def build_report(
     `Workspace`; a rollup not given is computed from `lf`). Every figure is a lazy aggregation:
     the sums by period, feature, tier and model read the rollup, re-pricing reads the requests;
     no request-level data is held in memory. `progress`: told each of the report's steps as it
-    is done.
+    is done. `judgments`: the dataset's quality judgments (`Workspace.judgments`), shown beside
+    the unit costs and given to the signals.
     """
     step = _stepper(progress, REPORT_STEPS)
     by = by or ["feature", "tier"]
@@ -234,13 +237,22 @@ def build_report(
         .sort(pl.col("change_usd").abs(), descending=True)
         .head(top)
     )
-    unit_costs = _unit_costs(ask, current, prev1)
+    unit_costs = _with_quality(_unit_costs(ask, current, prev1), judgments, current)
     step()
     savings = _savings(
         in_cur, table, Models.of(_in(sums, current).filter(pl.col("priced") & ~pl.col("bucket")))
     )
     step()
-    flags = find_flags(None, signals, None, table, as_of=current.end + timedelta(days=1), lf=lf, rollup=sums)
+    flags = find_flags(
+        None,
+        signals,
+        None,
+        table,
+        as_of=current.end + timedelta(days=1),
+        lf=lf,
+        rollup=sums,
+        judgments=judgments,
+    )
     step()
     potential = _potential(flags.findings)
     coverage = _coverage(_in(sums, current))
@@ -467,6 +479,23 @@ def _unit_costs(ask: WindowQuery, current: Window, prev: Window | None) -> pl.Da
         * (pl.col("cost_per_request") - pl.col("previous_cost_per_request"))
         / pl.col("previous_cost_per_request")
     )
+
+
+def _with_quality(units: pl.DataFrame, judgments: pl.DataFrame | None, w: Window) -> pl.DataFrame:
+    """The unit costs with each feature's best-judged metric in the window (most judgments), as
+    the metric reads (`quality`) and how many judgments back it; unchanged without judgments."""
+    if judgments is None or judgments.is_empty():
+        return units
+    whole = judgments.with_columns(model_id=pl.lit("*"))  # a feature's judgments on every model
+    best: dict[str, tuple[str, int]] = {}
+    for s in scores(whole, w.start, w.end):
+        if s.n > best.get(s.feature, ("", 0))[1]:
+            best[s.feature] = (f"{s.metric} {s.shown()}", s.n)
+    shown = pl.DataFrame(
+        [{"feature": f, "quality": q, "quality_judgments": n} for f, (q, n) in best.items()],
+        schema={"feature": pl.String, "quality": pl.String, "quality_judgments": pl.Int64},
+    )
+    return units.join(shown, on="feature", how="left")
 
 
 def _savings(cur: pl.LazyFrame, table: PriceTable, models: Models) -> dict[str, Any]:

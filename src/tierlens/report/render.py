@@ -144,6 +144,7 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         ]
         for row in r.by_model.iter_rows(named=True)
     ]
+    judged = "quality" in r.unit_costs.columns
     units = [
         [
             row["feature"],
@@ -152,6 +153,7 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
             pct(row.get("cost_per_request_change_pct")),
             money(row["cost_per_1k_output"]),
             f"{100 * (row['cache_read_share'] or 0):.0f}%",
+            *([row["quality"] or "-"] if judged else []),
         ]
         for row in r.unit_costs.iter_rows(named=True)
     ]
@@ -197,7 +199,8 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         ("Spend by model", ["model", "requests", "cost", "previous", "%"], models),
         (
             "Unit costs by feature",
-            ["feature", "requests", "per request", "% vs prev", "per 1K output", "cache read"],
+            ["feature", "requests", "per request", "% vs prev", "per 1K output", "cache read"]
+            + (["quality"] if judged else []),
             units,
         ),
         (

@@ -3,6 +3,7 @@
 ```
 <data>/requests/date=YYYY-MM-DD/part-<ingest>-<n>.parquet   the dataset (Hive-partitioned, zstd)
 <data>/quarantine/<ingest>.jsonl                             rejected lines: file, line, reason, hash
+<data>/quality/part-<seq>-<ingest>.parquet                   quality judgments (tierlens.quality), apart from costs
 <data>/_meta/ingests.jsonl                                   one summary line per committed ingest
 <data>/_staging/<ingest>/...                                 files being written (never read)
 <data>/_txn/<ingest>.json                                    commit journal (rolled forward on recovery)
@@ -39,6 +40,10 @@ class Layout:
     @property
     def quarantine(self) -> Path:
         return self.root / "quarantine"
+
+    @property
+    def quality(self) -> Path:
+        return self.root / "quality"
 
     @property
     def meta(self) -> Path:

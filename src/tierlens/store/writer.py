@@ -170,7 +170,7 @@ def _checked_plan(
 
     try:
         moves = [
-            (inside(s, layout.staging), inside(d, layout.requests, layout.quarantine))
+            (inside(s, layout.staging), inside(d, layout.requests, layout.quarantine, layout.quality))
             for s, d in plan["moves"]
         ]
         deletes = [inside(p, layout.requests) for p in plan.get("deletes", [])]
@@ -223,8 +223,11 @@ def _write_rollups(layout: Layout, committed: list[str]) -> None:
     from tierlens.store.rollup import write_rollup
 
     for rel in committed:
+        path = layout.root / rel
+        if path.suffix != ".parquet" or not path.is_relative_to(layout.requests):
+            continue  # a quarantine file, a quality file: not requests
         with contextlib.suppress(OSError, pl.exceptions.PolarsError):
-            write_rollup(layout.root, layout.root / rel)
+            write_rollup(layout.root, path)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -395,6 +398,15 @@ class Transaction:
         pq.write_table(table, staged, row_group_size=CLUSTER_ROWS, **_PARQUET_OPTIONS)
         self.rewrites.append((str(staged.relative_to(self.layout.root)), str(rel)))
 
+    def stage_file(self, target: Path, table: pa.Table) -> None:
+        """Stage `table` as the new file `target` of a data area other than the requests (the
+        quality judgments), renamed into place at commit with the rest, journaled likewise."""
+        rel = target.relative_to(self.layout.root)
+        staged = self.dir / "files" / rel
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, staged, **_PARQUET_OPTIONS)
+        self.rewrites.append((str(staged.relative_to(self.layout.root)), str(rel)))
+
     def _flush(self, day: str, part: _Partition) -> None:
         """Hand the partition's buffer to the writer thread (waiting for the previous write first)."""
         if not part.buffers:
@@ -468,7 +480,7 @@ class Transaction:
         shutil.rmtree(self.dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.layout.staging.rmdir()
-        _write_rollups(self.layout, [dst for _, dst in moves if dst.endswith(".parquet")])
+        _write_rollups(self.layout, [dst for _, dst in moves])
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
