@@ -13,7 +13,7 @@ from tests.conftest import REPO
 from tierlens.config import PriceOverride, PricingConfig
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.replay import Dist, Policy, ReplayResult, load_policies, parse_policy, replay
-from tierlens.replay.assumptions import Param, draw_values
+from tierlens.replay.assumptions import DEFAULT_OUTPUT_RATIO, Param, draw_values
 from tierlens.replay.engine import DAYS_PER_MONTH
 
 TABLE = PriceTable.load()
@@ -172,7 +172,7 @@ def test_each_draw_equals_pricing_every_request(sample_data: Path, rows: pl.Data
         Param(
             "output_ratio:claude-sonnet-4-6->claude-haiku-5-5",
             "",
-            Dist.lognormal(1.0, 0.15),
+            DEFAULT_OUTPUT_RATIO,
             "",
             "output_ratio",
         ),

@@ -12,8 +12,12 @@ code-review moved from Opus 4.6 to Sonnet 4.6 on 2026-10-12). `backtest(lf, DATE
    requests actually observed after it (volume is not what is being tested), widened by the
    sampling error of comparing two finite windows: per-request cost CV x sqrt(1/n_before + 1/n_after),
    drawn as one more Latin-hypercube parameter;
-4. compares the P10/P50/P90 of that prediction with the observed cost (re-priced by the pricing
-   engine, so both sides use one price table).
+4. compares the P10/P50/P90 (and P5/P95) of that prediction with the observed cost (re-priced by
+   the pricing engine, so both sides use one price table).
+
+The ranges are validated by `tests/test_replay_coverage.py`: over simulated migrations whose
+answer-length ratios have the spread of the default prior, the observed cost falls inside
+P10..P90 in `VALIDATED_COVERAGE["p10_p90"]` of them and inside P5..P95 in `["p05_p95"]`.
 
 A policy is compared on a feature only when it routes that feature's traffic the way it actually
 moved (predicted and observed model mix within 10%); otherwise the row says why not.
@@ -41,6 +45,8 @@ from tierlens.schema import TOKEN_COLUMNS
 MIN_REQUESTS = 30
 MIN_SHIFT = 0.5
 MIX_TOLERANCE = 0.10
+VALIDATED_COVERAGE = {"migrations": 120, "p10_p90": 0.842, "p05_p95": 0.933}
+"""What the coverage test measured, shown with every backtest (the test fails when they differ)."""
 
 
 class BacktestError(TierlensError):
@@ -272,10 +278,13 @@ _ROW_SCHEMA = {
     "before_usd": pl.Float64,
     "naive_after_usd": pl.Float64,
     "observed_after_usd": pl.Float64,
+    "predicted_p05": pl.Float64,
     "predicted_p10": pl.Float64,
     "predicted_p50": pl.Float64,
     "predicted_p90": pl.Float64,
+    "predicted_p95": pl.Float64,
     "inside": pl.Boolean,
+    "inside_p05_p95": pl.Boolean,
     "error_p50_pct": pl.Float64,
     "observed_savings_pct": pl.Float64,
     "predicted_savings_p10_pct": pl.Float64,
@@ -344,7 +353,7 @@ def _compare(pr: Any, c: Change, s: dict[str, Any], draws: int, seed: int) -> di
     )
     unit = [(before["cost"] - sv) / nb * (1 + noise_sd * zz) for sv, zz in zip(savings, z, strict=True)]
     pred = [u * na for u in unit]
-    p10, p50, p90 = (quantile(pred, q) for q in (0.1, 0.5, 0.9))
+    p05, p10, p50, p90, p95 = (quantile(pred, q) for q in (0.05, 0.1, 0.5, 0.9, 0.95))
     sav = [100 * (1 - u / base_unit) for u in unit] if base_unit else [0.0]
     label_rows = pr.rows.filter((pl.col("feature") == c.feature) & (pl.col("touched_requests") > 0))
     labels = label_rows["label"].to_list()
@@ -354,10 +363,13 @@ def _compare(pr: Any, c: Change, s: dict[str, Any], draws: int, seed: int) -> di
         "comparable": True,
         "reason": "",
         "label": label,
+        "predicted_p05": p05,
         "predicted_p10": p10,
         "predicted_p50": p50,
         "predicted_p90": p90,
+        "predicted_p95": p95,
         "inside": p10 <= after["cost"] <= p90,
+        "inside_p05_p95": p05 <= after["cost"] <= p95,
         "error_p50_pct": 100 * (p50 - after["cost"]) / after["cost"] if after["cost"] else None,
         "predicted_savings_p10_pct": quantile(sav, 0.1),
         "predicted_savings_p50_pct": quantile(sav, 0.5),
