@@ -149,6 +149,15 @@ def test_production_traffic_on_an_alias_is_flagged_and_a_pinned_snapshot_is_not(
         ("chat", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929")
     ]  # drafts is pinned; trial is below alias_min_requests
     assert found[0].data["requests"] == 150 and found[0].monthly_usd is None
+    # the alias has pointed to its snapshot since the snapshot's date (models.csv's snapshot column)
+    assert found[0].data["alias_since"] == "2025-09-29" and "(since 2025-09-29:" in found[0].evidence
+
+
+def test_an_alias_points_to_its_snapshot_since_the_snapshots_date() -> None:
+    catalog = ModelCatalog.load()
+    assert str(catalog.alias_of("claude-haiku-4-5").points_since) == "2025-10-01"  # type: ignore[union-attr]
+    undated = catalog.get("claude-opus-4-6")
+    assert undated is not None and undated.points_since is None  # no snapshot: not an alias
 
 
 def _shaped(feature: str, model: str, n: int, prompt: int, output: int, hour: int) -> list[dict[str, Any]]:

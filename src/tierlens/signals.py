@@ -1320,6 +1320,8 @@ def unpinned_aliases(
         if alias is None and not latest:
             continue
         pin = alias.snapshot if alias is not None else f"a dated snapshot of {model_id}"
+        since = alias.points_since if alias is not None else None
+        moved = f" (since {since}: the alias moves when a new snapshot ships)" if since else ""
         out.append(
             Finding(
                 kind="unpinned_alias",
@@ -1329,7 +1331,7 @@ def unpinned_aliases(
                 title=f"{feature}: production traffic on the alias {model}; pin {pin}",
                 evidence=(
                     f"{n:,} requests in the window ({_usd(float(cost or 0.0) * scale)}/month) name {model}, "
-                    f"which points to {pin}: the model behind an alias can change under the feature, and with "
+                    f"which points to {pin}{moved}: the model behind an alias can change under the feature, and with "
                     "it the answers and the bill"
                 ),
                 monthly_usd=None,
@@ -1340,6 +1342,7 @@ def unpinned_aliases(
                 data={
                     "alias": model,
                     "snapshot": alias.snapshot if alias is not None else None,
+                    "alias_since": str(since) if since else None,
                     "requests": n,
                 },
             )

@@ -16,6 +16,7 @@ retired by then, and priced in the table.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterable
@@ -56,6 +57,16 @@ class Model:
     replacement: str | None
     snapshot: str | None
     tokenizer: str | None
+
+    @property
+    def points_since(self) -> date | None:
+        """For an alias: since when it points to its snapshot (the snapshot's date, its id's
+        `-YYYYMMDD`, else the alias's release); None when neither is known."""
+        day = (self.snapshot or "")[-8:]
+        if day.isdigit():
+            with contextlib.suppress(ValueError):
+                return date(int(day[:4]), int(day[4:6]), int(day[6:]))
+        return self.released if self.snapshot else None
 
     @property
     def version(self) -> str:
