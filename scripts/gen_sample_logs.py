@@ -731,8 +731,11 @@ responses appear 2-3 times with the same `message.id`, `requestId` and usage (co
 A session's first call writes its 13-16k system prompt to cache; later calls read the context and write
 the new turn; ~60% of sessions use the 1h TTL. Tokens (input + cache write + cache read + output) over
 the distinct responses: {cc_tokens}.
+"""
 
-## 4. `quality/judgments.csv`: quality judgments (`tierlens ingest sample_logs/ --quality sample_logs/quality/judgments.csv`)
+
+QUALITY_README = """
+## 5. `quality/judgments.csv`: quality judgments (`tierlens ingest sample_logs/ --quality sample_logs/quality/judgments.csv`)
 
 {q_lines} judgments of ISO weeks W43..W46, in the long form eval and support tools export
 (`request_id` or `feature`, `model`, `period`; `metric`, `value`, `n`):
@@ -746,6 +749,18 @@ the distinct responses: {cc_tokens}.
   of `claude-opus-4-6` ({acc_opus}) and `claude-haiku-4-5` ({acc_haiku}): the cheaper model matches,
   which raises the confidence of the downgrade finding for ticket-classifier.
 """
+MORE_SECTION = "## 4. `more/`"
+"""sample_logs/README.md's section on more/, kept as it is: scripts/gen_more_sample_logs.py's figures."""
+
+
+def kept_more_section(readme: Path) -> str:
+    """The README's more/ section as it stands (written by hand from gen_more_sample_logs.py's output)."""
+    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
+    if MORE_SECTION not in text:
+        return ""
+    section = text[text.index(MORE_SECTION) :]
+    end = section.find("\n## 5. ")
+    return "\n" + (section if end < 0 else section[: end + 1]).rstrip("\n") + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -769,9 +784,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     f |= {"prefix_lo": EMAIL_PREFIX + 400, "prefix_hi": EMAIL_PREFIX + 900}
     sizes = {str(p.relative_to(out)): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()}
     sizes.pop("README.md", None)
-    text = README.format_map(f | {"size": 0})
+    template = README + kept_more_section(out / "README.md").replace("{", "{{").replace("}", "}}") + QUALITY_README
+    text = template.format_map(f | {"size": 0})
     for _ in range(3):  # the size includes the README itself; a fixed point within 2 rounds
-        text = README.format_map(f | {"size": sum(sizes.values()) + len(text.encode())})
+        text = template.format_map(f | {"size": sum(sizes.values()) + len(text.encode())})
     write_text(out / "README.md", text)
     sizes["README.md"] = len(text.encode())
     feats = Counter(r["feature"] for r in recs)
