@@ -1694,6 +1694,76 @@ def replay(
     _emit(render(result, fmt), fmt, output, "replay")
 
 
+@main.command()
+@click.option(
+    "--policy", "policy", required=True, type=click.Path(path_type=Path), help="One policy TOML file."
+)
+@click.option(
+    "--logs",
+    "logs",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="Log files or directories that keep the request bodies beside the responses (repeatable).",
+)
+@data_option
+@click.option(
+    "--sample", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Requests per feature."
+)
+@click.option(
+    "--max-usd", "max_usd", default=5.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+    help="Budget: a request is sent only when its worst case still fits.",
+)  # fmt: skip
+@click.option(
+    "--dry-run", is_flag=True, help="Print what would be sent and its worst-case cost; send nothing."
+)
+@click.option(
+    "--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="Requests in flight."
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format."
+)  # fmt: skip
+@click.pass_obj
+@handle_errors
+def trial(
+    state: State,
+    policy: Path,
+    logs: tuple[str, ...],
+    data_dir: Path | None,
+    sample: int,
+    max_usd: float,
+    dry_run: bool,
+    concurrency: int,
+    seed: int,
+    fmt: str,
+) -> None:
+    """Send a representative sample of the requests a policy moves to its target models.
+
+    The request bodies are read from the raw logs (--logs), never stored. Each request goes
+    unchanged but for its model through the official SDK (pip install 'tierlens[trial]'), with
+    ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL from the environment; the spend never passes
+    --max-usd. The trials table (tokens, cost, latency, agreement with the logged answer; no
+    text) is kept in <data>/trials/, and `tierlens replay` then calibrates the output ratio of
+    the features it covers from it.
+
+    \b
+    Examples:
+      tierlens trial --policy policies/short-structured-to-haiku.toml --logs gateway/ --dry-run
+      tierlens trial --policy policies/short-structured-to-haiku.toml --logs gateway/ --sample 50 --max-usd 5
+    """
+    result = state.workspace(data_dir=data_dir).trial(
+        policy,
+        list(logs),
+        sample=sample,
+        max_usd=max_usd,
+        dry_run=dry_run,
+        concurrency=concurrency,
+        seed=seed,
+    )
+    click.echo(result.json() if fmt == "json" else result.text())
+
+
 def _day(value: datetime | None) -> date | None:
     return value.date() if value else None
 

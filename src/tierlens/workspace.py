@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from tierlens.store.doctor import Checkup
     from tierlens.store.layout import Snapshot
     from tierlens.summary import SpendSummary
+    from tierlens.trial import TrialResult
 
 
 class Workspace:
@@ -173,14 +174,28 @@ class Workspace:
         """Replay (or backtest) routing policies (`tierlens.replay.run` options)."""
         from tierlens.quality.evidence import Bench
         from tierlens.replay import run
+        from tierlens.trial import calibrations, stored_trials
 
         judged = self.judgments
+        trials = calibrations(stored_trials(self.data_dir))
         bench = (
             Bench.of(judged, self.settings.signals, options.get("since"), options.get("until"))
             if not judged.is_empty()
             else None
         )
-        return run(self.data_dir, policies, table=self.table, lf=self.requests, bench=bench, **options)
+        return run(
+            self.data_dir, policies, table=self.table, lf=self.requests, bench=bench, trials=trials, **options
+        )
+
+    def trial(self, policy: str | Path, logs: Sequence[str | Path], **options: Any) -> TrialResult:
+        """Send a sample of the requests `policy` moves (bodies read from `logs`) to its target
+        models and keep what came back (`tierlens.trial.run_trial` options: sample, max_usd,
+        dry_run, concurrency, seed, send)."""
+        from tierlens.replay import load_policies
+        from tierlens.trial import run_trial
+
+        [loaded] = load_policies([policy], self.table)
+        return run_trial(self.data_dir, self.requests, loaded, logs, self.table, **options)
 
     def reconcile(self, cost_reports: Sequence[str | Path] = (), **options: Any) -> Reconciliation:
         """Against the provider's cost report files, or (none given) against the logs' own costs."""

@@ -83,15 +83,6 @@ def stored_quality(data_dir: str | Path) -> pl.DataFrame:
     )
 
 
-def _next_part(layout: Layout, ingest_id: str) -> Path:
-    """`part-<sequence>-<ingest>.parquet`: the sequence (taken under the store's lock) orders the
-    files as they were committed, which ingest ids of one second do not."""
-    folder = layout.quality
-    taken = [p.name.split("-")[1] for p in folder.glob("part-*.parquet")] if folder.is_dir() else []
-    n = max((int(t) for t in taken if t.isdigit()), default=0)
-    return folder / f"part-{n + 1:08d}-{ingest_id}.parquet"
-
-
 def _new_or_changed(incoming: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     latest = incoming.unique(subset=list(KEY), keep="last", maintain_order=True)
     if stored.is_empty():
@@ -136,7 +127,7 @@ def ingest_quality(
         result.rows_read, result.rows_added = incoming.height, fresh.height
         result.unchanged = incoming.height - fresh.height
         if not fresh.is_empty():
-            txn.stage_file(_next_part(store.layout, txn.ingest_id), fresh.to_arrow())
+            txn.stage_file(Layout.next_part(store.layout.quality, txn.ingest_id), fresh.to_arrow())
         txn.rejects = _not_quarantined(store.layout.root, rejects)
         result.rejected = len(rejects)
         ids = incoming["request_id"].drop_nulls().unique()

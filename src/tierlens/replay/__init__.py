@@ -13,7 +13,7 @@ predictions against a routing change the logs hold, and `render.py` formats both
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,9 +69,11 @@ def run(
     lf: pl.LazyFrame | None = None,
     progress: Progress | None = None,
     bench: Bench | None = None,
+    trials: Mapping[tuple[str, str, str], Calibration] | None = None,
 ) -> ReplayResult | BacktestResult:
     """Load the policies and the dataset, then replay (or backtest at `backtest_at`); `progress`
-    is told how many draws are made; `bench`: quality judgments for the quality grades."""
+    is told how many draws are made; `bench`: quality judgments for the quality grades; `trials`:
+    the output ratios trials measured (they replace the logs' own for their features)."""
     from tierlens.errors import ConfigError
     from tierlens.store import scan
 
@@ -111,4 +113,5 @@ def run(
         data_dir=str(data_dir),
         progress=progress,
         bench=bench,
+        trials=trials,
     )

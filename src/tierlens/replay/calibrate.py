@@ -36,10 +36,17 @@ class Calibration:
     mean_target: float
     ratio: float
     sigma: float
+    origin: str = "logs"
+    """`logs`: two windows of the feature's own traffic; `trial`: the same requests re-sent (paired)."""
 
     @property
     def requests(self) -> int:
         return self.n_source + self.n_target
+
+    @property
+    def basis(self) -> str:
+        """How the replay names it: "calibrated from N requests" or "... N trial requests"."""
+        return f"calibrated from {self.requests:,} {'trial ' if self.origin == 'trial' else ''}requests"
 
     def dist(self) -> Dist:
         return Dist.lognormal(self.ratio, self.sigma)
@@ -55,6 +62,7 @@ class Calibration:
             "mean_output_target": round(self.mean_target, 4),
             "ratio": round(self.ratio, 6),
             "sigma": round(self.sigma, 6),
+            "origin": self.origin,
         }
 
 

@@ -31,7 +31,7 @@ generations or providers).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -228,7 +228,7 @@ class _Plan:
                     f"output_ratio:{feature}:{source}->{target}",
                     f"output ratio {source} -> {target} ({feature})",
                     cal.dist(),
-                    f"calibrated from {cal.requests:,} requests",
+                    cal.basis,
                     "output_ratio",
                 )
             )
@@ -349,13 +349,15 @@ def replay(
     data_dir: str = "",
     progress: Progress | None = None,
     bench: Bench | None = None,
+    trials: Mapping[tuple[str, str, str], Calibration] | None = None,
 ) -> ReplayResult:
     """Replay the requests of [since, until] under each policy.
 
     `calibration_frame` (default: the replayed window itself) is where output-length ratios are
     fitted from; the backtest passes the window before the change so nothing leaks. `progress`:
     told how many of the policies' draws are made as each policy is evaluated. `bench`: the
-    window's quality judgments, for the quality grades.
+    window's quality judgments, for the quality grades. `trials`: output ratios a trial measured
+    on the same requests, which take the place of the logs' own for the features they cover.
     """
     cols: set[str] = set()
     for p in policies:
@@ -384,6 +386,7 @@ def replay(
     for p in policies:
         a = p.assumptions
         cals = fit_output_ratios(cal_stats, a.calibration_min_requests, a.calibration_floor_sigma)
+        cals |= dict(trials or {})
         plans.append(_Plan(p, table, info, cals, tokenizers, draws, seed))
         plans[-1].bench = bench
     grouped = _group_all(lf, plans)

@@ -182,8 +182,9 @@ def _policy_lines(p: PolicyResult, days: int) -> list[str]:
         )
     for c in p.calibrations:
         lines.append(
-            f"  Output ratio {c.source} -> {c.target} for {c.feature} calibrated from {c.requests:,} requests "
-            f"({c.n_source:,} + {c.n_target:,}): {c.ratio:.3f} (sigma {c.sigma:.3f})"
+            f"  Output ratio {c.source} -> {c.target} for {c.feature} {c.basis}"
+            + (f" ({c.n_source:,} + {c.n_target:,})" if c.origin == "logs" else "")
+            + f": {c.ratio:.3f} (sigma {c.sigma:.3f})"
         )
     return lines
 

@@ -4,6 +4,7 @@
 <data>/requests/date=YYYY-MM-DD/part-<ingest>-<n>.parquet   the dataset (Hive-partitioned, zstd)
 <data>/quarantine/<ingest>.jsonl                             rejected lines: file, line, reason, hash
 <data>/quality/part-<seq>-<ingest>.parquet                   quality judgments (tierlens.quality), apart from costs
+<data>/trials/part-<seq>-<trial>.parquet                     trial results (tierlens.trial): no text
 <data>/_meta/ingests.jsonl                                   one summary line per committed ingest
 <data>/_staging/<ingest>/...                                 files being written (never read)
 <data>/_txn/<ingest>.json                                    commit journal (rolled forward on recovery)
@@ -46,6 +47,10 @@ class Layout:
         return self.root / "quality"
 
     @property
+    def trials(self) -> Path:
+        return self.root / "trials"
+
+    @property
     def meta(self) -> Path:
         return self.root / "_meta"
 
@@ -64,6 +69,14 @@ class Layout:
     @property
     def lock(self) -> Path:
         return self.root / ".lock"
+
+    @staticmethod
+    def next_part(folder: Path, ident: str) -> Path:
+        """`part-<sequence>-<ident>.parquet` in `folder` (the quality and trial areas): the sequence,
+        taken under the store's lock, orders the files as committed, which ids of one second do not."""
+        taken = [p.name.split("-")[1] for p in folder.glob("part-*.parquet")] if folder.is_dir() else []
+        n = max((int(t) for t in taken if t.isdigit()), default=0)
+        return folder / f"part-{n + 1:08d}-{ident}.parquet"
 
     def require(self) -> None:
         """Raise StoreError unless a tierlens dataset is here (what every read checks first)."""

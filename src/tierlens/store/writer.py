@@ -170,7 +170,10 @@ def _checked_plan(
 
     try:
         moves = [
-            (inside(s, layout.staging), inside(d, layout.requests, layout.quarantine, layout.quality))
+            (
+                inside(s, layout.staging),
+                inside(d, layout.requests, layout.quarantine, layout.quality, layout.trials),
+            )
             for s, d in plan["moves"]
         ]
         deletes = [inside(p, layout.requests) for p in plan.get("deletes", [])]

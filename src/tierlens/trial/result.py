@@ -1,0 +1,196 @@
+"""A trial's outcome: the trials table (no text: tokens, cost, latency, scores, hashes), its summary
+per feature, and the output-length calibrations the replay takes from it.
+
+The table is kept at `<data>/trials/part-<seq>-<trial>.parquet`, written through the store's
+transaction like any other commit. An output ratio is paired: the same requests' output tokens on
+the target over their logged output tokens, its median the ratio of the sums and its sigma the
+standard error of the mean log ratio, sd / sqrt(n), widened by the calibration floor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tierlens.replay.assumptions import Dist
+from tierlens.replay.calibrate import Calibration
+from tierlens.store.layout import Layout
+from tierlens.trial.run import Tried
+
+TRIAL_SCHEMA: dict[str, Any] = {
+    "trial_id": pl.String,
+    "policy": pl.String,
+    "rule": pl.String,
+    "feature": pl.String,
+    "request_id": pl.String,
+    "source_model": pl.String,
+    "target_model": pl.String,
+    "logged_output_tokens": pl.Int64,
+    "output_tokens": pl.Int64,
+    "input_tokens": pl.Int64,
+    "cache_read_tokens": pl.Int64,
+    "cache_write_tokens": pl.Int64,
+    "cost_usd": pl.Float64,
+    "latency_ms": pl.Float64,
+    "stop_reason": pl.String,
+    "logged_stop_reason": pl.String,
+    "agreement": pl.Float64,
+    "exact_tool_call": pl.Boolean,
+    "answer_chars": pl.Int64,
+    "answer_sha256": pl.String,
+    "error": pl.String,
+}
+FLOOR_SIGMA = 0.02
+
+
+def rows_of(trial_id: str, policy: str, tried: list[Tried]) -> pl.DataFrame:
+    """The trials table rows of `tried` (lengths, counts, scores and hashes only)."""
+    out = []
+    for t in tried:
+        a, u = t.answer, (t.answer.usage if t.answer else {})
+        out.append(
+            {
+                "trial_id": trial_id,
+                "policy": policy,
+                "rule": t.move.rule,
+                "feature": t.move.feature,
+                "request_id": t.case.request_id,
+                "source_model": t.move.source,
+                "target_model": t.move.target,
+                "logged_output_tokens": t.case.logged.output_tokens,
+                "output_tokens": a.output_tokens if a else None,
+                "input_tokens": u.get("input_tokens"),
+                "cache_read_tokens": u.get("cache_read_input_tokens"),
+                "cache_write_tokens": u.get("cache_creation_input_tokens"),
+                "cost_usd": t.cost_usd,
+                "latency_ms": t.latency_ms if a else None,
+                "stop_reason": a.stop_reason if a else None,
+                "logged_stop_reason": t.case.logged.stop_reason,
+                "agreement": t.agreement,
+                "exact_tool_call": t.exact_tool,
+                "answer_chars": a.chars if a else None,
+                "answer_sha256": a.digest if a else None,
+                "error": t.error,
+            }
+        )
+    return pl.DataFrame(out, schema=TRIAL_SCHEMA)
+
+
+def stored_trials(data_dir: str | Path) -> pl.DataFrame:
+    folder = Layout(Path(data_dir)).trials
+    files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame(schema=TRIAL_SCHEMA)
+
+
+def calibrations(trials: pl.DataFrame) -> dict[tuple[str, str, str], Calibration]:
+    """(feature, source, target) -> the paired output ratio the trials measured (module docstring)."""
+    ok = trials.filter(
+        pl.col("error").is_null() & (pl.col("output_tokens") > 0) & (pl.col("logged_output_tokens") > 0)
+    )
+    out = {}
+    for (feature, source, target), g in ok.group_by("feature", "source_model", "target_model"):
+        n = g.height
+        logs = (g["output_tokens"].cast(pl.Float64) / g["logged_output_tokens"]).log()
+        spread = logs.std() if n > 1 else None
+        sd = float(spread) if isinstance(spread, int | float) else 1.0
+        ratio = float(g["output_tokens"].sum()) / float(g["logged_output_tokens"].sum())
+        out[(str(feature), str(source), str(target))] = Calibration(
+            feature=str(feature),
+            source=str(source),
+            target=str(target),
+            n_source=n,
+            n_target=0,
+            mean_source=float(g["logged_output_tokens"].mean() or 0.0),  # type: ignore[arg-type]
+            mean_target=float(g["output_tokens"].mean() or 0.0),  # type: ignore[arg-type]
+            ratio=ratio,
+            sigma=math.hypot(sd / math.sqrt(n), FLOOR_SIGMA),
+            origin="trial",
+        )
+    return out
+
+
+@dataclass
+class TrialResult:
+    """What `run_trial` did: the rows it wrote (or would send, in a dry run) and their summary."""
+
+    policy: str
+    trial_id: str
+    dry_run: bool
+    rows: pl.DataFrame
+    planned: int
+    not_sent: int = 0
+    estimated_usd: float = 0.0
+    max_usd: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def features(self) -> list[dict[str, Any]]:
+        """Per feature: requests tried, spend, measured output ratio, agreement and latency."""
+        cals = calibrations(self.rows)
+        out = []
+        for (feature, target), g in sorted(
+            self.rows.group_by("feature", "target_model"), key=lambda kv: str(kv[0])
+        ):
+            ok = g.filter(pl.col("error").is_null())
+            cal = next((c for k, c in cals.items() if k[0] == feature and k[2] == target), None)
+            dist = Dist.lognormal(cal.ratio, cal.sigma) if cal else None
+            p10, p50, p90 = (dist.ppf(0.1), dist.ppf(0.5), dist.ppf(0.9)) if dist else (None, None, None)
+            out.append(
+                {
+                    "policy": self.policy,
+                    "feature": feature,
+                    "target": target,
+                    "requests": ok.height,
+                    "errors": g.height - ok.height,
+                    "spent_usd": float(ok["cost_usd"].sum()),
+                    "output_ratio": {"p10": p10, "p50": p50, "p90": p90},
+                    "agreement": float(ok["agreement"].mean()) if ok.height else None,  # type: ignore[arg-type]
+                    "latency_ms": {"p50": ok["latency_ms"].median(), "p90": ok["latency_ms"].quantile(0.9)},
+                }
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "trial_id": self.trial_id,
+            "dry_run": self.dry_run,
+            "planned": self.planned,
+            "not_sent_for_budget": self.not_sent,
+            "estimated_max_usd": self.estimated_usd,
+            "max_usd": self.max_usd,
+            "features": [] if self.dry_run else self.features(),
+            "notes": self.notes,
+        }
+
+    def text(self) -> str:
+        if self.dry_run:
+            lines = [
+                f"Dry run of {self.policy}: {self.planned:,} request(s) would be sent, at most "
+                f"${self.estimated_usd:,.4f} (budget ${self.max_usd:,.2f})"
+            ]
+            by = self.rows.group_by("feature", "source_model", "target_model").len().sort("feature")
+            lines += [f"  {f}: {n:,} request(s) {s} -> {t}" for f, s, t, n in by.iter_rows()]
+            return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+        lines = [f"Trial {self.trial_id} of {self.policy}: {self.rows.height:,} request(s) sent"]
+        if self.not_sent:
+            lines.append(
+                f"  {self.not_sent:,} not sent: their worst case would have passed ${self.max_usd:,.2f}"
+            )
+        for f in self.features():
+            r = f["output_ratio"]
+            ratio = f"x{r['p50']:.2f} [x{r['p10']:.2f} .. x{r['p90']:.2f}]" if r["p50"] is not None else "-"
+            agree = f"{f['agreement']:.2f}" if f["agreement"] is not None else "-"
+            lines.append(
+                f"  {f['feature']} -> {f['target']}: {f['requests']:,} tried ({f['errors']} errors), "
+                f"${f['spent_usd']:,.4f}; output ratio {ratio}; agreement {agree}; "
+                f"latency P50 {f['latency_ms']['p50'] or 0:,.0f} ms"
+            )
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+    def json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)

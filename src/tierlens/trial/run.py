@@ -1,0 +1,181 @@
+"""Send a trial's requests to the candidate models, within a budget, and score the answers.
+
+Each request goes unchanged but for its model (the policy's target; a cascade's first model)
+through the official SDK (`anthropic`, the `[trial]` extra), which reads `ANTHROPIC_API_KEY` and
+`ANTHROPIC_BASE_URL` from the environment and retries 408/409/429/5xx with backoff, honouring
+`retry-after`. Before a request is sent its worst case is reserved against `--max-usd`: every
+prompt token at the dearest prompt rate (a 1-hour cache write), scaled by the tokenizer ratio's
+P90 when the target tokenizes differently, and `max_tokens` of output; a request whose worst case
+does not fit is not sent, so the spend never passes the budget.
+
+Agreement with the logged answer:
+- a tool call: 1 when the tool and its arguments are the same; else the share of argument fields
+  (the union of both calls' keys) with equal values, 0 for another tool or no tool call;
+- text: `difflib.SequenceMatcher` ratio over the two answers' words (2 x matches / total words):
+  1 for the same words in the same order, falling with every word added, dropped or moved.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from tierlens.errors import MissingExtraError
+from tierlens.pricing import PriceTable, price_requests
+from tierlens.pricing.models import with_model_ids
+from tierlens.replay.assumptions import DEFAULT_TOKENIZER_RATIOS, DEFAULT_UNKNOWN_TOKENIZER_RATIO
+from tierlens.replay.engine import tokenizer_of
+from tierlens.trial.cases import Answer, Case, answer_of
+from tierlens.trial.sample import Move
+
+
+def agreement(logged: Answer, tried: Answer) -> tuple[float, bool | None]:
+    """(agreement 0..1, same tool call exactly; None for text answers): see the module docstring."""
+    if logged.tool is not None:
+        if tried.tool is None or tried.tool[0] != logged.tool[0]:
+            return 0.0, False
+        a, b = logged.tool[1], tried.tool[1]
+        if a == b:
+            return 1.0, True
+        keys = set(a) | set(b)
+        return (sum(a.get(k) == b.get(k) for k in keys) / len(keys) if keys else 1.0), False
+    words = difflib.SequenceMatcher(None, logged.text.split(), tried.text.split(), autojunk=False)
+    return words.ratio(), None
+
+
+def _frame(model: str, usage: dict[str, Any], tier: str | None, table: PriceTable) -> pl.DataFrame:
+    created = usage.get("cache_creation") or {}
+    w1h = int(created.get("ephemeral_1h_input_tokens") or 0)
+    w_all = int(usage.get("cache_creation_input_tokens") or 0)
+    row = {
+        "ts": datetime.now(UTC).replace(tzinfo=None),
+        "provider": "anthropic",
+        "model": model,
+        "service_tier": tier or "standard",
+        "inference_geo": usage.get("inference_geo"),
+        "input_tokens": int(usage.get("input_tokens") or 0),
+        "cache_read_tokens": int(usage.get("cache_read_input_tokens") or 0),
+        "cache_write_5m_tokens": w_all - w1h,
+        "cache_write_1h_tokens": w1h,
+        "output_tokens": int(usage.get("output_tokens") or 0),
+        "web_search_requests": int((usage.get("server_tool_use") or {}).get("web_search_requests") or 0),
+    }
+    frame: pl.DataFrame = with_model_ids(
+        pl.DataFrame([row]).with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+    )
+    return frame
+
+
+def price(table: PriceTable, model: str, usage: dict[str, Any], tier: str | None = None) -> float | None:
+    """What tierlens charges for one answer's usage on `model` (None: the model has no price)."""
+    priced = price_requests(_frame(model, usage, tier, table), table)
+    return float(priced["cost_usd"][0]) if bool(priced["priced"][0]) else None
+
+
+def _model_id(model: str, table: PriceTable) -> str:
+    return str(with_model_ids(pl.DataFrame({"model": [model]}), table.aliases)["model_id"][0])
+
+
+def worst_case(table: PriceTable, case: Case, target: str) -> float | None:
+    """The most sending `case` to `target` can cost (the module docstring says how)."""
+    tok = tokenizer_of(table)
+    source, dest = tok.get(_model_id(case.model, table)), tok.get(_model_id(target, table))
+    ratio = DEFAULT_TOKENIZER_RATIOS.get((source or "", dest or ""), DEFAULT_UNKNOWN_TOKENIZER_RATIO)
+    prompt = int(case.prompt_tokens * (1.0 if source == dest else ratio.ppf(0.9))) + 1
+    usage = {
+        "cache_creation_input_tokens": prompt,
+        "cache_creation": {"ephemeral_1h_input_tokens": prompt},
+        "output_tokens": int(case.body.get("max_tokens") or 4096),
+    }
+    return price(table, target, usage)
+
+
+@dataclass
+class Tried:
+    """One request sent: what came back, priced and scored (no text)."""
+
+    case: Case
+    move: Move
+    answer: Answer | None
+    cost_usd: float | None
+    latency_ms: float
+    agreement: float | None
+    exact_tool: bool | None
+    error: str | None = None
+
+
+Send = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def anthropic_sender(max_retries: int = 5) -> Send:
+    """A sender through the official SDK (keys and base URL from the environment only)."""
+    try:
+        import anthropic
+    except ImportError:
+        raise MissingExtraError("trials need the Anthropic SDK: pip install 'tierlens[trial]'") from None
+    client = anthropic.Anthropic(max_retries=max_retries)
+
+    def send(body: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = client.messages.create(**body).model_dump(mode="json")
+        return answer
+
+    return send
+
+
+class Budget:
+    """Spend so far plus the worst cases reserved for requests in flight, never above `limit`."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit, self.spent, self.reserved = limit, 0.0, 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self, worst: float) -> bool:
+        with self._lock:
+            if self.spent + self.reserved + worst > self.limit:
+                return False
+            self.reserved += worst
+            return True
+
+    def settle(self, worst: float, actual: float) -> None:
+        with self._lock:
+            self.reserved -= worst
+            self.spent += actual
+
+
+def _one(send: Send, table: PriceTable, budget: Budget, case: Case, move: Move) -> Tried | None:
+    worst = worst_case(table, case, move.target)
+    if worst is None:
+        return Tried(case, move, None, None, 0.0, None, None, f"{move.target} has no price")
+    if not budget.reserve(worst):
+        return None  # not sent: it might pass the budget
+    body = {k: v for k, v in case.body.items() if k != "stream"} | {"model": move.target}
+    started = time.perf_counter()
+    try:
+        got = answer_of(send(body))
+    except Exception as exc:  # a failed request is a row of the trial, not a crash
+        budget.settle(worst, 0.0)
+        return Tried(case, move, None, None, 0.0, None, None, type(exc).__name__)
+    latency = 1000 * (time.perf_counter() - started)
+    cost = price(table, move.target, got.usage) or 0.0
+    budget.settle(worst, cost)
+    score, exact = agreement(case.logged, got)
+    return Tried(case, move, got, cost, latency, score, exact)
+
+
+def send_all(
+    plan: Sequence[tuple[Case, Move]], send: Send, table: PriceTable, max_usd: float, concurrency: int = 4
+) -> tuple[list[Tried], int]:
+    """Send `plan` within `max_usd`; (what was tried, how many were left unsent by the budget)."""
+    budget = Budget(max_usd)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="tierlens-trial") as pool:
+        done = list(pool.map(lambda cm: _one(send, table, budget, *cm), plan))
+    tried = [t for t in done if t is not None]
+    return tried, len(done) - len(tried)
