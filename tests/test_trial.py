@@ -118,9 +118,37 @@ def test_a_trial_measures_the_ratio_and_agreement_the_server_produces(
     replay = tierlens.Workspace(data).replay([POLICY], draws=200)
     [cal] = replay.policies[0].calibrations  # type: ignore[union-attr]
     assert cal.origin == "trial" and cal.basis == "calibrated from 50 trial requests"
+    low, high = cal.dist().ppf(0.1), cal.dist().ppf(0.9)
+    assert low < 0.8 < high  # the fake's true ratio
     from tierlens.replay.render import render
 
     assert "calibrated from 50 trial requests" in render(replay, "table")
+    row = replay.policies[0].rows.filter(pl.col("feature") == "tickets").row(0, named=True)  # type: ignore[union-attr]
+    assert (row["quality_evidence"], row["quality_grade"]) == (
+        "observed on both models",
+        "medium",
+    )  # 80% agreed
+    assert "a trial of 50 requests on claude-haiku-4-5 agreed 80%" in row["quality_detail"]
+
+
+def test_a_trials_agreement_sets_the_confidence_of_the_downgrade_it_tried(
+    bodies: tuple[Path, Path], fake: Behaviour
+) -> None:
+    logs, data = bodies
+    settings = Settings(data_dir=data, signals={"min_monthly_usd": 0.0})  # a small test feature
+    ws = tierlens.Workspace(settings=settings)
+    [before] = [x for x in ws.flags().findings if x.kind == "top_tier_structured"]
+    fake.disagree_every = 20  # 95% agreement
+    assert _cli("--logs", str(logs), "--data", str(data), "--sample", "40").exit_code == 0
+    [after] = [
+        x for x in tierlens.Workspace(settings=settings).flags().findings if x.kind == "top_tier_structured"
+    ]
+    assert before.confidence != "high" or "trial" not in before.evidence
+    assert after.confidence == "high" and after.data["trial"] == {
+        "requests": 40,
+        "agreement": pytest.approx(0.95),
+    }
+    assert "a trial of 40 requests on claude-haiku-4-5 agreed 95%" in after.evidence
 
 
 def test_the_budget_is_never_passed(bodies: tuple[Path, Path], fake: Behaviour) -> None:

@@ -414,6 +414,12 @@ class SignalsConfig(_Strict):
     the noise of a few hundred judgments."""
     quality_min_judgments: int = 30
     """Quality figures need this many judgments (a feature's period rows count their `n`): fewer is an anecdote."""
+    trial_min_requests: int = 20
+    """Trials (`tierlens trial`) weigh a downgrade finding when they tried at least this many of the feature's
+    requests on its recommended model..."""
+    trial_min_agreement: float = 0.9
+    """...raising its confidence to high when the answers agreed with the logged ones at least this much on average
+    (a tool call: the same tool and arguments; text: the word-sequence similarity), lowering it to low below 0.7."""
     max_tokens_rate: float = 0.05
     """Under-provisioning: more than 5% of answers cut at max_tokens on a lower tier."""
     error_rate: float = 0.01

@@ -111,6 +111,7 @@ def find_flags(
     rollup: pl.LazyFrame | None = None,
     kinds: Collection[str] | None = None,
     judgments: pl.DataFrame | None = None,
+    trials: pl.DataFrame | None = None,
 ) -> Flags:
     """Run every signal over the dataset; `as_of` defaults to the day after the newest data.
 
@@ -120,7 +121,8 @@ def find_flags(
     singles out; nothing the size of the data is ever held in memory. `kinds`: only
     these kinds of finding (`KINDS`), for a caller that needs a few (an alert rule); the same
     findings of those kinds as a full run. `judgments`: the quality judgments of the dataset
-    (`Workspace.judgments`), for the quality signals and to weigh the downgrade ones.
+    (`Workspace.judgments`), for the quality signals and to weigh the downgrade ones; `trials`:
+    the trials table (`tierlens trial`), whose agreement weighs them too.
     """
     cfg = signals or SignalsConfig()
     table = table or PriceTable.load()
@@ -200,6 +202,10 @@ def find_flags(
         from tierlens.quality.signals import weigh_downgrades
 
         found = weigh_downgrades(found, judged, cfg, (start, end))
+    if trials is not None and not trials.is_empty():
+        from tierlens.quality.signals import weigh_by_trials
+
+        found = weigh_by_trials(found, trials, cfg)
     # a feature whose caching broke explains its growth, and is no feature that never cached
     explained = {f.feature for f in found if f.kind == "lost_caching"}
     found = [

@@ -140,6 +140,7 @@ class Workspace:
         """Every signal over the window before `as_of` (the configured lookback, or from `since`)."""
         from tierlens.errors import ConfigError
         from tierlens.signals import find_flags
+        from tierlens.trial.result import stored_trials
 
         cfg = self.settings.signals
         if since is not None:
@@ -160,6 +161,7 @@ class Workspace:
             lf=self.requests,
             rollup=self.rollup,
             judgments=self.judgments,
+            trials=stored_trials(self.data_dir),
         )
 
     def alert(self, rules: Path, **options: Any) -> Outcome:
@@ -174,10 +176,10 @@ class Workspace:
         """Replay (or backtest) routing policies (`tierlens.replay.run` options)."""
         from tierlens.quality.evidence import Bench
         from tierlens.replay import run
-        from tierlens.trial import calibrations, stored_trials
+        from tierlens.trial.result import TrialEvidence, stored_trials
 
         judged = self.judgments
-        trials = calibrations(stored_trials(self.data_dir))
+        trials = TrialEvidence.of(stored_trials(self.data_dir))
         bench = (
             Bench.of(judged, self.settings.signals, options.get("since"), options.get("until"))
             if not judged.is_empty()

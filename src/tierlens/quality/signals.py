@@ -171,3 +171,22 @@ def weigh_downgrades(
             )
         )
     return out
+
+
+def weigh_by_trials(found: list[Finding], trials: pl.DataFrame, cfg: SignalsConfig) -> list[Finding]:
+    """Each downgrade finding whose recommended model a trial tried on the feature, its confidence
+    set by the trial's agreement with the logged answers (`trial_min_agreement`)."""
+    from tierlens.trial.result import agreements
+
+    tried = agreements(trials)
+    out = []
+    for f in found:
+        key = (f.feature or "", f.model or "", str(f.data.get("target")))
+        a = tried.get(key) if f.kind in DOWNGRADES else None
+        if a is None or a.requests < cfg.trial_min_requests:
+            out.append(f)
+            continue
+        confidence = "high" if a.mean >= cfg.trial_min_agreement else "low" if a.mean < 0.7 else f.confidence
+        data = {**f.data, "trial": {"requests": a.requests, "agreement": a.mean}}
+        out.append(replace(f, evidence=f"{f.evidence}; {a.said()}", confidence=confidence, data=data))
+    return out

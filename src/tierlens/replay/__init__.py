@@ -13,7 +13,7 @@ predictions against a routing change the logs hold, and `render.py` formats both
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from tierlens.progress import Progress
     from tierlens.quality.evidence import Bench
+    from tierlens.trial.result import TrialEvidence
 
 __all__ = [
     "AssumptionError",
@@ -69,7 +70,7 @@ def run(
     lf: pl.LazyFrame | None = None,
     progress: Progress | None = None,
     bench: Bench | None = None,
-    trials: Mapping[tuple[str, str, str], Calibration] | None = None,
+    trials: TrialEvidence | None = None,
 ) -> ReplayResult | BacktestResult:
     """Load the policies and the dataset, then replay (or backtest at `backtest_at`); `progress`
     is told how many draws are made; `bench`: quality judgments for the quality grades; `trials`:

@@ -31,10 +31,10 @@ generations or providers).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -47,6 +47,9 @@ from tierlens.replay.numeric import fsum
 from tierlens.replay.policy import Policy, Rule
 from tierlens.replay.quality import QualityRisk, Signals, assess
 from tierlens.summary import UNATTRIBUTED, UNKNOWN_TIER
+
+if TYPE_CHECKING:
+    from tierlens.trial.result import Agreement, TrialEvidence
 
 LABELS = ("exact", "modelled", "speculative")
 DAYS_PER_MONTH = 30.4375
@@ -151,6 +154,8 @@ class _Plan:
         self.n = n
         self.seed = seed
         self.params: dict[str, Param] = {ONE.id: ONE, ZERO.id: ZERO}
+        self.agreements: dict[tuple[str, str, str], Agreement] = {}
+        """Trial agreement with the logged answers, per (feature, source, target)."""
         self.bench: Bench | None = None
         """The window's quality judgments, when the dataset has some (the quality grade's best evidence)."""
         self._draws: dict[str, list[float]] = {}
@@ -349,7 +354,7 @@ def replay(
     data_dir: str = "",
     progress: Progress | None = None,
     bench: Bench | None = None,
-    trials: Mapping[tuple[str, str, str], Calibration] | None = None,
+    trials: TrialEvidence | None = None,
 ) -> ReplayResult:
     """Replay the requests of [since, until] under each policy.
 
@@ -386,9 +391,10 @@ def replay(
     for p in policies:
         a = p.assumptions
         cals = fit_output_ratios(cal_stats, a.calibration_min_requests, a.calibration_floor_sigma)
-        cals |= dict(trials or {})
+        cals |= trials.calibrations if trials else {}
         plans.append(_Plan(p, table, info, cals, tokenizers, draws, seed))
         plans[-1].bench = bench
+        plans[-1].agreements = trials.agreements if trials else {}
     grouped = _group_all(lf, plans)
     baseline, unpriced = _baseline(grouped[0] if grouped else _baseline_groups(lf), table)
     start = since or (first if isinstance(first, date) else None)
@@ -1197,6 +1203,7 @@ def _quality(x: pl.DataFrame, stats: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
             observed.get((feature, dst)),
             plan.bench.pair(feature, src, dst) if plan.bench else None,
             plan.bench.tolerance if plan.bench else 0.03,
+            plan.agreements.get((str(feature), str(src), str(dst))),
         )
         key = (feature, tier)
         if key not in best or risk.rank > best[key].rank:

@@ -8,6 +8,8 @@ It says which of three kinds of evidence it rests on, weakest first:
   classification-like and low risk; requests that already stop at `max_tokens` are fragile);
 - **observed on both models**: the feature ran on both models in the window, and the signals the
   logs do hold (truncation at `max_tokens`, structured-output share) are compared between them;
+  a trial (`tierlens trial`) of the feature's requests on the target counts as this too, graded
+  by its agreement with the logged answers: low from 90%, medium from 70%, high below;
 - **judged on both models**: quality judgments (`ingest --quality`: eval scores, thumbs,
   escalations) of the feature on both models: low when the target's are at most the tolerance
   below the source's, medium within three times that, high beyond.
@@ -19,8 +21,12 @@ at the cost the report shows). A request that keeps its model has no quality ris
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tierlens.quality.evidence import Score
+
+if TYPE_CHECKING:
+    from tierlens.trial.result import Agreement
 
 TIER_RANK = {"haiku": 1, "sonnet": 2, "opus": 3}
 GRADES = ("none", "low", "medium", "high")
@@ -32,6 +38,8 @@ EVIDENCE = (
     "judged on both models",
 )
 MIN_OBSERVED = 30
+MIN_TRIED = 20
+"""Trial requests of a feature on the target that make its agreement the grade's evidence."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ def assess(
     observed_target: Signals | None,
     judged: tuple[Score, Score] | None = None,
     tolerance: float = 0.03,
+    tried: Agreement | None = None,
 ) -> QualityRisk:
     """The quality risk of moving `touched` requests from `source` to `target`; `judged`: the
     feature's judgments on source and target, when both have enough."""
@@ -83,6 +92,9 @@ def assess(
         return NO_CHANGE
     if judged is not None:
         return _judged(*judged, tolerance)
+    if tried is not None and tried.requests >= MIN_TRIED:
+        grade = "low" if tried.mean >= 0.9 else "medium" if tried.mean >= 0.7 else "high"
+        return QualityRisk(grade, EVIDENCE[3], tried.said())
     a, b = TIER_RANK.get(source_tier or ""), TIER_RANK.get(target_tier or "")
     if a is None or b is None:
         base, why = 2, f"tier of {source if a is None else target} unknown"

@@ -114,6 +114,47 @@ def calibrations(trials: pl.DataFrame) -> dict[tuple[str, str, str], Calibration
     return out
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How far a trial's answers on `target` agreed with the logged ones, for one feature."""
+
+    feature: str
+    source: str
+    target: str
+    requests: int
+    mean: float
+
+    def said(self) -> str:
+        return (
+            f"a trial of {self.requests:,} requests on {self.target} agreed {100 * self.mean:.0f}% with the "
+            f"answers {self.source} gave"
+        )
+
+
+def agreements(trials: pl.DataFrame) -> dict[tuple[str, str, str], Agreement]:
+    """(feature, source, target) -> the mean agreement of the trials' answered requests."""
+    ok = trials.filter(pl.col("error").is_null() & pl.col("agreement").is_not_null())
+    grouped = ok.group_by("feature", "source_model", "target_model").agg(
+        n=pl.len(), mean=pl.col("agreement").mean()
+    )
+    return {
+        (str(f), str(s), str(t)): Agreement(str(f), str(s), str(t), int(n), float(m))
+        for f, s, t, n, m in grouped.iter_rows()
+    }
+
+
+@dataclass(frozen=True)
+class TrialEvidence:
+    """What the stored trials tell the replay: paired output ratios and answer agreement."""
+
+    calibrations: dict[tuple[str, str, str], Calibration]
+    agreements: dict[tuple[str, str, str], Agreement]
+
+    @classmethod
+    def of(cls, trials: pl.DataFrame) -> TrialEvidence:
+        return cls(calibrations(trials), agreements(trials))
+
+
 @dataclass
 class TrialResult:
     """What `run_trial` did: the rows it wrote (or would send, in a dry run) and their summary."""
