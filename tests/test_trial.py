@@ -176,7 +176,20 @@ def test_rate_limits_are_retried_and_the_key_is_never_printed_or_stored(
     )  # used...
     stored = b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file())
     assert SECRET not in res.output and SECRET.encode() not in stored  # ...and never shown nor kept
+    assert [line.split()[:3] for line in res.output.splitlines() if line.startswith("tickets")] == [
+        ["tickets", "claude-haiku-4-5", "10"]
+    ]  # the table: feature, target, tried
     assert b"please help with my order" not in stored  # no text either
+
+
+def test_the_markdown_summary_has_one_row_per_feature(bodies: tuple[Path, Path], fake: Behaviour) -> None:
+    logs, data = bodies
+    res = _cli("--logs", str(logs), "--data", str(data), "--sample", "5", "--format", "markdown")
+    assert res.exit_code == 0, res.output
+    assert (
+        "| feature | target | tried |" in res.output
+        and "| tickets | claude-haiku-4-5 | 5 | 0 |" in res.output
+    )
 
 
 def test_a_trial_of_logs_without_request_bodies_says_so(tmp_path: Path, write: Any) -> None:

@@ -1722,7 +1722,8 @@ def replay(
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format."
+    "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True,
+    help="Output format.",
 )  # fmt: skip
 @click.pass_obj
 @handle_errors
@@ -1761,7 +1762,7 @@ def trial(
         concurrency=concurrency,
         seed=seed,
     )
-    click.echo(result.json() if fmt == "json" else result.text())
+    click.echo({"json": result.json, "markdown": result.markdown}.get(fmt, result.text)())
 
 
 def _day(value: datetime | None) -> date | None:

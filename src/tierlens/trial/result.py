@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from tierlens.render import markdown_table, money, table
 from tierlens.replay.assumptions import Dist
 from tierlens.replay.calibrate import Calibration
 from tierlens.store.layout import Layout
@@ -46,6 +47,16 @@ TRIAL_SCHEMA: dict[str, Any] = {
     "error": pl.String,
 }
 FLOOR_SIGMA = 0.02
+FEATURE_HEADERS = [
+    "feature",
+    "target",
+    "tried",
+    "errors",
+    "spent",
+    "output ratio",
+    "agreement",
+    "latency P50",
+]
 
 
 def rows_of(trial_id: str, policy: str, tried: list[Tried]) -> pl.DataFrame:
@@ -222,16 +233,33 @@ class TrialResult:
             lines.append(
                 f"  {self.not_sent:,} not sent: their worst case would have passed ${self.max_usd:,.2f}"
             )
+        lines += ["", table(self._cells(), FEATURE_HEADERS)]
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+    def markdown(self) -> str:
+        if self.dry_run:
+            return self.text()
+        head = f"**Trial {self.trial_id} of {self.policy}**: {self.rows.height:,} request(s) sent"
+        return "\n\n".join([head, markdown_table(FEATURE_HEADERS, self._cells()), *self.notes])
+
+    def _cells(self) -> list[list[str]]:
+        rows = []
         for f in self.features():
-            r = f["output_ratio"]
+            r, lat = f["output_ratio"], f["latency_ms"]
             ratio = f"x{r['p50']:.2f} [x{r['p10']:.2f} .. x{r['p90']:.2f}]" if r["p50"] is not None else "-"
-            agree = f"{f['agreement']:.2f}" if f["agreement"] is not None else "-"
-            lines.append(
-                f"  {f['feature']} -> {f['target']}: {f['requests']:,} tried ({f['errors']} errors), "
-                f"${f['spent_usd']:,.4f}; output ratio {ratio}; agreement {agree}; "
-                f"latency P50 {f['latency_ms']['p50'] or 0:,.0f} ms"
+            rows.append(
+                [
+                    f["feature"],
+                    f["target"],
+                    f"{f['requests']:,}",
+                    f"{f['errors']:,}",
+                    money(f["spent_usd"]),
+                    ratio,
+                    f"{f['agreement']:.2f}" if f["agreement"] is not None else "-",
+                    f"{lat['p50']:,.0f} ms" if lat["p50"] is not None else "-",
+                ]
             )
-        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+        return rows
 
     def json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
