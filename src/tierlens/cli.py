@@ -126,7 +126,7 @@ def handle_errors(fn: F) -> F:
             sys.exit(int(exc.exit_code))
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            sys.exit(int(ExitCode.INTERRUPTED))
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # a bug: say so briefly, never dump a traceback on a user
@@ -134,7 +134,7 @@ def handle_errors(fn: F) -> F:
                 raise
             click.secho(f"Internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
             click.echo("Re-run with --debug for the traceback, and please report it.", err=True)
-            sys.exit(70)
+            sys.exit(int(ExitCode.INTERNAL))
 
     return wrapper  # type: ignore[return-value]
 
@@ -1080,7 +1080,7 @@ class _MonitoringCommand(_Command):
 
 def _unknown(exc: click.UsageError) -> NoReturn:
     click.echo(f"UNKNOWN: {exc.format_message()}", err=True)
-    sys.exit(3)
+    sys.exit(int(ExitCode.UNKNOWN))
 
 
 @main.command(cls=_MonitoringCommand)
@@ -1155,12 +1155,12 @@ def alert(
         if state.debug:
             raise
         click.echo(f"UNKNOWN: {exc}", err=True)
-        sys.exit(3)
+        sys.exit(int(ExitCode.UNKNOWN))
     except Exception as exc:  # never a traceback for cron
         if state.debug:
             raise
         click.echo(f"UNKNOWN: internal error {type(exc).__name__}: {exc}", err=True)
-        sys.exit(3)
+        sys.exit(int(ExitCode.UNKNOWN))
     for err in outcome.errors:
         click.echo(f"UNKNOWN: {err}", err=True)
     if verbose or outcome.suppressed:

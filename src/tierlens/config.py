@@ -145,7 +145,6 @@ class OTelSource(_Strict):
     for an instrumentation that reports uncached input there."""
 
 
-TOKEN_CONVENTIONS = ("input_excludes_cache", "input_includes_cache")
 MAPPABLE_COLUMNS = (
     "ts",
     "model",

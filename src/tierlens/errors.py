@@ -18,6 +18,9 @@ class ExitCode(IntEnum):
     FINDING = 1  # an alert fired, or a finding at the asked severity
     USAGE = 2  # bad usage or configuration
     INPUT = 3  # unreadable input or data, or rejects under --strict
+    UNKNOWN = 3  # `alert`: the monitoring-plugin convention for "could not evaluate" (same code)
+    INTERNAL = 70  # a bug (sysexits EX_SOFTWARE): a short message, the traceback under --debug
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
 class TierlensError(Exception):
@@ -58,6 +61,41 @@ class QueryError(TierlensError):
 
 class StrictModeError(TierlensError):
     """`--strict` was asked and some lines were rejected (they are in the quarantine)."""
+
+    exit_code = ExitCode.INPUT
+
+
+class PolicyError(ConfigError):
+    """A policy file is invalid; the message starts with `path:line:col:` when the place is known."""
+
+    def __init__(self, message: str, path: str = "", line: int | None = None, col: int | None = None) -> None:
+        where = path
+        if path and line is not None:
+            where += f":{line}" + (f":{col}" if col is not None else "")
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path = path
+        self.line = line
+        self.col = col
+        self.reason = message
+
+
+class ConditionError(ConfigError):
+    """A `when` condition is invalid; `line` and `col` (1-based) point into the SQL text (as
+    sqlglot's ParseError does); a policy file adds its own path and line to them."""
+
+    def __init__(self, message: str, line: int, col: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+
+
+class AssumptionError(ConfigError):
+    """An `[assumptions]` value or a `--assume` option is invalid."""
+
+
+class BacktestError(TierlensError):
+    """The data holds no routing change to backtest at the given date."""
 
     exit_code = ExitCode.INPUT
 

@@ -1,6 +1,6 @@
 """The vectorized pricer: canonical usage columns in, canonical cost columns out.
 
-Rules (see docs/pricing.md and ../shared/FACTS.md):
+Rules (see docs/pricing.md, which cites the provider pages each comes from):
 - token categories are billed separately; `input_tokens` excludes cache tokens;
 - long context: when input + cache read + cache writes > the model's threshold (200,000), and
   the model has long-context rates in force on the request date, EVERY category uses them;

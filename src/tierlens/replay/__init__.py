@@ -18,13 +18,14 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tierlens.errors import AssumptionError, BacktestError, ConditionError, PolicyError
 from tierlens.pricing import PriceTable
-from tierlens.replay.assumptions import AssumptionError, Assumptions, Dist, parse_assume
-from tierlens.replay.backtest import BacktestError, BacktestResult, backtest
+from tierlens.replay.assumptions import Assumptions, Dist, parse_assume
+from tierlens.replay.backtest import BacktestResult, backtest
 from tierlens.replay.calibrate import Calibration
-from tierlens.replay.condition import ConditionError, compile_condition
+from tierlens.replay.condition import compile_condition
 from tierlens.replay.engine import PolicyResult, ReplayResult, replay
-from tierlens.replay.policy import Policy, PolicyError, load_policies, parse_policy
+from tierlens.replay.policy import Policy, load_policies, parse_policy
 
 if TYPE_CHECKING:
     import polars as pl

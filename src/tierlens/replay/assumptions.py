@@ -32,14 +32,12 @@ from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 from typing import Any
 
-from tierlens.errors import ConfigError
+from tierlens.errors import (
+    AssumptionError,
+)
 
 _STD_NORMAL = NormalDist()
 CACHE_MODES = ("auto", "kept", "cold")
-
-
-class AssumptionError(ConfigError):
-    """An `[assumptions]` value or a `--assume` option is invalid."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.errors import ExitCode, TierlensError
+from tierlens.errors import (
+    BacktestError,
+)
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.progress import Progress
 from tierlens.replay.assumptions import Dist, Param, draw_values, quantile
@@ -47,12 +49,6 @@ MIN_SHIFT = 0.5
 MIX_TOLERANCE = 0.10
 VALIDATED_COVERAGE = {"migrations": 120, "p10_p90": 0.842, "p05_p95": 0.933}
 """What the coverage test measured, shown with every backtest (the test fails when they differ)."""
-
-
-class BacktestError(TierlensError):
-    """The data holds no routing change to backtest at the given date."""
-
-    exit_code = ExitCode.INPUT
 
 
 @dataclass(frozen=True)

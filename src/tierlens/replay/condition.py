@@ -25,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from tierlens.errors import ConditionError
 from tierlens.schema import PARTITION_COLUMN, SCHEMA
 
 NUM, STR, BOOL, TS, DATE, LIST, NULL = "number", "string", "boolean", "timestamp", "date", "list", "null"
@@ -97,16 +98,6 @@ COLUMN_KINDS: dict[str, str] = {
     **{name: _kind(dtype) for name, dtype in SCHEMA.items()},
     **{name: kind for name, (kind, _) in DERIVED_COLUMNS.items()},
 }
-
-
-class ConditionError(Exception):
-    """A `when` condition is invalid; `line` and `col` (1-based) point into the SQL text."""
-
-    def __init__(self, message: str, line: int, col: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.col = col
 
 
 @dataclass(frozen=True)

@@ -33,34 +33,19 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.errors import ConfigError
+from tierlens.errors import AssumptionError, ConditionError, PolicyError
 from tierlens.pricing import PriceTable, normalize_model
 from tierlens.replay.assumptions import (
-    AssumptionError,
     Assumptions,
     Dist,
     build_assumptions,
     parse_dist,
 )
-from tierlens.replay.condition import Condition, ConditionError, compile_condition
+from tierlens.replay.condition import Condition, compile_condition
 
 SERVICE_TIERS = ("standard", "batch")
 _POLICY_KEYS = ("name", "description", "rules", "assumptions")
 _RULE_KEYS = ("name", "when", "route_to", "cascade", "escalation_rate", "service_tier")
-
-
-class PolicyError(ConfigError):
-    """A policy file is invalid; the message starts with `path:line:col:` when the place is known."""
-
-    def __init__(self, message: str, path: str = "", line: int | None = None, col: int | None = None) -> None:
-        where = path
-        if path and line is not None:
-            where += f":{line}" + (f":{col}" if col is not None else "")
-        super().__init__(f"{where}: {message}" if where else message)
-        self.path = path
-        self.line = line
-        self.col = col
-        self.reason = message
 
 
 @dataclass(frozen=True)

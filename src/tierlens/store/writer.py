@@ -517,13 +517,3 @@ class Store:
                     raise
         except PermissionError as exc:
             raise StoreError(f"cannot write to {self.layout.root}: {exc.strerror}") from None
-
-    def ingests(self) -> list[dict[str, Any]]:
-        path = self.layout.meta / "ingests.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def arrow_schema() -> pa.Schema:
-    return _ARROW_SCHEMA
