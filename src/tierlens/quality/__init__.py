@@ -2,7 +2,7 @@
 
 `read.py` reads a file of them, `store.py` keeps them in `<data>/quality/` apart from the cost
 rows, `evidence.py` joins them to the requests they judge and sums them per feature and model for
-the signals, the report's quality column and the replay's quality-risk grade.
+`tierlens.signals.quality`, the report's quality column and the replay's quality-risk grade.
 """
 
 from tierlens.quality.evidence import Score, compare, judged, metric_kind, scores

@@ -19,14 +19,9 @@ import polars as pl
 
 from tierlens.config import SignalsConfig
 from tierlens.quality.evidence import PROMPT, Score, compare, scores
-from tierlens.signals import (
-    _FEATURE,
-    Finding,
-    Passes,
-    _confidence,
-    _Pricing,
-    _upgrade_costs,
-)
+from tierlens.signals.common import _FEATURE, Passes, _confidence, _Pricing
+from tierlens.signals.finding import Finding
+from tierlens.signals.usage import _upgrade_costs
 
 DOWNGRADES = (
     "top_tier_structured",
