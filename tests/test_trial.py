@@ -247,3 +247,37 @@ def test_recorded_exchanges_read_as_cases_with_their_answers() -> None:
         assert (case.logged.tool is not None) == bool(tools)
         assert answer_of(rec["response"]).digest == case.logged.digest
     assert pl.Series([c.structured for c in cases]).any()
+
+
+@pytest.mark.slow
+def test_a_killed_trial_keeps_what_came_back_and_its_rerun_sends_only_the_rest(
+    bodies: tuple[Path, Path], fake: Behaviour
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    logs, data = bodies
+    fake.delay_s = 0.05
+    cmd = [sys.executable, "-m", "tierlens", "trial", "--policy", str(POLICY), "--logs", str(logs),
+           "--data", str(data), "--sample", "40", "--concurrency", "2"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIERLENS_")}
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(fake.seen) < 15 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    kept = stored_trials(data)
+    assert 10 <= kept.height < 40 and kept["request_id"].n_unique() == kept.height
+    answered_before = len(fake.seen)
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert again.returncode == 0, again.stderr
+    final = stored_trials(data)
+    assert final.height == 40 and final["request_id"].n_unique() == 40  # nothing twice, nothing missing
+    resent = len(fake.seen) - answered_before
+    assert resent == 40 - kept.height  # only the requests no stored answer covers
+    assert answered_before - kept.height <= 2  # lost at most what was in flight (--concurrency 2)
+    assert f"{kept.height} of the sample were answered in an earlier trial" in again.stdout

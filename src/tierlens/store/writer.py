@@ -476,7 +476,9 @@ class Transaction:
             with contextlib.suppress(FileNotFoundError):
                 (self.layout.root / old).unlink()
         _crash_point("before_snapshot")
-        publish(self.layout)
+        beside = [Path(dst).parts[0] in ("quality", "trials") for _, dst in moves]
+        if self.deletes or not beside or not all(beside):
+            publish(self.layout)  # the snapshot holds requests/ only: a quality or trial commit leaves it
         _append_meta(self.layout, summary, self.log)
         _crash_point("after_log")
         (self.layout.txn / f"{self.ingest_id}.json").unlink()

@@ -74,6 +74,50 @@ def _planned_rows(
     return rows_of("(dry run)", policy, tried), sum(t.cost_usd or 0.0 for t in tried)
 
 
+class _Recorder:
+    """Commits a trial's results as they come back (every `every` of them): a trial killed midway
+    keeps every answer it had received, and its re-run sends only the rest. A commit of trial
+    results is a small one (one file, no snapshot of the requests)."""
+
+    def __init__(self, data_dir: str | Path, trial_id: str, policy: str, every: int = 1) -> None:
+        self.store, self.trial_id, self.policy, self.every = Store(data_dir), trial_id, policy, every
+        self.pending: list[Tried] = []
+
+    def add(self, t: Tried) -> None:
+        self.pending.append(t)
+        if len(self.pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        rows, self.pending = rows_of(self.trial_id, self.policy, self.pending), []
+        with self.store.transaction(log=TRIAL_LOG) as txn:
+            txn.stage_file(Layout.next_part(self.store.layout.trials, txn.ingest_id), rows.to_arrow())
+            txn.commit({"trial_id": self.trial_id, "policy": self.policy, "requests": rows.height})
+
+
+def _not_yet_tried(
+    plan: list[tuple[Case, Move]], stored: pl.DataFrame, policy: str
+) -> tuple[list[tuple[Case, Move]], int]:
+    done = stored.filter((pl.col("policy") == policy) & pl.col("error").is_null())
+    seen = set(zip(done["request_id"].to_list(), done["target_model"].to_list(), strict=True))
+    todo = [(c, m) for c, m in plan if (c.request_id, m.target) not in seen]
+    return todo, len(plan) - len(todo)
+
+
+def _outcome(stored: pl.DataFrame, plan: list[tuple[Case, Move]], policy: str) -> pl.DataFrame:
+    """The stored results of this plan's requests (the latest of each), this run's and earlier ones."""
+    wanted = pl.DataFrame(
+        {"request_id": [c.request_id for c, _ in plan], "target_model": [m.target for _, m in plan]},
+        schema={"request_id": pl.String, "target_model": pl.String},
+    )
+    mine = stored.filter(pl.col("policy") == policy).join(
+        wanted, on=["request_id", "target_model"], how="semi"
+    )
+    return mine.unique(["request_id", "target_model"], keep="last", maintain_order=True)
+
+
 def run_trial(
     data_dir: str | Path,
     lf: pl.LazyFrame,
@@ -88,21 +132,23 @@ def run_trial(
     seed: int = 0,
     send: Send | None = None,
 ) -> TrialResult:
-    """Plan, then (unless `dry_run`) send and store a trial of `policy` (see the package docstring)."""
+    """Plan, then (unless `dry_run`) send and store a trial of `policy` (see the package docstring).
+    Requests an earlier trial of the policy already answered are not sent again (a killed trial's
+    re-run completes it); `max_usd` bounds this run's spend."""
     if sample < 1 or max_usd <= 0:
         raise ConfigError("--sample must be at least 1 and --max-usd above 0")
     plan, notes = plan_trial(lf, policy, logs, table, sample, seed)
+    todo, done = _not_yet_tried(plan, stored_trials(data_dir), policy.name)
+    if done:
+        notes.append(f"{done:,} of the sample were answered in an earlier trial: kept, not sent again")
     if dry_run:
-        rows, worst = _planned_rows(plan, policy.name, table)
-        return TrialResult(policy.name, "", True, rows, len(plan), 0, worst, max_usd, notes)
+        rows, worst = _planned_rows(todo, policy.name, table)
+        return TrialResult(policy.name, "", True, rows, len(todo), 0, worst, max_usd, notes)
     trial_id = new_ingest_id()
-    tried, not_sent = send_all(plan, send or anthropic_sender(), table, max_usd, concurrency)
-    rows = rows_of(trial_id, policy.name, tried)
-    store = Store(data_dir)
-    with store.transaction(trial_id, log=TRIAL_LOG) as txn:
-        if rows.height:
-            txn.stage_file(Layout.next_part(store.layout.trials, trial_id), rows.to_arrow())
-        txn.commit(
-            {"trial_id": trial_id, "policy": policy.name, "requests": rows.height, "not_sent": not_sent}
-        )
-    return TrialResult(policy.name, trial_id, False, rows, len(plan), not_sent, 0.0, max_usd, notes)
+    recorder = _Recorder(data_dir, trial_id, policy.name)
+    try:
+        _, not_sent = send_all(todo, send or anthropic_sender(), table, max_usd, concurrency, recorder.add)
+    finally:
+        recorder.flush()  # what came back is kept even when the trial stops on an error
+    rows = _outcome(stored_trials(data_dir), plan, policy.name)
+    return TrialResult(policy.name, trial_id, False, rows, len(todo), not_sent, 0.0, max_usd, notes)

@@ -228,7 +228,10 @@ class TrialResult:
             by = self.rows.group_by("feature", "source_model", "target_model").len().sort("feature")
             lines += [f"  {f}: {n:,} request(s) {s} -> {t}" for f, s, t, n in by.iter_rows()]
             return "\n".join(lines + [f"  note: {n}" for n in self.notes])
-        lines = [f"Trial {self.trial_id} of {self.policy}: {self.rows.height:,} request(s) sent"]
+        lines = [
+            f"Trial {self.trial_id} of {self.policy}: {self.planned - self.not_sent:,} request(s) sent, "
+            f"{self.rows.height:,} in the trial"
+        ]
         if self.not_sent:
             lines.append(
                 f"  {self.not_sent:,} not sent: their worst case would have passed ${self.max_usd:,.2f}"
@@ -239,7 +242,7 @@ class TrialResult:
     def markdown(self) -> str:
         if self.dry_run:
             return self.text()
-        head = f"**Trial {self.trial_id} of {self.policy}**: {self.rows.height:,} request(s) sent"
+        head = f"**Trial {self.trial_id} of {self.policy}**: {self.rows.height:,} request(s) in the trial"
         return "\n\n".join([head, markdown_table(FEATURE_HEADERS, self._cells()), *self.notes])
 
     def _cells(self) -> list[list[str]]:

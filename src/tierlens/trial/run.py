@@ -21,7 +21,7 @@ import difflib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -171,11 +171,26 @@ def _one(send: Send, table: PriceTable, budget: Budget, case: Case, move: Move) 
 
 
 def send_all(
-    plan: Sequence[tuple[Case, Move]], send: Send, table: PriceTable, max_usd: float, concurrency: int = 4
+    plan: Sequence[tuple[Case, Move]],
+    send: Send,
+    table: PriceTable,
+    max_usd: float,
+    concurrency: int = 4,
+    on_result: Callable[[Tried], None] | None = None,
 ) -> tuple[list[Tried], int]:
-    """Send `plan` within `max_usd`; (what was tried, how many were left unsent by the budget)."""
+    """Send `plan` within `max_usd`; (what was tried, how many were left unsent by the budget).
+    `on_result` is called with each result as it comes back, on this thread (to record it)."""
     budget = Budget(max_usd)
+    tried, not_sent = [], 0
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="tierlens-trial") as pool:
-        done = list(pool.map(lambda cm: _one(send, table, budget, *cm), plan))
-    tried = [t for t in done if t is not None]
-    return tried, len(done) - len(tried)
+        futures = [pool.submit(_one, send, table, budget, case, move) for case, move in plan]
+        for future in as_completed(futures):
+            t = future.result()
+            if t is None:
+                not_sent += 1
+                continue
+            tried.append(t)
+            if on_result is not None:
+                on_result(t)
+    order = {id(case): i for i, (case, _) in enumerate(plan)}
+    return sorted(tried, key=lambda t: order[id(t.case)]), not_sent
