@@ -35,6 +35,7 @@ def _ticket(i: int) -> dict[str, Any]:
         "ts": f"2026-11-{1 + i % 14:02d}T10:{i % 60:02d}:00Z",
         "request_id": f"req_t{i:04d}",
         "feature": "tickets",
+        "latency_ms": 800.0,
         "request": {"model": "claude-opus-4-6", "max_tokens": 120, "tools": tools,
                     "messages": [{"role": "user", "content": text}]},
         "response": {"id": f"msg_t{i:04d}", "type": "message", "role": "assistant", "model": "claude-opus-4-6",
@@ -113,6 +114,10 @@ def test_a_trial_measures_the_ratio_and_agreement_the_server_produces(
     assert feature["output_ratio"]["p50"] == pytest.approx(produced / expected)
     assert feature["output_ratio"]["p10"] < 0.8 < feature["output_ratio"]["p90"]
     assert feature["agreement"] == pytest.approx(0.8)  # every fifth answer names another label
+    latency = feature["latency_ms"]
+    assert latency["logged_p50"] == 800.0 and latency["change_pct"] == pytest.approx(
+        100 * (latency["p50"] / 800 - 1)
+    )
     assert trials.height == 50 and trials["cost_usd"].sum() == pytest.approx(feature["spent_usd"])
     assert all(b["model"] == "claude-haiku-4-5" and "stream" not in b for b in fake.seen)
     replay = tierlens.Workspace(data).replay([POLICY], draws=200)

@@ -38,6 +38,7 @@ TRIAL_SCHEMA: dict[str, Any] = {
     "cache_write_tokens": pl.Int64,
     "cost_usd": pl.Float64,
     "latency_ms": pl.Float64,
+    "logged_latency_ms": pl.Float64,
     "stop_reason": pl.String,
     "logged_stop_reason": pl.String,
     "agreement": pl.Float64,
@@ -56,6 +57,7 @@ FEATURE_HEADERS = [
     "output ratio",
     "agreement",
     "latency P50",
+    "vs logged",
 ]
 
 
@@ -80,6 +82,7 @@ def rows_of(trial_id: str, policy: str, tried: list[Tried]) -> pl.DataFrame:
                 "cache_write_tokens": u.get("cache_creation_input_tokens"),
                 "cost_usd": t.cost_usd,
                 "latency_ms": t.latency_ms if a else None,
+                "logged_latency_ms": t.move.logged_latency_ms,
                 "stop_reason": a.stop_reason if a else None,
                 "logged_stop_reason": t.case.logged.stop_reason,
                 "agreement": t.agreement,
@@ -123,6 +126,20 @@ def calibrations(trials: pl.DataFrame) -> dict[tuple[str, str, str], Calibration
             origin="trial",
         )
     return out
+
+
+def _latency(ok: pl.DataFrame) -> dict[str, float | None]:
+    """The trial's P50/P90 latency, the same requests' logged P50, and the change (when logged)."""
+    p50, logged = ok["latency_ms"].median(), ok["logged_latency_ms"].median()
+    now = float(p50) if isinstance(p50, int | float) else None
+    then = float(logged) if isinstance(logged, int | float) else None
+    p90 = ok["latency_ms"].quantile(0.9)
+    return {
+        "p50": now,
+        "p90": float(p90) if p90 is not None else None,
+        "logged_p50": then,
+        "change_pct": 100 * (now / then - 1) if now is not None and then else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -201,7 +218,7 @@ class TrialResult:
                     "spent_usd": float(ok["cost_usd"].sum()),
                     "output_ratio": {"p10": p10, "p50": p50, "p90": p90},
                     "agreement": float(ok["agreement"].mean()) if ok.height else None,  # type: ignore[arg-type]
-                    "latency_ms": {"p50": ok["latency_ms"].median(), "p90": ok["latency_ms"].quantile(0.9)},
+                    "latency_ms": _latency(ok),
                 }
             )
         return out
@@ -260,6 +277,7 @@ class TrialResult:
                     ratio,
                     f"{f['agreement']:.2f}" if f["agreement"] is not None else "-",
                     f"{lat['p50']:,.0f} ms" if lat["p50"] is not None else "-",
+                    f"{lat['change_pct']:+.0f}%" if lat["change_pct"] is not None else "-",
                 ]
             )
         return rows

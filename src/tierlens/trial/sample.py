@@ -33,28 +33,35 @@ class Move:
     target: str
     rule: str
     service_tier: str | None
+    logged_latency_ms: float | None = None
 
 
 def routed(lf: pl.LazyFrame, policy: Policy, table: PriceTable) -> dict[str, Move]:
     """request_id -> its Move, for the requests a rule of `policy` sends to another model."""
-    rows = prepare(lf, table, {*policy.columns, "request_id"})
+    rows = prepare(lf, table, {*policy.columns, "request_id", "latency_ms"})
     first = pl.lit(None, pl.Int32)
     for i, rule in reversed(list(enumerate(policy.rules))):
         first = pl.when(rule.when.expr).then(pl.lit(i, pl.Int32)).otherwise(first)
     hits = (
         rows.filter(pl.col("request_id").is_not_null())
         .select(
-            "request_id", pl.col("feature").cast(pl.String), pl.col("model_id").cast(pl.String), _rule=first
+            "request_id",
+            pl.col("feature").cast(pl.String),
+            pl.col("model_id").cast(pl.String),
+            pl.col("latency_ms").cast(pl.Float64),
+            _rule=first,
         )
         .filter(pl.col("_rule").is_not_null())
         .collect()
     )
     out = {}
-    for request_id, feature, source, i in hits.iter_rows():
+    for request_id, feature, source, latency, i in hits.iter_rows():
         rule = policy.rules[i]
         target = rule.cascade[0] if rule.cascade else rule.route_to
         if target and target != source:
-            out[request_id] = Move(request_id, feature or "", source, target, rule.name, rule.service_tier)
+            out[request_id] = Move(
+                request_id, feature or "", source, target, rule.name, rule.service_tier, latency
+            )
     return out
 
 
