@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 
 import tierlens
 from tests import factories as f
-from tierlens.attribution import UNATTRIBUTED, Attribution, feature_totals, reattribute
+from tierlens.attribution import Attribution, feature_totals, reattribute
 from tierlens.cli import main
 from tierlens.config import AttributionConfig, Settings, load_settings
 from tierlens.errors import ConfigError
 from tierlens.ingest import ingest
-from tierlens.schema import SCHEMA, TOKEN_COLUMNS
+from tierlens.schema import SCHEMA, TOKEN_COLUMNS, UNATTRIBUTED
 
 RULES = """
 [attribution]

@@ -36,11 +36,10 @@ import polars as pl
 
 from tierlens.config import AttributionConfig, AttributionRule
 from tierlens.errors import StoreError
-from tierlens.schema import COST_COLUMNS, SCHEMA, TOKEN_COLUMNS, TOOL_CALL_COLUMNS, conform
+from tierlens.schema import COST_COLUMNS, SCHEMA, TOKEN_COLUMNS, TOOL_CALL_COLUMNS, UNATTRIBUTED, conform
 from tierlens.store import Layout, Store, scan
 from tierlens.store.doctor import readable
 
-UNATTRIBUTED = "(unattributed)"
 """How reports show a request no rule attributes (it is stored as `feature = null`)."""
 
 ALLOCATED_COUNTS = (*TOKEN_COLUMNS, "web_search_requests", *TOOL_CALL_COLUMNS, "requests")

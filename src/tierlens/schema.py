@@ -217,6 +217,20 @@ TOKEN_COLUMNS = (
     "cache_write_1h_tokens",
     "output_tokens",
 )
+PROMPT_COLUMNS = TOKEN_COLUMNS[:4]
+"""The token categories of a prompt: uncached input, cache reads and both cache writes."""
+
+UNATTRIBUTED = "(unattributed)"
+"""The feature of a request no attribution rule or field names."""
+
+
+def prompt_tokens(*, nulls_as_zero: bool = False) -> pl.Expr:
+    """A request's whole prompt in tokens (the sum of PROMPT_COLUMNS): the size long-context tiers
+    and prompt-size rules are decided on. Null when a category is null, unless `nulls_as_zero`."""
+    a, b, c, d = (pl.col(n).fill_null(0) if nulls_as_zero else pl.col(n) for n in PROMPT_COLUMNS)
+    return a + b + c + d
+
+
 COST_COLUMNS = (
     "cost_input_usd",
     "cost_cache_write_usd",

@@ -14,8 +14,8 @@ from datetime import date
 import polars as pl
 
 from tierlens.errors import ConfigError
+from tierlens.schema import UNATTRIBUTED
 
-UNATTRIBUTED = "(unattributed)"
 UNKNOWN_TIER = "(other)"
 
 

@@ -25,7 +25,7 @@ import polars as pl
 
 from tierlens.pricing.models import strip_routing, tier_of
 from tierlens.pricing.table import TOOL_RATE_COLUMNS, PriceTable
-from tierlens.schema import TOKEN_COLUMNS, TOOL_CALL_COLUMNS
+from tierlens.schema import PROMPT_COLUMNS, TOKEN_COLUMNS, TOOL_CALL_COLUMNS
 
 _PER_TOKEN = 1_000_000.0
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -288,7 +288,7 @@ _CELL_KEYS = (
 )
 _CELL_SUMS = (*TOKEN_COLUMNS, "web_search_requests", *TOOL_CALL_COLUMNS)
 _DECIDING_PROMPT = "_deciding_prompt"
-_PROMPT_COLUMNS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+_PROMPT_COLUMNS = PROMPT_COLUMNS
 
 
 def _cells(

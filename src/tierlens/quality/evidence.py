@@ -24,6 +24,7 @@ import polars as pl
 
 from tierlens.config import SignalsConfig
 from tierlens.pricing.models import with_model_ids
+from tierlens.schema import prompt_tokens
 
 _WORDS = {
     "score": re.compile(r"score|eval|rubric|grade|judge|accuracy|correct"),
@@ -31,12 +32,7 @@ _WORDS = {
     "good": re.compile(r"thumbs?_?up|thumb|like|accept|helpful|resolved|success"),
 }
 SCALES = (1.0, 5.0, 10.0, 100.0)
-PROMPT = (
-    pl.col("input_tokens")
-    + pl.col("cache_read_tokens")
-    + pl.col("cache_write_5m_tokens")
-    + pl.col("cache_write_1h_tokens")
-)
+PROMPT = prompt_tokens()
 
 
 def metric_kind(name: str, configured: Mapping[str, str]) -> str | None:

@@ -26,19 +26,13 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from tierlens.errors import ConditionError
-from tierlens.schema import PARTITION_COLUMN, SCHEMA
+from tierlens.schema import PARTITION_COLUMN, SCHEMA, prompt_tokens
 
 NUM, STR, BOOL, TS, DATE, LIST, NULL = "number", "string", "boolean", "timestamp", "date", "list", "null"
 
 DERIVED_COLUMNS: dict[str, tuple[str, pl.Expr]] = {
     PARTITION_COLUMN: (DATE, pl.col(PARTITION_COLUMN)),
-    "prompt_tokens": (
-        NUM,
-        pl.col("input_tokens").fill_null(0)
-        + pl.col("cache_read_tokens").fill_null(0)
-        + pl.col("cache_write_5m_tokens").fill_null(0)
-        + pl.col("cache_write_1h_tokens").fill_null(0),
-    ),
+    "prompt_tokens": (NUM, prompt_tokens(nulls_as_zero=True)),
 }
 """Columns a condition may use beyond the canonical schema: the partition date, and the whole prompt."""
 

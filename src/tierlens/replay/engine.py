@@ -46,7 +46,8 @@ from tierlens.replay.calibrate import Calibration, feature_model_stats, fit_outp
 from tierlens.replay.numeric import fsum
 from tierlens.replay.policy import Policy, Rule
 from tierlens.replay.quality import QualityRisk, Signals, assess
-from tierlens.summary import UNATTRIBUTED, UNKNOWN_TIER
+from tierlens.schema import UNATTRIBUTED, prompt_tokens
+from tierlens.summary import UNKNOWN_TIER
 
 if TYPE_CHECKING:
     from tierlens.trial.result import Agreement, TrialEvidence
@@ -280,7 +281,7 @@ def prepare(
     if "date" not in names:
         lf = lf.with_columns(date=pl.col("ts").dt.date())
     thresholds = sorted({int(t) for t in table.rows["lc_threshold"].drop_nulls().to_list()})
-    prompt = pl.sum_horizontal([pl.col(c).fill_null(0) for c in TOKENS[:4]])
+    prompt = prompt_tokens(nulls_as_zero=True)
     extra = [c for c in sorted(set(columns)) if c in names and c not in _CELL and c not in TOKENS]
     # low-cardinality strings as categoricals: the per-policy group-bys on 10M rows run 2-4x faster
     cat = {
@@ -309,7 +310,7 @@ def prepare(
     )
 
 
-PROMPT = pl.sum_horizontal([pl.col(c) for c in TOKENS[:4]])
+PROMPT = prompt_tokens(nulls_as_zero=True)
 """Input + cache reads + cache writes of a prepared row (the long-context measure)."""
 PREFIX = pl.sum_horizontal([pl.col(c) for c in TOKENS[1:4]])
 """The cached prefix of a prepared row: cache reads + cache writes."""

@@ -28,11 +28,12 @@ from tierlens.pricing.engine import Models, reprice_sums
 from tierlens.progress import Progress
 from tierlens.quality.evidence import scores
 from tierlens.queries import get_query, run_query
+from tierlens.schema import UNATTRIBUTED, prompt_tokens
 from tierlens.signals import Finding, find_flags
 from tierlens.store.layout import snapshot
 from tierlens.store.rollup import DIMENSIONS as ROLLUP_DIMENSIONS
 from tierlens.store.rollup import rollup_of
-from tierlens.summary import DIMENSIONS, UNATTRIBUTED, UNKNOWN_TIER, unknown_value
+from tierlens.summary import DIMENSIONS, UNKNOWN_TIER, unknown_value
 
 GRAINS = ("day", "week", "month")
 BY_COLUMNS = DIMENSIONS  # the report breaks spend down by the summary's dimensions
@@ -520,12 +521,7 @@ def _savings(cur: pl.LazyFrame, table: PriceTable, models: Models) -> dict[str, 
             "fast_premium_usd": 0.0,
             "actual_cost_usd": 0.0,
         }
-    prompt = (
-        pl.col("input_tokens")
-        + pl.col("cache_read_tokens")
-        + pl.col("cache_write_5m_tokens")
-        + pl.col("cache_write_1h_tokens")
-    )
+    prompt = prompt_tokens()
     zero = pl.lit(0, pl.Int64)
     uncached = {
         "input_tokens": prompt,

@@ -15,8 +15,8 @@ from tierlens.pricing import PriceTable
 from tierlens.pricing.catalog import ModelCatalog
 from tierlens.pricing.engine import Models, reprice_query
 from tierlens.render import money
+from tierlens.schema import UNATTRIBUTED, prompt_tokens
 from tierlens.signals.finding import Finding
-from tierlens.summary import UNATTRIBUTED
 
 TOP_TIER = "opus"
 TOKEN_COUNTS = (
@@ -26,12 +26,7 @@ TOKEN_COUNTS = (
     "cache_write_1h_tokens",
     "output_tokens",
 )
-_PROMPT = (
-    pl.col("input_tokens")
-    + pl.col("cache_read_tokens")
-    + pl.col("cache_write_5m_tokens")
-    + pl.col("cache_write_1h_tokens")
-)
+_PROMPT = prompt_tokens()
 
 
 def _num(value: Any) -> float:
