@@ -12,7 +12,6 @@ today and the day after the newest row, so a dataset that ends mid-week reports 
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +22,7 @@ import polars as pl
 
 from tierlens.config import SignalsConfig
 from tierlens.errors import ConfigError
+from tierlens.periods import period_bounds
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import Models, reprice_sums
 from tierlens.progress import Progress
@@ -100,13 +100,7 @@ class Report:
 
 
 def _period_of(day: date, grain: str) -> Window:
-    if grain == "day":
-        return Window(day, day)
-    if grain == "week":
-        start = day - timedelta(days=day.weekday())
-        return Window(start, start + timedelta(days=6))
-    last = calendar.monthrange(day.year, day.month)[1]
-    return Window(day.replace(day=1), day.replace(day=last))
+    return Window(*period_bounds(day, grain))
 
 
 def windows(

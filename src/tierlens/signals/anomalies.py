@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from tierlens.config import BudgetConfig, SignalsConfig
+from tierlens.periods import period_bounds
 from tierlens.signals.common import _num, _usd
 from tierlens.signals.finding import Finding
 
@@ -96,17 +97,6 @@ def anomalies(daily: pl.DataFrame, start: date, end: date, cfg: SignalsConfig) -
 # --- forecasts -----------------------------------------------------------------------------------------
 
 
-def _period_bounds(day: date, period: str) -> tuple[date, date]:
-    if period == "day":
-        return day, day
-    if period == "week":
-        s = day - timedelta(days=day.weekday())
-        return s, s + timedelta(days=6)
-    s = day.replace(day=1)
-    nxt = (s + timedelta(days=32)).replace(day=1)
-    return s, nxt - timedelta(days=1)
-
-
 def forecast(
     daily: pl.DataFrame, as_of: date, budgets: list[BudgetConfig], newest: date
 ) -> list[dict[str, Any]]:
@@ -125,7 +115,7 @@ def forecast(
         if b.model_id:
             scoped = scoped.filter(pl.col("model_id") == b.model_id)
         last_day = as_of - timedelta(days=1)
-        p_start, p_end = _period_bounds(last_day, b.period)
+        p_start, p_end = period_bounds(last_day, b.period)
         spent = float(
             scoped.filter(pl.col("date").is_between(p_start, min(newest, p_end)))["cost_usd"].sum() or 0.0
         )
