@@ -94,6 +94,19 @@ def cc_line(
     return rec
 
 
+def alike(a: Any, b: Any, rel: float = 1e-9) -> bool:
+    """Equal in nested dicts and lists, floats within `rel` of each other: sums of the same numbers
+    in another order (parallel aggregation) differ in their last bits, and rounding both can still
+    fall on two sides of a digit."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(alike(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(alike(x, y, rel) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def rounded(value: Any) -> Any:
     """Floats to 9 significant digits, in nested dicts and lists: sums of the same numbers in
     another order (parallel aggregation) differ in their last bits."""

@@ -298,7 +298,7 @@ def test_as_of_reads_the_data_before_that_day_like_until(cmd: list[str], sample_
     until = json.loads(run(*cmd, *data, "--until", "2026-11-01").stdout)
     for payload in (as_of, until):
         payload.pop("generated_at", None)  # when it ran, not what it found
-    assert f.rounded(as_of) == f.rounded(until)
+    assert f.alike(as_of, until)
     both = run(*cmd, *data, "--as-of", "2026-11-02", "--until", "2026-10-20")
     assert both.exit_code == 2 and "not both" in both.stderr
 
