@@ -286,3 +286,47 @@ def test_a_killed_trial_keeps_what_came_back_and_its_rerun_sends_only_the_rest(
     assert resent == 40 - kept.height  # only the requests no stored answer covers
     assert answered_before - kept.height <= 2  # lost at most what was in flight (--concurrency 2)
     assert f"{kept.height} of the sample were answered in an earlier trial" in again.stdout
+
+
+def _invocation(i: int) -> dict[str, Any]:
+    """A Bedrock model-invocation log line of an InvokeModel call to Claude, in the documented shape."""
+    ticket = _ticket(i)
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        **{k: v for k, v in ticket["request"].items() if k != "model"},
+    }
+    usage = ticket["response"]["usage"]
+    return {
+        "schemaType": "ModelInvocationLog",
+        "schemaVersion": "1.0",
+        "timestamp": ticket["ts"],
+        "accountId": "111122223333",
+        "region": "us-east-1",
+        "requestId": f"bedrock-{i:04d}",
+        "operation": "InvokeModel",
+        "modelId": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "input": {"inputContentType": "application/json", "inputBodyJson": body,
+                  "inputTokenCount": usage["input_tokens"]},
+        "output": {"outputContentType": "application/json", "outputBodyJson": ticket["response"],
+                   "outputTokenCount": usage["output_tokens"]},
+        "requestMetadata": {"feature": "tickets"},
+    }  # fmt: skip
+
+
+def test_bedrock_invocation_logs_carry_the_bodies_a_trial_sends(tmp_path: Path, fake: Behaviour) -> None:
+    logs = tmp_path / "bedrock" / "invocations.jsonl"
+    logs.parent.mkdir()
+    logs.write_text("".join(json.dumps(_invocation(i)) + "\n" for i in range(30)))
+    data = tmp_path / "data"
+    ingest([logs], Settings(data_dir=data))
+    policy = tmp_path / "tickets-to-haiku.toml"
+    policy.write_text('[[rules]]\nwhen = "feature = \'tickets\'"\nroute_to = "claude-haiku-4-5"\n')
+    res = CliRunner().invoke(
+        main, ["trial", "--policy", str(policy), "--logs", str(logs.parent), "--data", str(data),
+               "--sample", "8", "--format", "json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    [feature] = json.loads(res.output)["features"]
+    assert (feature["requests"], feature["target"]) == (8, "claude-haiku-4-5")
+    assert all("anthropic_version" not in b and b["model"] == "claude-haiku-4-5" for b in fake.seen)
+    assert stored_trials(data)["source_model"].unique().to_list() == ["claude-sonnet-4-5"]

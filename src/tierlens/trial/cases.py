@@ -1,7 +1,9 @@
 """The requests a trial can send: logged request bodies, read from the raw log files on demand.
 
 Gateway logs often keep the request beside the response (`{"ts", "request_id", "feature",
-"request": {model, max_tokens, system, messages, tools, ...}, "response": {...}}`). A `Case` holds
+"request": {model, max_tokens, system, messages, tools, ...}, "response": {...}}`), and Bedrock's
+model-invocation logs keep an InvokeModel call's Anthropic body (`input.inputBodyJson`) beside
+its response (`output.outputBodyJson`). A `Case` holds
 one such body in memory for the time of a trial; nothing of its text is ever written: the trials
 table keeps lengths, counts and hashes.
 """
@@ -80,9 +82,29 @@ class Case:
         return int(self.logged.usage.get("cache_read_input_tokens") or 0) > 0
 
 
+def _bedrock(rec: dict[str, Any], file: str, line: int) -> Case | None:
+    """A Bedrock model-invocation log line of an InvokeModel call to Claude: the Anthropic body in
+    `input.inputBodyJson`, the response in `output.outputBodyJson` (Converse calls log another
+    shape, and are passed over)."""
+    body = (rec.get("input") or {}).get("inputBodyJson")
+    response = (rec.get("output") or {}).get("outputBodyJson")
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return None
+    if not isinstance(response, dict) or not isinstance(response.get("content"), list):
+        return None
+    sent = {k: v for k, v in body.items() if k != "anthropic_version"}
+    feature = (rec.get("requestMetadata") or {}).get("feature")
+    model, request_id = str(rec.get("modelId") or ""), str(rec.get("requestId") or "")
+    if not model or not request_id:
+        return None
+    return Case(file, line, request_id, feature, model, sent, answer_of(response))
+
+
 def _case(rec: Any, file: str, line: int) -> Case | None:
     if not isinstance(rec, dict):
         return None
+    if rec.get("schemaType") == "ModelInvocationLog":
+        return _bedrock(rec, file, line)
     body, response = rec.get("request"), rec.get("response")
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return None
