@@ -29,6 +29,7 @@ class Behaviour:
     disagree_every: int = 0
     rate_limited: int = 0
     delay_s: float = 0.0
+    refuse_key: bool = False
     seen: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -85,6 +86,13 @@ def _handler(b: Behaviour) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"type": "error", "error": {"type": "not_found_error", "message": "no"}})
                 return
             body = json.loads(self.rfile.read(size))
+            if b.refuse_key:
+                error = {
+                    "type": "error",
+                    "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+                }
+                self._send(401, error)
+                return
             with b.lock:
                 b.headers.append({k.lower(): v for k, v in self.headers.items()})
                 limited = b.rate_limited > 0

@@ -330,3 +330,17 @@ def test_bedrock_invocation_logs_carry_the_bodies_a_trial_sends(tmp_path: Path, 
     assert (feature["requests"], feature["target"]) == (8, "claude-haiku-4-5")
     assert all("anthropic_version" not in b and b["model"] == "claude-haiku-4-5" for b in fake.seen)
     assert stored_trials(data)["source_model"].unique().to_list() == ["claude-sonnet-4-5"]
+
+
+def test_a_refused_or_missing_key_stops_the_trial_with_a_message(
+    bodies: tuple[Path, Path], fake: Behaviour, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs, data = bodies
+    fake.refuse_key = True
+    refused = _cli("--logs", str(logs), "--data", str(data), "--sample", "20")
+    assert refused.exit_code == 2 and "refused the key in ANTHROPIC_API_KEY (401)" in refused.output
+    assert SECRET not in refused.output and "Traceback" not in refused.output
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    missing = _cli("--logs", str(logs), "--data", str(data), "--sample", "20")
+    assert missing.exit_code == 2 and "needs ANTHROPIC_API_KEY" in missing.output

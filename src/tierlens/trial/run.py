@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.errors import MissingExtraError
+from tierlens.errors import ConfigError, MissingExtraError, TierlensError
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.pricing.models import with_model_ids
 from tierlens.replay.assumptions import DEFAULT_TOKENIZER_RATIOS, DEFAULT_UNKNOWN_TOKENIZER_RATIO
@@ -122,9 +122,16 @@ def anthropic_sender(max_retries: int = 5) -> Send:
     except ImportError:
         raise MissingExtraError("trials need the Anthropic SDK: pip install 'tierlens[trial]'") from None
     client = anthropic.Anthropic(max_retries=max_retries)
+    if client.api_key is None and client.auth_token is None:
+        raise ConfigError("a trial needs ANTHROPIC_API_KEY in the environment")
 
     def send(body: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = client.messages.create(**body).model_dump(mode="json")
+        try:
+            answer: dict[str, Any] = client.messages.create(**body).model_dump(mode="json")
+        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
+            raise ConfigError(
+                f"the API refused the key in ANTHROPIC_API_KEY ({exc.status_code}); the trial stopped"
+            ) from None
         return answer
 
     return send
@@ -160,6 +167,9 @@ def _one(send: Send, table: PriceTable, budget: Budget, case: Case, move: Move) 
     started = time.perf_counter()
     try:
         got = answer_of(send(body))
+    except TierlensError:  # the key is refused: every other request would be refused too
+        budget.settle(worst, 0.0)
+        raise
     except Exception as exc:  # a failed request is a row of the trial, not a crash
         budget.settle(worst, 0.0)
         return Tried(case, move, None, None, 0.0, None, None, type(exc).__name__)
