@@ -25,7 +25,7 @@ from tierlens.store.layout import Layout
 from tierlens.store.writer import Store, new_ingest_id
 from tierlens.trial.cases import Case, read_cases
 from tierlens.trial.result import TRIAL_SCHEMA, TrialResult, calibrations, rows_of, stored_trials
-from tierlens.trial.run import Send, Tried, anthropic_sender, send_all, worst_case
+from tierlens.trial.run import Send, Tried, anthropic_sender, send_all, worst_cases
 from tierlens.trial.sample import Move, representative, routed
 
 TRIAL_LOG = "trials.jsonl"
@@ -70,7 +70,8 @@ def plan_trial(
 def _planned_rows(
     plan: list[tuple[Case, Move]], policy: str, table: PriceTable
 ) -> tuple[pl.DataFrame, float]:
-    tried = [Tried(c, m, None, worst_case(table, c, m.target), 0.0, None, None, None) for c, m in plan]
+    worst = worst_cases(table, plan)
+    tried = [Tried(c, m, None, w, 0.0, None, None, None) for (c, m), w in zip(plan, worst, strict=True)]
     return rows_of("(dry run)", policy, tried), sum(t.cost_usd or 0.0 for t in tried)
 
 

@@ -51,12 +51,12 @@ def agreement(logged: Answer, tried: Answer) -> tuple[float, bool | None]:
     return words.ratio(), None
 
 
-def _frame(model: str, usage: dict[str, Any], tier: str | None, table: PriceTable) -> pl.DataFrame:
+def _row(model: str, usage: dict[str, Any], tier: str | None) -> dict[str, Any]:
+    """One answer's usage as a canonical row (the Messages API's usage fields, as the reader maps them)."""
     created = usage.get("cache_creation") or {}
     w1h = int(created.get("ephemeral_1h_input_tokens") or 0)
     w_all = int(usage.get("cache_creation_input_tokens") or 0)
-    row = {
-        "ts": datetime.now(UTC).replace(tzinfo=None),
+    return {
         "provider": "anthropic",
         "model": model,
         "service_tier": tier or "standard",
@@ -68,34 +68,44 @@ def _frame(model: str, usage: dict[str, Any], tier: str | None, table: PriceTabl
         "output_tokens": int(usage.get("output_tokens") or 0),
         "web_search_requests": int((usage.get("server_tool_use") or {}).get("web_search_requests") or 0),
     }
-    frame: pl.DataFrame = with_model_ids(
-        pl.DataFrame([row]).with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
-    )
-    return frame
+
+
+def price_all(table: PriceTable, rows: Sequence[dict[str, Any]]) -> list[float | None]:
+    """What tierlens charges for each canonical row of `_row`, today (None: its model has no price)."""
+    if not rows:
+        return []
+    frame = pl.DataFrame(list(rows)).with_columns(ts=pl.lit(datetime.now(UTC)))
+    priced = price_requests(with_model_ids(frame, table.aliases), table)
+    return [float(c) if ok else None for c, ok in zip(priced["cost_usd"], priced["priced"], strict=True)]
 
 
 def price(table: PriceTable, model: str, usage: dict[str, Any], tier: str | None = None) -> float | None:
     """What tierlens charges for one answer's usage on `model` (None: the model has no price)."""
-    priced = price_requests(_frame(model, usage, tier, table), table)
-    return float(priced["cost_usd"][0]) if bool(priced["priced"][0]) else None
+    return price_all(table, [_row(model, usage, tier)])[0]
 
 
-def _model_id(model: str, table: PriceTable) -> str:
-    return str(with_model_ids(pl.DataFrame({"model": [model]}), table.aliases)["model_id"][0])
-
-
-def worst_case(table: PriceTable, case: Case, target: str) -> float | None:
-    """The most sending `case` to `target` can cost (the module docstring says how)."""
+def worst_cases(table: PriceTable, plan: Sequence[tuple[Case, Move]]) -> list[float | None]:
+    """The most sending each (case, move) of `plan` can cost (the module docstring says how), priced
+    in one pass."""
+    models = {m for c, mv in plan for m in (c.model, mv.target)}
+    ids = dict(
+        with_model_ids(pl.DataFrame({"model": sorted(models)}, schema={"model": pl.String}), table.aliases)
+        .select("model", "model_id")
+        .iter_rows()
+    )
     tok = tokenizer_of(table)
-    source, dest = tok.get(_model_id(case.model, table)), tok.get(_model_id(target, table))
-    ratio = DEFAULT_TOKENIZER_RATIOS.get((source or "", dest or ""), DEFAULT_UNKNOWN_TOKENIZER_RATIO)
-    prompt = int(case.prompt_tokens * (1.0 if source == dest else ratio.ppf(0.9))) + 1
-    usage = {
-        "cache_creation_input_tokens": prompt,
-        "cache_creation": {"ephemeral_1h_input_tokens": prompt},
-        "output_tokens": int(case.body.get("max_tokens") or 4096),
-    }
-    return price(table, target, usage)
+    rows = []
+    for case, move in plan:
+        source, dest = tok.get(str(ids[case.model])), tok.get(str(ids[move.target]))
+        ratio = DEFAULT_TOKENIZER_RATIOS.get((source or "", dest or ""), DEFAULT_UNKNOWN_TOKENIZER_RATIO)
+        prompt = int(case.prompt_tokens * (1.0 if source == dest else ratio.ppf(0.9))) + 1
+        usage = {
+            "cache_creation_input_tokens": prompt,
+            "cache_creation": {"ephemeral_1h_input_tokens": prompt},
+            "output_tokens": int(case.body.get("max_tokens") or 4096),
+        }
+        rows.append(_row(move.target, usage, None))
+    return price_all(table, rows)
 
 
 @dataclass
@@ -157,8 +167,9 @@ class Budget:
             self.spent += actual
 
 
-def _one(send: Send, table: PriceTable, budget: Budget, case: Case, move: Move) -> Tried | None:
-    worst = worst_case(table, case, move.target)
+def _one(
+    send: Send, table: PriceTable, budget: Budget, case: Case, move: Move, worst: float | None
+) -> Tried | None:
     if worst is None:
         return Tried(case, move, None, None, 0.0, None, None, f"{move.target} has no price")
     if not budget.reserve(worst):
@@ -193,7 +204,11 @@ def send_all(
     budget = Budget(max_usd)
     tried, not_sent = [], 0
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="tierlens-trial") as pool:
-        futures = [pool.submit(_one, send, table, budget, case, move) for case, move in plan]
+        worst = worst_cases(table, plan)
+        futures = [
+            pool.submit(_one, send, table, budget, case, move, w)
+            for (case, move), w in zip(plan, worst, strict=True)
+        ]
         for future in as_completed(futures):
             t = future.result()
             if t is None:
