@@ -284,7 +284,9 @@ def test_a_killed_trial_keeps_what_came_back_and_its_rerun_sends_only_the_rest(
     assert final.height == 40 and final["request_id"].n_unique() == 40  # nothing twice, nothing missing
     resent = len(fake.seen) - answered_before
     assert resent == 40 - kept.height  # only the requests no stored answer covers
-    assert answered_before - kept.height <= 2  # lost at most what was in flight (--concurrency 2)
+    # lost: answers not yet committed at the kill, a request in flight per worker and at most one
+    # answer per worker waiting for the commit before it (--concurrency 2)
+    assert answered_before - kept.height <= 2 * 2
     assert f"{kept.height} of the sample were answered in an earlier trial" in again.stdout
 
 
