@@ -86,7 +86,9 @@ def test_a_lone_surrogate_and_cut_utf8_reject_one_line_only(tmp_path: Path) -> N
     assert [r["line"] for r in result.rejects] == [3] and result.rejects[0]["reason"] == "invalid UTF-8"
 
 
-STRINGS = st.text(min_size=3, max_size=30).filter(lambda s: s.strip() and not s.strip().lstrip("-").isdigit())
+# every value carries a marker no reason's own wording holds, so a short value ("res") cannot be found
+# in the fixed text of a reason ("response.usage...") by chance
+STRINGS = st.text(min_size=2, max_size=30).map(lambda s: "Zq\u00a7" + s)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

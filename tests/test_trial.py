@@ -346,3 +346,72 @@ def test_a_refused_or_missing_key_stops_the_trial_with_a_message(
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     missing = _cli("--logs", str(logs), "--data", str(data), "--sample", "20")
     assert missing.exit_code == 2 and "needs ANTHROPIC_API_KEY" in missing.output
+
+
+M = 1e-6  # per-token rate of a $/MTok price
+
+
+def test_a_judge_grades_each_answer_and_its_cost_counts_in_the_spend(
+    bodies: tuple[Path, Path], fake: Behaviour
+) -> None:
+    logs, data = bodies
+    args = ("--logs", str(logs), "--data", str(data), "--sample", "25", "--format", "json")
+    res = _cli(*args, "--judge", "claude-opus-4-6")
+    assert res.exit_code == 0, res.output
+    [feature] = json.loads(res.output)["features"]
+    assert len(fake.judged) == len(fake.seen) == 25
+    # the fake judge gives 5 to an answer equal to the logged one, else 2; every fifth disagrees
+    assert feature["judge"] == {"model": "claude-opus-4-6", "requests": 25, "score": pytest.approx(4.4)}
+    trials = stored_trials(data)
+    assert sorted(trials["judge_score"].to_list()) == [2] * 5 + [5] * 20
+    # Opus 4.6: $5 in, $25 out; the fake judge's usage is known from what it was shown
+    judge_cost = sum(
+        (len(b["messages"][-1]["content"]) // 4) * 5 * M + 3 * 25 * M for b in fake.judged
+    )
+    assert trials["judge_cost_usd"].sum() == pytest.approx(judge_cost)
+    assert feature["spent_usd"] == pytest.approx(trials["cost_usd"].sum() + judge_cost)
+    shown = fake.judged[0]["messages"][0]["content"]
+    assert "<reference>" in shown and "classify" in shown and fake.judged[0]["system"].startswith("You grade")
+    replay = tierlens.Workspace(data).replay([POLICY], draws=100)
+    row = replay.policies[0].rows.filter(pl.col("feature") == "tickets").row(0, named=True)  # type: ignore[union-attr]
+    assert "claude-opus-4-6 judged 80% of 25 as good as the logged answer" in row["quality_detail"]
+
+
+def test_a_judges_requests_never_pass_the_budget_either(bodies: tuple[Path, Path], fake: Behaviour) -> None:
+    logs, data = bodies
+    res = _cli(
+        "--logs", str(logs), "--data", str(data), "--sample", "100", "--max-usd", "0.03",
+        "--judge", "claude-opus-4-6", "--format", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    trials = stored_trials(data)
+    spent = trials["cost_usd"].sum() + trials["judge_cost_usd"].sum()
+    assert 0 < spent <= 0.03 and json.loads(res.output)["not_sent_for_budget"] > 0
+    unjudged = trials.filter(pl.col("judge_score").is_null())
+    assert set(unjudged["judge_note"].to_list()) <= {"not judged: its worst case would pass the budget"}
+
+
+def test_a_judge_without_a_price_is_refused_before_anything_is_sent(
+    bodies: tuple[Path, Path], fake: Behaviour
+) -> None:
+    logs, data = bodies
+    res = _cli("--logs", str(logs), "--data", str(data), "--judge", "my-own-judge-7b")
+    assert res.exit_code == 2 and "the judge model my-own-judge-7b has no price" in res.output
+    assert fake.seen == [] and fake.judged == []
+
+
+def test_a_dry_run_with_a_judge_counts_the_judges_worst_case(bodies: tuple[Path, Path], fake: Behaviour) -> None:
+    logs, data = bodies
+    args = ("--logs", str(logs), "--data", str(data), "--sample", "10", "--dry-run", "--format", "json")
+    alone = json.loads(_cli(*args).output)["estimated_max_usd"]
+    judged = json.loads(_cli(*args, "--judge", "claude-opus-4-6").output)["estimated_max_usd"]
+    assert judged > alone and fake.judged == []
+
+
+def test_a_judges_grades_weigh_the_move_once_it_judged_enough() -> None:
+    from tierlens.trial.result import MIN_JUDGED, Agreement
+
+    few = Agreement("f", "a", "b", 40, 0.95, "judge", MIN_JUDGED - 1, 0.5)
+    enough = Agreement("f", "a", "b", 40, 0.95, "judge", MIN_JUDGED, 0.5)
+    assert (few.level, enough.level) == (0.95, 0.5)
+    assert Agreement("f", "a", "b", 40, 0.6).level == 0.6

@@ -1722,6 +1722,10 @@ def replay(
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample.")
 @click.option(
+    "--judge", metavar="MODEL", default=None,
+    help="Also have MODEL grade each answer against the logged one (1..5); its cost counts in --max-usd.",
+)  # fmt: skip
+@click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True,
     help="Output format.",
 )  # fmt: skip
@@ -1737,21 +1741,25 @@ def trial(
     dry_run: bool,
     concurrency: int,
     seed: int,
+    judge: str | None,
     fmt: str,
 ) -> None:
     """Send a representative sample of the requests a policy moves to its target models.
 
     The request bodies are read from the raw logs (--logs), never stored. Each request goes
-    unchanged but for its model through the official SDK (pip install 'tierlens[trial]'), with
-    ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL from the environment; the spend never passes
-    --max-usd. The trials table (tokens, cost, latency, agreement with the logged answer; no
-    text) is kept in <data>/trials/, and `tierlens replay` then calibrates the output ratio of
-    the features it covers from it.
+    unchanged but for its model through the official SDK of its body's API (pip install
+    'tierlens[trial]'): Messages bodies with ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL, Chat
+    Completions bodies with OPENAI_API_KEY and OPENAI_BASE_URL (OpenAI or any OpenAI-compatible
+    endpoint), all from the environment; the spend never passes --max-usd. The trials table
+    (tokens, cost, latency, agreement with the logged answer, a judge's score; no text) is kept
+    in <data>/trials/, and `tierlens replay` then calibrates the output ratio of the features it
+    covers from it.
 
     \b
     Examples:
       tierlens trial --policy policies/short-structured-to-haiku.toml --logs gateway/ --dry-run
       tierlens trial --policy policies/short-structured-to-haiku.toml --logs gateway/ --sample 50 --max-usd 5
+      tierlens trial --policy policies/opus-to-sonnet.toml --logs gateway/ --judge claude-opus-4-6
     """
     result = state.workspace(data_dir=data_dir).trial(
         policy,
@@ -1761,6 +1769,7 @@ def trial(
         dry_run=dry_run,
         concurrency=concurrency,
         seed=seed,
+        judge=judge,
     )
     click.echo({"json": result.json, "markdown": result.markdown}.get(fmt, result.text)())
 

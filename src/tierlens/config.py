@@ -418,7 +418,8 @@ class SignalsConfig(_Strict):
     requests on its recommended model..."""
     trial_min_agreement: float = 0.9
     """...raising its confidence to high when the answers agreed with the logged ones at least this much on average
-    (a tool call: the same tool and arguments; text: the word-sequence similarity), lowering it to low below 0.7."""
+    (a tool call: the same tool and arguments; text: the word-sequence similarity), lowering it to low below 0.7.
+    When a judge model (`trial --judge`) graded at least 20 of them, the share it scored 4 or 5 of 5 counts instead."""
     max_tokens_rate: float = 0.05
     """Under-provisioning: more than 5% of answers cut at max_tokens on a lower tier."""
     error_rate: float = 0.01

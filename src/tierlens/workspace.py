@@ -192,7 +192,7 @@ class Workspace:
     def trial(self, policy: str | Path, logs: Sequence[str | Path], **options: Any) -> TrialResult:
         """Send a sample of the requests `policy` moves (bodies read from `logs`) to its target
         models and keep what came back (`tierlens.trial.run_trial` options: sample, max_usd,
-        dry_run, concurrency, seed, send)."""
+        dry_run, concurrency, seed, judge, senders)."""
         from tierlens.replay import load_policies
         from tierlens.trial import run_trial
 

@@ -9,7 +9,8 @@ It says which of three kinds of evidence it rests on, weakest first:
 - **observed on both models**: the feature ran on both models in the window, and the signals the
   logs do hold (truncation at `max_tokens`, structured-output share) are compared between them;
   a trial (`tierlens trial`) of the feature's requests on the target counts as this too, graded
-  by its agreement with the logged answers: low from 90%, medium from 70%, high below;
+  by its agreement with the logged answers (or, when a judge model graded enough of them, the
+  share it judged as good): low from 90%, medium from 70%, high below;
 - **judged on both models**: quality judgments (`ingest --quality`: eval scores, thumbs,
   escalations) of the feature on both models: low when the target's are at most the tolerance
   below the source's, medium within three times that, high beyond.
@@ -93,7 +94,7 @@ def assess(
     if judged is not None:
         return _judged(*judged, tolerance)
     if tried is not None and tried.requests >= MIN_TRIED:
-        grade = "low" if tried.mean >= 0.9 else "medium" if tried.mean >= 0.7 else "high"
+        grade = "low" if tried.level >= 0.9 else "medium" if tried.level >= 0.7 else "high"
         return QualityRisk(grade, EVIDENCE[3], tried.said())
     a, b = TIER_RANK.get(source_tier or ""), TIER_RANK.get(target_tier or "")
     if a is None or b is None:

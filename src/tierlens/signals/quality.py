@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import polars as pl
 
@@ -170,7 +171,8 @@ def weigh_downgrades(
 
 def weigh_by_trials(found: list[Finding], trials: pl.DataFrame, cfg: SignalsConfig) -> list[Finding]:
     """Each downgrade finding whose recommended model a trial tried on the feature, its confidence
-    set by the trial's agreement with the logged answers (`trial_min_agreement`)."""
+    set by the trial's agreement with the logged answers, or the share a judge model graded as
+    good when it graded enough (`trial_min_agreement`)."""
     from tierlens.trial.result import agreements
 
     tried = agreements(trials)
@@ -181,7 +183,12 @@ def weigh_by_trials(found: list[Finding], trials: pl.DataFrame, cfg: SignalsConf
         if a is None or a.requests < cfg.trial_min_requests:
             out.append(f)
             continue
-        confidence = "high" if a.mean >= cfg.trial_min_agreement else "low" if a.mean < 0.7 else f.confidence
-        data = {**f.data, "trial": {"requests": a.requests, "agreement": a.mean}}
+        confidence = (
+            "high" if a.level >= cfg.trial_min_agreement else "low" if a.level < 0.7 else f.confidence
+        )
+        trial: dict[str, Any] = {"requests": a.requests, "agreement": a.mean}
+        if a.judge is not None:
+            trial |= {"judge": a.judge, "judged": a.judged, "judged_good": a.judged_good}
+        data = {**f.data, "trial": trial}
         out.append(replace(f, evidence=f"{f.evidence}; {a.said()}", confidence=confidence, data=data))
     return out

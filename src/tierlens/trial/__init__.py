@@ -20,13 +20,16 @@ import polars as pl
 from tierlens.errors import ConfigError, SourceError
 from tierlens.ingest import resolve_inputs
 from tierlens.pricing import PriceTable
+from tierlens.pricing.models import with_model_ids
 from tierlens.replay.policy import Policy
 from tierlens.store.layout import Layout
 from tierlens.store.writer import Store, new_ingest_id
 from tierlens.trial.cases import Case, read_cases
+from tierlens.trial.judge import Judge
 from tierlens.trial.result import TRIAL_SCHEMA, TrialResult, calibrations, rows_of, stored_trials
-from tierlens.trial.run import Send, Tried, anthropic_sender, send_all, worst_cases
+from tierlens.trial.run import Tried, price, providers, send_all, worst_cases
 from tierlens.trial.sample import Move, representative, routed
+from tierlens.trial.senders import UNCAPPED_OUTPUT, SdkSenders, Senders
 
 TRIAL_LOG = "trials.jsonl"
 
@@ -64,15 +67,37 @@ def plan_trial(
         notes.append(
             "requests the policy sends to the Batches API are tried at once, priced at the standard tier"
         )
+    uncapped = sum(c.output_cap is None for c, _ in plan)
+    if uncapped:
+        notes.append(
+            f"{uncapped:,} request(s) name no output cap: sent with one of {UNCAPPED_OUTPUT:,} tokens, "
+            "so that a worst case bounds their cost"
+        )
     return plan, notes
 
 
+def judge_of(model: str, table: PriceTable) -> Judge:
+    """The judge `model` (its API by its provider in the price table, which must price it: the
+    judge's requests are counted in the budget)."""
+    [model_id] = with_model_ids(pl.DataFrame({"model": [model]}), table.aliases)["model_id"].to_list()
+    provider = providers(table).get(str(model_id))
+    if provider is None:
+        raise ConfigError(f"the judge model {model} has no price, so its requests could not be budgeted")
+    return Judge(model, "anthropic" if provider == "anthropic" else "openai")
+
+
 def _planned_rows(
-    plan: list[tuple[Case, Move]], policy: str, table: PriceTable
+    plan: list[tuple[Case, Move]], policy: str, table: PriceTable, judge: Judge | None
 ) -> tuple[pl.DataFrame, float]:
+    """The rows a dry run shows and its worst case (a judge's with answers as long as the logged ones)."""
     worst = worst_cases(table, plan)
     tried = [Tried(c, m, None, w, 0.0, None, None, None) for (c, m), w in zip(plan, worst, strict=True)]
-    return rows_of("(dry run)", policy, tried), sum(t.cost_usd or 0.0 for t in tried)
+    if judge is not None:
+        for t in tried:
+            body = judge.body(t.case.body, t.case.logged, t.case.logged)
+            t.judge_cost_usd = price(table, judge.model, judge.worst_usage(body))
+    spent = sum((t.cost_usd or 0.0) + (t.judge_cost_usd or 0.0) for t in tried)
+    return rows_of("(dry run)", policy, tried, judge.model if judge else None), spent
 
 
 class _Recorder:
@@ -80,8 +105,11 @@ class _Recorder:
     keeps every answer it had received, and its re-run sends only the rest. A commit of trial
     results is a small one (one file, no snapshot of the requests)."""
 
-    def __init__(self, data_dir: str | Path, trial_id: str, policy: str, every: int = 1) -> None:
+    def __init__(
+        self, data_dir: str | Path, trial_id: str, policy: str, judge: Judge | None, every: int = 1
+    ) -> None:
         self.store, self.trial_id, self.policy, self.every = Store(data_dir), trial_id, policy, every
+        self.judge = judge.model if judge else None
         self.pending: list[Tried] = []
 
     def add(self, t: Tried) -> None:
@@ -92,7 +120,7 @@ class _Recorder:
     def flush(self) -> None:
         if not self.pending:
             return
-        rows, self.pending = rows_of(self.trial_id, self.policy, self.pending), []
+        rows, self.pending = rows_of(self.trial_id, self.policy, self.pending, self.judge), []
         with self.store.transaction(log=TRIAL_LOG) as txn:
             txn.stage_file(Layout.next_part(self.store.layout.trials, txn.ingest_id), rows.to_arrow())
             txn.commit({"trial_id": self.trial_id, "policy": self.policy, "requests": rows.height})
@@ -131,24 +159,30 @@ def run_trial(
     dry_run: bool = False,
     concurrency: int = 4,
     seed: int = 0,
-    send: Send | None = None,
+    judge: str | None = None,
+    senders: Senders | None = None,
 ) -> TrialResult:
     """Plan, then (unless `dry_run`) send and store a trial of `policy` (see the package docstring).
     Requests an earlier trial of the policy already answered are not sent again (a killed trial's
-    re-run completes it); `max_usd` bounds this run's spend."""
+    re-run completes it); `max_usd` bounds this run's spend, a `judge` model's requests included.
+    `senders` gives the sender of each API (the official SDKs by default)."""
     if sample < 1 or max_usd <= 0:
-        raise ConfigError("--sample must be at least 1 and --max-usd above 0")
+        raise ConfigError("a trial's sample must be at least 1 request and its budget above $0")
+    grader = judge_of(judge, table) if judge else None
     plan, notes = plan_trial(lf, policy, logs, table, sample, seed)
     todo, done = _not_yet_tried(plan, stored_trials(data_dir), policy.name)
     if done:
         notes.append(f"{done:,} of the sample were answered in an earlier trial: kept, not sent again")
     if dry_run:
-        rows, worst = _planned_rows(todo, policy.name, table)
+        rows, worst = _planned_rows(todo, policy.name, table, grader)
         return TrialResult(policy.name, "", True, rows, len(todo), 0, worst, max_usd, notes)
+    senders = senders or SdkSenders()
+    for api in sorted({c.api for c, _ in todo} | ({grader.api} if grader else set())):
+        senders(api)  # a missing key or SDK stops the trial before anything is sent
     trial_id = new_ingest_id()
-    recorder = _Recorder(data_dir, trial_id, policy.name)
+    recorder = _Recorder(data_dir, trial_id, policy.name, grader)
     try:
-        _, not_sent = send_all(todo, send or anthropic_sender(), table, max_usd, concurrency, recorder.add)
+        _, not_sent = send_all(todo, senders, table, max_usd, concurrency, recorder.add, grader)
     finally:
         recorder.flush()  # what came back is kept even when the trial stops on an error
     rows = _outcome(stored_trials(data_dir), plan, policy.name)

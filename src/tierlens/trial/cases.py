@@ -1,16 +1,22 @@
 """The requests a trial can send: logged request bodies, read from the raw log files on demand.
 
-Gateway logs often keep the request beside the response (`{"ts", "request_id", "feature",
-"request": {model, max_tokens, system, messages, tools, ...}, "response": {...}}`), and Bedrock's
-model-invocation logs keep an InvokeModel call's Anthropic body (`input.inputBodyJson`) beside
-its response (`output.outputBodyJson`). A `Case` holds
-one such body in memory for the time of a trial; nothing of its text is ever written: the trials
-table keeps lengths, counts and hashes.
+A `Case` is one logged request with its body in the format of the API it is sent to (`api`):
+- `anthropic` (the Messages API): a gateway's `{"ts", "request_id", "feature", "request": {model,
+  max_tokens, system, messages, tools, ...}, "response": {"type": "message", ...}}`; Bedrock's
+  model-invocation logs of InvokeModel calls (the Anthropic body in `input.inputBodyJson`, the
+  response in `output.outputBodyJson`, `anthropic_version` dropped); and of Converse calls, whose
+  body is Bedrock's own format, translated block for block (`converse.py`);
+- `openai` (Chat Completions, and every OpenAI-compatible endpoint): a gateway's `request` /
+  `response` (`"object": "chat.completion"`) pair, LiteLLM's StandardLoggingPayload (`messages`,
+  `model_parameters`, `response`) and SpendLogs rows that keep the request (`proxy_server_request`,
+  or `messages`, with `response`).
+
+A case holds its body in memory for the time of a trial; nothing of its text is ever written: the
+trials table keeps lengths, counts and hashes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,39 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from tierlens.sources.base import open_input
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a model answered, as far as a comparison needs it (in memory only)."""
-
-    output_tokens: int
-    stop_reason: str | None
-    tool: tuple[str, dict[str, Any]] | None  # the first tool_use block: name and input
-    text: str
-    usage: dict[str, Any]
-
-    @property
-    def digest(self) -> str:
-        """sha256 of the answer (tool call or text): what the trials table keeps of it."""
-        body = json.dumps(self.tool, sort_keys=True) if self.tool else self.text
-        return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-    @property
-    def chars(self) -> int:
-        return len(json.dumps(self.tool[1], sort_keys=True)) if self.tool else len(self.text)
-
-
-def answer_of(response: dict[str, Any]) -> Answer:
-    """An Answer from a Messages API response body."""
-    blocks = response.get("content") or []
-    tool = next(
-        ((str(b.get("name")), dict(b.get("input") or {})) for b in blocks if b.get("type") == "tool_use"),
-        None,
-    )
-    text = "".join(str(b.get("text") or "") for b in blocks if b.get("type") == "text")
-    usage = dict(response.get("usage") or {})
-    return Answer(int(usage.get("output_tokens") or 0), response.get("stop_reason"), tool, text, usage)
+from tierlens.trial.answer import Answer, answer_of, openai_answer_of
+from tierlens.trial.converse import converse_answer, converse_to_messages
 
 
 @dataclass(frozen=True)
@@ -64,6 +39,7 @@ class Case:
     model: str
     body: dict[str, Any]
     logged: Answer
+    api: str = "anthropic"  # the API the body is written for: "anthropic" (Messages) or "openai" (Chat)
 
     @property
     def prompt_tokens(self) -> int:
@@ -78,26 +54,82 @@ class Case:
         return self.logged.tool is not None
 
     @property
+    def output_cap(self) -> int | None:
+        """The most output tokens the body allows (None: it names no cap)."""
+        for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+            if isinstance(self.body.get(key), int):
+                return int(self.body[key])
+        return None
+
+    @property
     def cached(self) -> bool:
         return int(self.logged.usage.get("cache_read_input_tokens") or 0) > 0
 
 
 def _bedrock(rec: dict[str, Any], file: str, line: int) -> Case | None:
-    """A Bedrock model-invocation log line of an InvokeModel call to Claude: the Anthropic body in
-    `input.inputBodyJson`, the response in `output.outputBodyJson` (Converse calls log another
-    shape, and are passed over)."""
+    """A Bedrock model-invocation log line: an InvokeModel call's Anthropic body, or a Converse
+    call's body translated to the Messages API (other bodies are passed over)."""
     body = (rec.get("input") or {}).get("inputBodyJson")
     response = (rec.get("output") or {}).get("outputBodyJson")
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return None
-    if not isinstance(response, dict) or not isinstance(response.get("content"), list):
+    if not isinstance(response, dict):
         return None
-    sent = {k: v for k, v in body.items() if k != "anthropic_version"}
+    if str(rec.get("operation") or "").startswith("Converse"):
+        sent, logged = converse_to_messages(body), converse_answer(response)
+        if sent is None or logged is None:
+            return None
+    elif isinstance(response.get("content"), list):
+        sent, logged = {k: v for k, v in body.items() if k != "anthropic_version"}, answer_of(response)
+    else:
+        return None
     feature = (rec.get("requestMetadata") or {}).get("feature")
     model, request_id = str(rec.get("modelId") or ""), str(rec.get("requestId") or "")
     if not model or not request_id:
         return None
-    return Case(file, line, request_id, feature, model, sent, answer_of(response))
+    return Case(file, line, request_id, feature, model, sent, logged)
+
+
+def _json(value: Any) -> Any:
+    """A value LiteLLM may keep as a JSON string."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _openai_request(rec: dict[str, Any]) -> dict[str, Any] | None:
+    """The Chat Completions body of a line: a gateway's `request`, LiteLLM's `proxy_server_request`,
+    or LiteLLM's `messages` with its `model_parameters`."""
+    for key in ("request", "proxy_server_request"):
+        body = _json(rec.get(key))
+        if isinstance(body, dict) and isinstance(body.get("messages"), list) and body["messages"]:
+            return body
+    messages = _json(rec.get("messages"))
+    if not isinstance(messages, list) or not messages:
+        return None
+    params = _json(rec.get("model_parameters"))
+    return {"model": rec.get("model"), "messages": messages, **(params if isinstance(params, dict) else {})}
+
+
+def _openai(rec: dict[str, Any], response: dict[str, Any], file: str, line: int) -> Case | None:
+    body = _openai_request(rec)
+    if body is None:
+        return None
+    meta = _json(rec.get("metadata"))
+    request_id = str(
+        rec.get("request_id")
+        or (meta.get("request_id") if isinstance(meta, dict) else None)
+        or response.get("id")
+        or ""
+    )
+    model = str(body.get("model") or response.get("model") or "")
+    if not request_id or not model:
+        return None
+    feature = rec.get("feature") or (meta.get("feature") if isinstance(meta, dict) else None)
+    return Case(file, line, request_id, feature, model, body, openai_answer_of(response), "openai")
 
 
 def _case(rec: Any, file: str, line: int) -> Case | None:
@@ -105,7 +137,10 @@ def _case(rec: Any, file: str, line: int) -> Case | None:
         return None
     if rec.get("schemaType") == "ModelInvocationLog":
         return _bedrock(rec, file, line)
-    body, response = rec.get("request"), rec.get("response")
+    response = _json(rec.get("response"))
+    if isinstance(response, dict) and response.get("object") == "chat.completion":
+        return _openai(rec, response, file, line)
+    body = rec.get("request")
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return None
     if not isinstance(response, dict) or response.get("type") != "message":

@@ -46,6 +46,10 @@ TRIAL_SCHEMA: dict[str, Any] = {
     "answer_chars": pl.Int64,
     "answer_sha256": pl.String,
     "error": pl.String,
+    "judge_model": pl.String,
+    "judge_score": pl.Int64,
+    "judge_cost_usd": pl.Float64,
+    "judge_note": pl.String,
 }
 FLOOR_SIGMA = 0.02
 FEATURE_HEADERS = [
@@ -56,12 +60,13 @@ FEATURE_HEADERS = [
     "spent",
     "output ratio",
     "agreement",
+    "judge",
     "latency P50",
     "vs logged",
 ]
 
 
-def rows_of(trial_id: str, policy: str, tried: list[Tried]) -> pl.DataFrame:
+def rows_of(trial_id: str, policy: str, tried: list[Tried], judge: str | None = None) -> pl.DataFrame:
     """The trials table rows of `tried` (lengths, counts, scores and hashes only)."""
     out = []
     for t in tried:
@@ -90,6 +95,10 @@ def rows_of(trial_id: str, policy: str, tried: list[Tried]) -> pl.DataFrame:
                 "answer_chars": a.chars if a else None,
                 "answer_sha256": a.digest if a else None,
                 "error": t.error,
+                "judge_model": judge,
+                "judge_score": t.judge_score,
+                "judge_cost_usd": t.judge_cost_usd,
+                "judge_note": t.judge_note,
             }
         )
     return pl.DataFrame(out, schema=TRIAL_SCHEMA)
@@ -98,7 +107,13 @@ def rows_of(trial_id: str, policy: str, tried: list[Tried]) -> pl.DataFrame:
 def stored_trials(data_dir: str | Path) -> pl.DataFrame:
     folder = Layout(Path(data_dir)).trials
     files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-    return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame(schema=TRIAL_SCHEMA)
+    if not files:
+        return pl.DataFrame(schema=TRIAL_SCHEMA)
+    got = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    # a part written before a column existed reads it as null
+    return got.select(
+        pl.col(c).cast(t) if c in got.columns else pl.lit(None, t).alias(c) for c, t in TRIAL_SCHEMA.items()
+    )
 
 
 def calibrations(trials: pl.DataFrame) -> dict[tuple[str, str, str], Calibration]:
@@ -142,32 +157,77 @@ def _latency(ok: pl.DataFrame) -> dict[str, float | None]:
     }
 
 
+def _judged(ok: pl.DataFrame) -> dict[str, Any] | None:
+    """The judge's grades of a feature's answers (1..5): the model, how many it scored, their mean."""
+    scored = ok.filter(pl.col("judge_score").is_not_null())
+    models = ok["judge_model"].drop_nulls().unique().sort().to_list()
+    if not models:
+        return None
+    mean = scored["judge_score"].mean() if scored.height else None
+    return {
+        "model": ", ".join(models),
+        "requests": scored.height,
+        "score": float(mean) if isinstance(mean, int | float) else None,
+    }
+
+
+JUDGED_GOOD = 4
+"""A judge's score from which an answer counts as serving as well (4: minor differences, 5: as good)."""
+MIN_JUDGED = 20
+"""Judged answers of a feature from which the judge's grades, not the agreement, are the evidence."""
+
+
 @dataclass(frozen=True)
 class Agreement:
-    """How far a trial's answers on `target` agreed with the logged ones, for one feature."""
+    """How far a trial's answers on `target` agreed with the logged ones, for one feature, and how a
+    judge model graded them (when one did)."""
 
     feature: str
     source: str
     target: str
     requests: int
     mean: float
+    judge: str | None = None
+    judged: int = 0
+    judged_good: float | None = None  # the share of judged answers scored JUDGED_GOOD or more
+
+    @property
+    def level(self) -> float:
+        """What grades the move: the judge's share of good answers when it judged enough of them
+        (word similarity says little about free text), else the mean agreement."""
+        if self.judged_good is not None and self.judged >= MIN_JUDGED:
+            return self.judged_good
+        return self.mean
 
     def said(self) -> str:
-        return (
+        out = (
             f"a trial of {self.requests:,} requests on {self.target} agreed {100 * self.mean:.0f}% with the "
             f"answers {self.source} gave"
         )
+        if self.judged_good is not None and self.judged:
+            out += (
+                f"; {self.judge} judged {100 * self.judged_good:.0f}% of {self.judged:,} "
+                f"as good as the logged answer (score {JUDGED_GOOD}+ of 5)"
+            )
+        return out
 
 
 def agreements(trials: pl.DataFrame) -> dict[tuple[str, str, str], Agreement]:
-    """(feature, source, target) -> the mean agreement of the trials' answered requests."""
+    """(feature, source, target) -> the mean agreement of the trials' answered requests, and the
+    judge's grades of them."""
     ok = trials.filter(pl.col("error").is_null() & pl.col("agreement").is_not_null())
     grouped = ok.group_by("feature", "source_model", "target_model").agg(
-        n=pl.len(), mean=pl.col("agreement").mean()
+        n=pl.len(),
+        mean=pl.col("agreement").mean(),
+        judge=pl.col("judge_model").drop_nulls().unique().sort().str.join(", "),
+        judged=pl.col("judge_score").is_not_null().sum(),
+        good=(pl.col("judge_score") >= JUDGED_GOOD).mean(),
     )
     return {
-        (str(f), str(s), str(t)): Agreement(str(f), str(s), str(t), int(n), float(m))
-        for f, s, t, n, m in grouped.iter_rows()
+        (str(f), str(s), str(t)): Agreement(
+            str(f), str(s), str(t), int(n), float(m), j or None, int(jn), good
+        )
+        for f, s, t, n, m, j, jn, good in grouped.iter_rows()
     }
 
 
@@ -215,10 +275,11 @@ class TrialResult:
                     "target": target,
                     "requests": ok.height,
                     "errors": g.height - ok.height,
-                    "spent_usd": float(ok["cost_usd"].sum()),
+                    "spent_usd": float(ok["cost_usd"].sum()) + float(g["judge_cost_usd"].sum()),
                     "output_ratio": {"p10": p10, "p50": p50, "p90": p90},
                     "agreement": float(ok["agreement"].mean()) if ok.height else None,  # type: ignore[arg-type]
                     "latency_ms": _latency(ok),
+                    "judge": _judged(ok),
                 }
             )
         return out
@@ -276,6 +337,7 @@ class TrialResult:
                     money(f["spent_usd"]),
                     ratio,
                     f"{f['agreement']:.2f}" if f["agreement"] is not None else "-",
+                    _judge_cell(f["judge"]),
                     f"{lat['p50']:,.0f} ms" if lat["p50"] is not None else "-",
                     f"{lat['change_pct']:+.0f}%" if lat["change_pct"] is not None else "-",
                 ]
@@ -284,3 +346,11 @@ class TrialResult:
 
     def json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
+
+
+def _judge_cell(judged: dict[str, Any] | None) -> str:
+    if judged is None:
+        return "-"
+    if judged["score"] is None:
+        return "not scored"
+    return f"{judged['score']:.1f}/5 ({judged['requests']:,})"

@@ -1,9 +1,11 @@
 """Send a trial's requests to the candidate models, within a budget, and score the answers.
 
 Each request goes unchanged but for its model (the policy's target; a cascade's first model)
-through the official SDK (`anthropic`, the `[trial]` extra), which reads `ANTHROPIC_API_KEY` and
-`ANTHROPIC_BASE_URL` from the environment and retries 408/409/429/5xx with backoff, honouring
-`retry-after`. Before a request is sent its worst case is reserved against `--max-usd`: every
+through the official SDK of the API its body is written for (the `[trial]` extra): `anthropic` for
+Messages bodies (`ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`), `openai` for Chat Completions bodies
+(`OPENAI_API_KEY`, `OPENAI_BASE_URL`: OpenAI, or any OpenAI-compatible endpoint such as a LiteLLM
+proxy, which serves every provider's models in that format). Both read the key from the
+environment only and retry 408/409/429/5xx with backoff, honouring `retry-after`. Before a request is sent its worst case is reserved against `--max-usd`: every
 prompt token at the dearest prompt rate (a 1-hour cache write), scaled by the tokenizer ratio's
 P90 when the target tokenizes differently, and `max_tokens` of output; a request whose worst case
 does not fit is not sent, so the spend never passes the budget.
@@ -13,6 +15,9 @@ Agreement with the logged answer:
   (the union of both calls' keys) with equal values, 0 for another tool or no tool call;
 - text: `difflib.SequenceMatcher` ratio over the two answers' words (2 x matches / total words):
   1 for the same words in the same order, falling with every word added, dropped or moved.
+
+With a judge (`--judge MODEL`), the judge model also grades each pair against `judge.RUBRIC`
+(1..5); its requests are reserved against the budget like the trial's own (`judge.py`).
 """
 
 from __future__ import annotations
@@ -22,19 +27,22 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
-from tierlens.errors import ConfigError, MissingExtraError, TierlensError
+from tierlens.errors import TierlensError
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.pricing.models import with_model_ids
 from tierlens.replay.assumptions import DEFAULT_TOKENIZER_RATIOS, DEFAULT_UNKNOWN_TOKENIZER_RATIO
 from tierlens.replay.engine import tokenizer_of
-from tierlens.trial.cases import Answer, Case, answer_of
+from tierlens.trial.answer import ANSWERS, Answer
+from tierlens.trial.cases import Case
+from tierlens.trial.judge import Judge
 from tierlens.trial.sample import Move
+from tierlens.trial.senders import UNCAPPED_OUTPUT, Senders, prepared
 
 
 def agreement(logged: Answer, tried: Answer) -> tuple[float, bool | None]:
@@ -52,12 +60,12 @@ def agreement(logged: Answer, tried: Answer) -> tuple[float, bool | None]:
 
 
 def _row(model: str, usage: dict[str, Any], tier: str | None) -> dict[str, Any]:
-    """One answer's usage as a canonical row (the Messages API's usage fields, as the reader maps them)."""
+    """One answer's usage as a canonical row (the Messages API's usage fields, as the reader maps
+    them; an answer of the Chat Completions API is read into the same names)."""
     created = usage.get("cache_creation") or {}
     w1h = int(created.get("ephemeral_1h_input_tokens") or 0)
     w_all = int(usage.get("cache_creation_input_tokens") or 0)
     return {
-        "provider": "anthropic",
         "model": model,
         "service_tier": tier or "standard",
         "inference_geo": usage.get("inference_geo"),
@@ -74,9 +82,19 @@ def price_all(table: PriceTable, rows: Sequence[dict[str, Any]]) -> list[float |
     """What tierlens charges for each canonical row of `_row`, today (None: its model has no price)."""
     if not rows:
         return []
-    frame = pl.DataFrame(list(rows)).with_columns(ts=pl.lit(datetime.now(UTC)))
-    priced = price_requests(with_model_ids(frame, table.aliases), table)
+    frame = with_model_ids(pl.DataFrame(list(rows)), table.aliases).with_columns(
+        ts=pl.lit(datetime.now(UTC)),
+        provider=pl.col("model_id").replace_strict(
+            providers(table), default="anthropic", return_dtype=pl.String
+        ),
+    )
+    priced = price_requests(frame, table)
     return [float(c) if ok else None for c, ok in zip(priced["cost_usd"], priced["priced"], strict=True)]
+
+
+def providers(table: PriceTable) -> dict[str, str]:
+    """model id -> its provider in the price table (what prices a target's answer)."""
+    return dict(table.rows.select("model_id", "provider").unique("model_id").iter_rows())
 
 
 def price(table: PriceTable, model: str, usage: dict[str, Any], tier: str | None = None) -> float | None:
@@ -86,7 +104,8 @@ def price(table: PriceTable, model: str, usage: dict[str, Any], tier: str | None
 
 def worst_cases(table: PriceTable, plan: Sequence[tuple[Case, Move]]) -> list[float | None]:
     """The most sending each (case, move) of `plan` can cost (the module docstring says how), priced
-    in one pass."""
+    in one pass: every prompt token at the dearer of a 1-hour cache write and plain input (a model
+    with no cache-write rate, such as OpenAI's, charges input)."""
     models = {m for c, mv in plan for m in (c.model, mv.target)}
     ids = dict(
         with_model_ids(pl.DataFrame({"model": sorted(models)}, schema={"model": pl.String}), table.aliases)
@@ -99,13 +118,16 @@ def worst_cases(table: PriceTable, plan: Sequence[tuple[Case, Move]]) -> list[fl
         source, dest = tok.get(str(ids[case.model])), tok.get(str(ids[move.target]))
         ratio = DEFAULT_TOKENIZER_RATIOS.get((source or "", dest or ""), DEFAULT_UNKNOWN_TOKENIZER_RATIO)
         prompt = int(case.prompt_tokens * (1.0 if source == dest else ratio.ppf(0.9))) + 1
-        usage = {
+        out = case.output_cap or UNCAPPED_OUTPUT
+        written = {
             "cache_creation_input_tokens": prompt,
             "cache_creation": {"ephemeral_1h_input_tokens": prompt},
-            "output_tokens": int(case.body.get("max_tokens") or 4096),
         }
-        rows.append(_row(move.target, usage, None))
-    return price_all(table, rows)
+        rows += [_row(move.target, written | {"output_tokens": out}, None)]
+        rows += [_row(move.target, {"input_tokens": prompt, "output_tokens": out}, None)]
+    costs = price_all(table, rows)
+    pairs = zip(costs[::2], costs[1::2], strict=True)
+    return [max((c for c in pair if c is not None), default=None) for pair in pairs]
 
 
 @dataclass
@@ -120,31 +142,9 @@ class Tried:
     agreement: float | None
     exact_tool: bool | None
     error: str | None = None
-
-
-Send = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def anthropic_sender(max_retries: int = 5) -> Send:
-    """A sender through the official SDK (keys and base URL from the environment only)."""
-    try:
-        import anthropic
-    except ImportError:
-        raise MissingExtraError("trials need the Anthropic SDK: pip install 'tierlens[trial]'") from None
-    client = anthropic.Anthropic(max_retries=max_retries)
-    if client.api_key is None and client.auth_token is None:
-        raise ConfigError("a trial needs ANTHROPIC_API_KEY in the environment")
-
-    def send(body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            answer: dict[str, Any] = client.messages.create(**body).model_dump(mode="json")
-        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
-            raise ConfigError(
-                f"the API refused the key in ANTHROPIC_API_KEY ({exc.status_code}); the trial stopped"
-            ) from None
-        return answer
-
-    return send
+    judge_score: int | None = None  # 1..5, from the judge model when there is one
+    judge_cost_usd: float | None = None
+    judge_note: str | None = None  # why a request a judge was asked to grade has no score
 
 
 class Budget:
@@ -167,17 +167,47 @@ class Budget:
             self.spent += actual
 
 
+def _judged(senders: Senders, table: PriceTable, budget: Budget, judge: Judge, t: Tried) -> Tried:
+    """`t` with the judge's score of its answer (and the judge's cost), within the budget."""
+    assert t.answer is not None
+    body = judge.body(t.case.body, t.case.logged, t.answer)
+    worst = price(table, judge.model, judge.worst_usage(body))
+    if worst is None:
+        return replace(t, judge_note=f"{judge.model} has no price")
+    if not budget.reserve(worst):
+        return replace(t, judge_note="not judged: its worst case would pass the budget")
+    try:
+        score, got = judge.read(senders(judge.api)(body))
+    except TierlensError:
+        budget.settle(worst, 0.0)
+        raise
+    except Exception as exc:  # a failed judgment leaves the answer unjudged; the trial goes on
+        budget.settle(worst, 0.0)
+        return replace(t, judge_note=type(exc).__name__)
+    cost = price(table, judge.model, got.usage) or 0.0
+    budget.settle(worst, cost)
+    note = None if score is not None else "no score in the judge's reply"
+    return replace(t, judge_score=score, judge_cost_usd=cost, judge_note=note)
+
+
 def _one(
-    send: Send, table: PriceTable, budget: Budget, case: Case, move: Move, worst: float | None
+    senders: Senders,
+    table: PriceTable,
+    budget: Budget,
+    case: Case,
+    move: Move,
+    worst: float | None,
+    judge: Judge | None = None,
 ) -> Tried | None:
     if worst is None:
         return Tried(case, move, None, None, 0.0, None, None, f"{move.target} has no price")
     if not budget.reserve(worst):
         return None  # not sent: it might pass the budget
-    body = {k: v for k, v in case.body.items() if k != "stream"} | {"model": move.target}
     started = time.perf_counter()
     try:
-        got = answer_of(send(body))
+        got = ANSWERS[case.api](
+            senders(case.api)(prepared(case.api, case.body, move.target, case.output_cap))
+        )
     except TierlensError:  # the key is refused: every other request would be refused too
         budget.settle(worst, 0.0)
         raise
@@ -188,25 +218,28 @@ def _one(
     cost = price(table, move.target, got.usage) or 0.0
     budget.settle(worst, cost)
     score, exact = agreement(case.logged, got)
-    return Tried(case, move, got, cost, latency, score, exact)
+    tried = Tried(case, move, got, cost, latency, score, exact)
+    return _judged(senders, table, budget, judge, tried) if judge is not None else tried
 
 
 def send_all(
     plan: Sequence[tuple[Case, Move]],
-    send: Send,
+    senders: Senders,
     table: PriceTable,
     max_usd: float,
     concurrency: int = 4,
     on_result: Callable[[Tried], None] | None = None,
+    judge: Judge | None = None,
 ) -> tuple[list[Tried], int]:
-    """Send `plan` within `max_usd`; (what was tried, how many were left unsent by the budget).
-    `on_result` is called with each result as it comes back, on this thread (to record it)."""
+    """Send `plan` within `max_usd` (a judge's requests included); (what was tried, how many were
+    left unsent by the budget). `on_result` is called with each result as it comes back, on this
+    thread (to record it)."""
     budget = Budget(max_usd)
     tried, not_sent = [], 0
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="tierlens-trial") as pool:
         worst = worst_cases(table, plan)
         futures = [
-            pool.submit(_one, send, table, budget, case, move, w)
+            pool.submit(_one, senders, table, budget, case, move, w, judge)
             for (case, move), w in zip(plan, worst, strict=True)
         ]
         for future in as_completed(futures):
