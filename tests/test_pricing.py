@@ -467,3 +467,44 @@ def test_counterfactuals_priced_by_cells_equal_the_rows_priced_one_by_one(
         one_by_one = reprice(rows, TABLE, **cf)
         assert total == pytest.approx(float(one_by_one.sum()), rel=1e-12, abs=1e-12)
         assert change == pytest.approx(float((one_by_one - rows["cost_usd"]).sum()), rel=1e-9, abs=1e-9)
+
+
+def _rows_of(tokens: list[tuple[int, int, int]]) -> pl.DataFrame:
+    df = pl.DataFrame(
+        {
+            "ts": [datetime(2026, 9, 1, 12, tzinfo=UTC)] * len(tokens),
+            "provider": ["anthropic"] * len(tokens),
+            "model": ["claude-opus-4-6", "claude-haiku-4-5", "claude-sonnet-4-5"] * (len(tokens) // 3)
+            + ["claude-opus-4-6"] * (len(tokens) % 3),
+            "input_tokens": [t[0] for t in tokens],
+            "cache_read_tokens": [t[1] for t in tokens],
+            "output_tokens": [t[2] for t in tokens],
+            "service_tier": ["standard"] * len(tokens),
+        }
+    )
+    mid, scope = normalize_model(pl.col("model"), TABLE.aliases)
+    return conform(df.with_columns(model_id=mid, endpoint_scope=scope))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(*[st.integers(0, 2_000_000)] * 3), min_size=2, max_size=40))
+def test_a_requests_cost_does_not_depend_on_the_batch_it_is_priced_in(tokens: list[tuple[int, int, int]]) -> None:
+    rows = _rows_of(tokens)
+    together = price_requests(rows, TABLE)
+    alone = pl.concat([price_requests(rows[i : i + 1], TABLE) for i in range(rows.height)])
+    for column in ("cost_input_usd", "cost_cache_read_usd", "cost_output_usd", "cost_usd"):
+        assert together[column].to_list() == alone[column].to_list(), column
+    # and each is the correctly rounded quotient of the published rate ($/MTok output: Opus 4.6 25,
+    # Haiku 4.5 5, Sonnet 4.5 15): 44 x 25 / 1e6 is 0.0011, not the reciprocal's 0.0010999...
+    # (prompts of at most 200K tokens: above, Sonnet 4.5 has its long-context rates)
+    rate = {"claude-opus-4-6": 25, "claude-haiku-4-5": 5, "claude-sonnet-4-5": 15}
+    short = together.filter(pl.col("input_tokens") + pl.col("cache_read_tokens") <= 200_000)
+    expected = [o * rate[m] / 1_000_000 for o, m in zip(short["output_tokens"], short["model_id"], strict=True)]
+    assert short["cost_output_usd"].to_list() == expected
+
+
+def test_44_output_tokens_of_opus_cost_exactly_what_a_division_gives() -> None:
+    rows = _rows_of([(0, 0, 44)] * 6)
+    assert price_requests(rows, TABLE).filter(pl.col("model_id") == "claude-opus-4-6")["cost_output_usd"].to_list() == [
+        44 * 25 / 1_000_000
+    ] * 2

@@ -84,7 +84,12 @@ def price_requests(frame: Frame, table: PriceTable, models: Models | None = None
     # decided per distinct logged model, not per row
     models = models or Models.of(frame)
     exact = _exact_ids(models, table)
+    # the divisor is a materialized column of the rates, so that every row is divided by it
+    # exactly: polars divides by a constant (a literal, or a column it keeps as one value) as a
+    # product with its reciprocal, one ulp off, and only for more than one row; a request's cost
+    # would depend on the batch it was priced in
     epochs = table.epochs().rename({"family": "_family", "tier": "_tier"})
+    epochs = epochs.with_columns(pl.Series("_per_token", [_PER_TOKEN] * epochs.height, dtype=pl.Float64))
     rates = epochs.lazy() if isinstance(frame, pl.LazyFrame) else epochs
     if exact:
         frame = frame.with_columns(
@@ -148,7 +153,7 @@ def price_requests(frame: Frame, table: PriceTable, models: Models | None = None
     def category(parts: list[tuple[str, str]]) -> pl.Expr:
         terms = [pl.when(tokens[tok] == 0).then(0.0).otherwise(tokens[tok] * rate(r)) for tok, r in parts]
         total = terms[0] if len(terms) == 1 else pl.sum_horizontal(terms)
-        return pl.when(priced).then(total / _PER_TOKEN * pl.col("price_multiplier"))
+        return pl.when(priced).then(total / pl.col("_per_token") * pl.col("price_multiplier"))
 
     def fee(calls: pl.Expr, rate: pl.Expr) -> pl.Expr:
         return pl.when(calls == 0).then(0.0).otherwise(calls.cast(pl.Float64) * rate)
