@@ -379,6 +379,14 @@ main.command_class = _Command
     "value): eval scores, thumbs, escalations, kept apart from the costs. Repeatable; a directory "
     "walk of PATHS leaves these files out.",
 )
+@click.option(
+    "--engine", type=click.Choice(["embedded", "spark"]), default="embedded", show_default=True,
+    help="Where the logs are parsed and priced: this process, or Spark (tierlens[spark]; the same dataset).",
+)  # fmt: skip
+@click.option(
+    "--master", metavar="URL", default=None,
+    help="Spark master for --engine spark (default local[*]; SPARK_REMOTE selects Spark Connect).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the ingest summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless lines were rejected (for cron).")
 @click.pass_obj
@@ -395,6 +403,8 @@ def ingest(
     claude_code: bool,
     reprice_after: bool,
     quality: tuple[str, ...],
+    engine: str,
+    master: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -413,6 +423,7 @@ def ingest(
       zcat gateway.log.gz | tierlens ingest - --input-format anthropic_messages
       tierlens ingest saved-responses/ --ts-from created_at
       tierlens ingest logs/ --quality evals/scores.csv --quality thumbs.jsonl
+      tierlens ingest logs/ --engine spark --master spark://head:7077
     """
     from tierlens.progress import terminal_progress
     from tierlens.sources.claude_code import claude_code_roots
@@ -432,6 +443,7 @@ def ingest(
             reprice=reprice_after,
             progress=terminal_progress(0, "ingest", quiet=quiet or as_json),
             exclude=quality,
+            **({"engine": "spark", "master": master} if engine == "spark" else {}),
         )
     judged = ws.ingest_quality(quality) if quality else None
     if as_json:

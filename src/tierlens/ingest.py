@@ -276,12 +276,9 @@ def ingest(
     if not paths:
         paths = claude_code_roots()
         format = format or "claude_code"
-    settings, ts_from = _with_time_field(settings, ts_from)
+    settings, ts_from = with_time_field(settings, ts_from)
     ignored: list[str] = []
-    left_out = {Path(p).resolve() for p in exclude}
-    files = [f for f in resolve_inputs(paths, ignored) if f == "-" or Path(f).resolve() not in left_out]
-    if not files:
-        raise SourceError("no log files found in " + ", ".join(str(p) for p in paths))
+    files = log_files(paths, exclude, ignored)
     table = PriceTable.load(settings.pricing)
     attribution = Attribution(settings.attribution)
     store = Store(settings.data_dir)
@@ -324,51 +321,27 @@ def ingest(
                     take(got, reader, before)
 
         def one(name: str) -> None:
-            path = None if name == "-" else Path(name)
-            ctx = Context(source_file=name, path=path, ingest_id=txn.ingest_id, options=options)
-            forced = make_reader(format, settings) if format else match_path(path, settings)
-            stream = open_input(name, stdin)
-            try:
-                inp = read_input(
-                    stream,
-                    settings.chunk_bytes,
-                    shape=forced.shape if forced else None,
-                    delimiter=forced.delimiter if forced else None,
-                )
-                if inp is None:
-                    result.files_skipped.append(f"{name}: empty")
-                    return
-                try:
-                    reader = forced or choose_reader(inp.samples, settings, name, table)
-                except CostReportInput as exc:
-                    if len(files) == 1:
-                        raise
-                    result.files_skipped.append(str(exc))
-                    return
-                except SourceError:
-                    if len(files) > 1 and format is None and path is not None:
-                        result.files_skipped.append(f"{name}: unrecognised format")
-                        return
-                    raise
+            opened = open_log(
+                name, settings, table, format, txn.ingest_id, options, alone=len(files) == 1, stdin=stdin
+            )
+            if isinstance(opened, str):
+                result.files_skipped.append(opened)
+                return
+            with opened:
                 result.files += 1
-                result.formats[reader.name] = result.formats.get(reader.name, 0) + 1
-                lenient = inp.shape == "csv"
-                whole = reader.whole_file and inp.shape == "jsonl"
-                batches = _whole(inp.batches) if whole else inp.batches
-                if whole and reader.joins_files:
-                    if not joined.fits(reader):
+                result.formats[opened.reader.name] = result.formats.get(opened.reader.name, 0) + 1
+                if opened.whole and opened.reader.joins_files:
+                    if not joined.fits(opened.reader):
                         take_joined(joined.flush())
-                    joined.add(reader, ctx, list(batches))
+                    joined.add(opened.reader, opened.ctx, list(opened.batches))
                     return
                 take_joined(joined.finish())  # the files before this one first: the first copy of a row wins
-                for parsed in _parsed_ahead(reader, batches, ctx, force_exact, lenient):
+                parses = _parsed_ahead(opened.reader, opened.batches, opened.ctx, force_exact, opened.lenient)
+                for parsed in parses:
                     # a stream's position waits for the read in flight on the parse thread: asked
                     # only when there is a progress line to show it
-                    at = before + _position(stream, sizes[name]) if progress is not None else 0
-                    take(parsed, reader, at)
-            finally:
-                if name != "-":
-                    stream.close()
+                    at = before + _position(opened.stream, sizes[name]) if progress is not None else 0
+                    take(parsed, opened.reader, at)
 
         try:
             for name in files:
@@ -389,28 +362,50 @@ def ingest(
         staged.flush()
         if progress is not None:
             progress.close()
-        result.rows_added = txn.stats.rows_added
-        result.split_rows = txn.stats.split_rows
-        if txn.stats.logged_rows:
-            result.logged_cost = {
-                "rows": txn.stats.logged_rows,
-                "logged_usd": txn.stats.logged_usd,
-                "our_usd": txn.stats.logged_ours_usd,
-                "rows_differing": txn.stats.logged_differing,
-            }
-        result.duplicates_skipped = txn.stats.duplicates
-        result.total_cost_usd = txn.stats.cost_usd
         result.skipped = dict(skipped.most_common())
         result.notes = dict(notes.most_common())
-        result.rejected = dict(Counter(_reason_class(r["reason"]) for r in txn.rejects).most_common())
-        txn.rejects = _not_quarantined(Path(settings.data_dir), txn.rejects)
-        result.already_quarantined = result.rejected_total - len(txn.rejects)
-        result.rejects = txn.rejects
-        result.unpriced = dict(txn.stats.unpriced.most_common())
-        result.timestamps = _timestamp_notes(txn.stats.ts_sources)
-        result.seconds = time.perf_counter() - started
-        txn.commit(_summary(result))
-    if reprice and span:
+        finish(result, txn, Path(settings.data_dir), started)
+    after_commit(result, settings, table, span if reprice else [], strict)
+    return result
+
+
+def log_files(paths: Sequence[str | Path], exclude: Sequence[str | Path], ignored: list[str]) -> list[str]:
+    """The files an ingest of `paths` reads (directories walked), less `exclude`; none is an error."""
+    left_out = {Path(p).resolve() for p in exclude}
+    files = [f for f in resolve_inputs(paths, ignored) if f == "-" or Path(f).resolve() not in left_out]
+    if not files:
+        raise SourceError("no log files found in " + ", ".join(str(p) for p in paths))
+    return files
+
+
+def finish(result: IngestResult, txn: Transaction, data_dir: Path, started: float) -> None:
+    """Fill `result` from the transaction's counts, quarantine what is not already, and commit."""
+    result.rows_added = txn.stats.rows_added
+    result.split_rows = txn.stats.split_rows
+    if txn.stats.logged_rows:
+        result.logged_cost = {
+            "rows": txn.stats.logged_rows,
+            "logged_usd": txn.stats.logged_usd,
+            "our_usd": txn.stats.logged_ours_usd,
+            "rows_differing": txn.stats.logged_differing,
+        }
+    result.duplicates_skipped += txn.stats.duplicates
+    result.total_cost_usd = txn.stats.cost_usd
+    result.rejected = dict(Counter(_reason_class(r["reason"]) for r in txn.rejects).most_common())
+    txn.rejects = _not_quarantined(data_dir, txn.rejects)
+    result.already_quarantined = result.rejected_total - len(txn.rejects)
+    result.rejects = txn.rejects
+    result.unpriced = dict(txn.stats.unpriced.most_common())
+    result.timestamps = _timestamp_notes(txn.stats.ts_sources)
+    result.seconds = time.perf_counter() - started
+    txn.commit(_summary(result))
+
+
+def after_commit(
+    result: IngestResult, settings: Settings, table: PriceTable, span: list[Any], strict: bool
+) -> None:
+    """Re-price the days of `span` (when asked), then raise for rejected lines under `strict`."""
+    if span:
         from tierlens.reprice import reprice as run_reprice
 
         again = run_reprice(settings.data_dir, table, since=min(span).date(), until=max(span).date())
@@ -423,7 +418,80 @@ def ingest(
             f"{result.rejected_total} line(s) rejected under --strict "
             f"(good rows were committed; see {Path(settings.data_dir) / 'quarantine' / (result.ingest_id + '.jsonl')})"
         )
-    return result
+
+
+@dataclass
+class OpenLog:
+    """One log file opened for parsing: its reader, context and batches (close it when done)."""
+
+    name: str
+    reader: Reader
+    ctx: Context
+    stream: IO[bytes]
+    batches: Iterator[Batch]
+    lenient: bool  # CSV: a bad value rejects its row only
+    whole: bool  # the reader sees the whole file as one batch
+
+    def __enter__(self) -> OpenLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.name != "-":
+            self.stream.close()
+
+
+def open_log(
+    name: str,
+    settings: Settings,
+    table: PriceTable,
+    format: str | None,
+    ingest_id: str,
+    options: dict[str, Any],
+    *,
+    alone: bool,
+    stdin: IO[bytes] | None = None,
+) -> OpenLog | str:
+    """`name` opened with the reader of its format, or why it is skipped (empty, a cost report or an
+    unrecognised format among other files). Alone, a cost report or an unknown format raises."""
+    path = None if name == "-" else Path(name)
+    ctx = Context(source_file=name, path=path, ingest_id=ingest_id, options=options)
+    forced = make_reader(format, settings) if format else match_path(path, settings)
+    stream = open_input(name, stdin)
+    try:
+        inp = read_input(
+            stream,
+            settings.chunk_bytes,
+            shape=forced.shape if forced else None,
+            delimiter=forced.delimiter if forced else None,
+        )
+        reader = forced or (_reader_of(inp.samples, settings, table, name, alone, format) if inp else None)
+    except BaseException:
+        if name != "-":
+            stream.close()
+        raise
+    if inp is None or not isinstance(reader, Reader):
+        if name != "-":
+            stream.close()
+        return reader if isinstance(reader, str) else f"{name}: empty"
+    whole = reader.whole_file and inp.shape == "jsonl"
+    batches = _whole(inp.batches) if whole else inp.batches
+    return OpenLog(name, reader, ctx, stream, batches, inp.shape == "csv", whole)
+
+
+def _reader_of(
+    samples: list[Any], settings: Settings, table: PriceTable, name: str, alone: bool, format: str | None
+) -> Reader | str:
+    """The reader `choose_reader` picks, or why the file is skipped among others."""
+    try:
+        return choose_reader(samples, settings, name, table)
+    except CostReportInput as exc:
+        if alone:
+            raise
+        return str(exc)
+    except SourceError:
+        if not alone and format is None and name != "-":
+            return f"{name}: unrecognised format"
+        raise
 
 
 class _Staged:
@@ -474,7 +542,7 @@ def choose_reader(samples: list[Any], settings: Settings, label: str, table: Pri
     return candidates[scores.index(max(scores))]
 
 
-def _with_time_field(settings: Settings, ts_from: str | None) -> tuple[Settings, str | None]:
+def with_time_field(settings: Settings, ts_from: str | None) -> tuple[Settings, str | None]:
     """`--ts-from FIELD`: read timestamps from FIELD first (the readers with configurable time fields)."""
     if ts_from is None or ts_from in ("mtime", "now"):
         return settings, ts_from

@@ -247,12 +247,25 @@ class Workspace:
     # -- writes --------------------------------------------------------------------------------------
 
     def ingest(
-        self, paths: Sequence[str | Path], *, stdin: IO[bytes] | None = None, **options: Any
+        self,
+        paths: Sequence[str | Path],
+        *,
+        stdin: IO[bytes] | None = None,
+        engine: str = "embedded",
+        master: str | None = None,
+        **options: Any,
     ) -> IngestResult:
-        """Ingest logs (`tierlens.ingest.ingest` options: format, strict, ts_from, reprice, ...)."""
-        from tierlens.ingest import ingest
-
+        """Ingest logs (`tierlens.ingest.ingest` options: format, strict, ts_from, reprice, ...),
+        in this process or, with `engine="spark"`, on Spark (`tierlens.spark_ingest`; `master`:
+        its master URL, `SPARK_REMOTE` for Spark Connect); both give the same dataset."""
         try:
+            if engine == "spark":
+                from tierlens.spark_ingest import ingest_on_spark
+
+                options.pop("progress", None)  # Spark reports its own stages
+                return ingest_on_spark(paths, self.settings, master=master, **options)
+            from tierlens.ingest import ingest
+
             return ingest(paths, self.settings, stdin=stdin, **options)
         finally:
             self._written()

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Benchmark `tierlens ingest` embedded against `tierlens ingest --engine spark` (local Spark) on
+the same directory of gateway logs, in the same run.
+
+It generates N gateway records with `bench/ingest.py`'s generator (deterministic for N and seed,
+reused when already there), cuts them into `--files` JSON-lines files (a day of logs cut by hour,
+say), then runs each engine in its own subprocess on a fresh dataset: wall time, that child's peak
+RSS (the JVM included: it is a child of the Python process) and CPU seconds, and the rows each
+added (they must be equal). On a 2-core machine Spark loses: its JVM, the Arrow hand-off to Python
+workers and the shuffle of the deduplication cost more than the two cores they share can win;
+the figure is for the record, and the per-core rate is what `docs/scale.md` extrapolates from.
+
+Usage: `python bench/scale_out.py [--records N] [--files F] [--master local[2]] [--workdir DIR]`;
+quick run: `python bench/scale_out.py --records 200000 --files 20`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest import MB, _last_json, ensure_logs, measure, tierlens_cmd
+
+
+def split(source: Path, files: int, out: Path) -> Path:
+    """`source` cut into `files` JSON-lines files of about equal lines, once."""
+    marker = out / ".complete"
+    if marker.is_file():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    lines = sum(1 for _ in source.open("rb"))
+    per = -(-lines // files)
+    with source.open("rb") as fh:
+        for i in range(files):
+            with (out / f"gateway-{i:04d}.jsonl").open("wb") as part:
+                for _ in range(per):
+                    line = fh.readline()
+                    if not line:
+                        break
+                    part.write(line)
+    marker.write_text(str(lines))
+    return out
+
+
+def run(logs: Path, scratch: Path, engine: str, master: str) -> dict[str, float]:
+    data = scratch / f"data-{engine}"
+    shutil.rmtree(data, ignore_errors=True)
+    cmd = [*tierlens_cmd(), "ingest", str(logs), "--data", str(data), "--json"]
+    if engine == "spark":
+        cmd += ["--engine", "spark", "--master", master]
+    log = scratch / f"{engine}.log"
+    rc, wall, rss, cpu = measure(cmd, log, cwd=scratch)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    if rc != 0:
+        raise SystemExit(f"{engine} ingest failed (exit {rc}):\n{text[-3000:]}")
+    summary = _last_json(text)
+    shutil.rmtree(data, ignore_errors=True)
+    return {"wall": wall, "rss": rss, "cpu": cpu, "rows": summary.get("rows_added") or 0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=10_000_000)
+    ap.add_argument("--files", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument(
+        "--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "tierlens-scale-out"
+    )
+    args = ap.parse_args(argv)
+    source = ensure_logs(args.workdir, args.records, args.seed, block_rows=250_000)
+    logs = split(source, args.files, args.workdir / f"split-{args.records}-{args.files}")
+    size = sum(p.stat().st_size for p in logs.glob("*.jsonl"))
+    print(
+        f"{args.records:,} records in {args.files} files ({size / MB:,.0f} MB), {os.cpu_count()} cores",
+        flush=True,
+    )
+    results = {engine: run(logs, args.workdir, engine, args.master) for engine in ("embedded", "spark")}
+    base = results["embedded"]
+    print("\n| engine | wall | records/s | records per CPU s | peak RSS | CPU s | wall ratio |")
+    print("|---|---|---|---|---|---|---|")
+    cores = os.cpu_count() or 1
+    for engine, r in results.items():
+        rate = args.records / r["wall"]
+        print(
+            f"| {engine}{' (' + args.master + ')' if engine == 'spark' else ''} | {r['wall']:.1f} s | {rate:,.0f} | "
+            f"{args.records / r['cpu']:,.0f} | {r['rss'] / 1e9:.2f} GB | {r['cpu']:.0f} | "
+            f"{r['wall'] / base['wall']:.2f}x |"
+        )
+    same = results["spark"]["rows"] == base["rows"] == args.records
+    print(
+        f"\nrows added: embedded {base['rows']:,}, spark {results['spark']['rows']:,} ({'equal' if same else 'DIFFERENT'})"
+    )
+    print(f"the same run on {cores} cores; Spark's per-CPU-second rate is what docs/scale.md scales out")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
