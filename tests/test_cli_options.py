@@ -305,7 +305,8 @@ def test_as_of_reads_the_data_before_that_day_like_until(cmd: list[str], sample_
 
 def test_the_choices_the_command_line_spells_out_are_the_librarys() -> None:
     # kept as literals in the CLI so that --help does not import polars
-    from tierlens import alerts, cli, summary
+    from tierlens import alerts, summary
+    from tierlens.cli import app
 
-    assert cli.ALERT_FORMATS == alerts.ALERT_FORMATS
-    assert tuple(summary.DIMENSIONS) == cli.BY_CHOICES
+    assert app.ALERT_FORMATS == alerts.ALERT_FORMATS
+    assert tuple(summary.DIMENSIONS) == app.BY_CHOICES

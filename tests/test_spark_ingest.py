@@ -58,7 +58,7 @@ def test_spark_and_embedded_ingests_give_the_same_dataset(mixed: Path, tmp_path:
     embedded = ingest([mixed], Settings(data_dir=tmp_path / "embedded"))
     spark = ingest_on_spark([mixed], Settings(data_dir=tmp_path / "spark"), master="local[2]")
     assert embedded.rows_added > 100 and embedded.duplicates_skipped > 0 and embedded.rejects
-    assert len(embedded.formats) >= 6
+    assert len(embedded.formats) == 7
     for name in COUNTS:
         assert getattr(spark, name) == getattr(embedded, name), name
     assert spark.total_cost_usd == pytest.approx(embedded.total_cost_usd, abs=1e-9)

@@ -117,6 +117,9 @@ class IngestResult:
     already_quarantined: int = 0
     """Rejected lines an earlier ingest already put in the quarantine (same file, line and
     content): counted in `rejected`, not added to the quarantine again."""
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds by stage where the engine reports them (Spark: `spark`, parsing, pricing and
+    deduplication in Spark; `commit`, the driver's commit of what Spark kept)."""
 
     @property
     def new_rejects(self) -> int:

@@ -139,13 +139,16 @@ def _parse_file(
         notes.update(p.notes)
         meta["rejects"] += [{**r, "format": meta["format"]} for r in p.rejects]
     meta["skipped"], meta["notes"] = dict(skipped), dict(notes)
+    meta["rows"] = 0  # what this file hands to the deduplication
     for frames, deferred in (
         ([p.rows for p in parses], False),
         ([p.deferred for p in parses if p.deferred is not None], True),
     ):
         frames = [f for f in frames if f.height]
         if frames:
-            yield from _rows(pl.concat(frames, how="vertical_relaxed"), file, deferred, table).to_batches()
+            rows = _rows(pl.concat(frames, how="vertical_relaxed"), file, deferred, table)
+            meta["rows"] += rows.num_rows
+            yield from rows.to_batches()
     yield from _meta_row(file, meta).to_batches()
 
 
@@ -190,15 +193,14 @@ def spark_session(master: str | None = None) -> Any:
     return session
 
 
-def _deduplicated(parsed: Any) -> tuple[Any, int]:
-    """The first row of each (key, UTC day) in the embedded order, and how many were dropped."""
+def _deduplicated(parsed: Any) -> Any:
+    """The first row of each (key, UTC day) in the embedded order."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     data = parsed.filter(F.col("_meta").isNull())
     window = Window.partitionBy("dedupe_key", F.to_date("ts")).orderBy(*ORDER)
-    first = data.withColumn("_n", F.row_number().over(window)).filter(F.col("_n") == 1).drop("_n")
-    return first, data.count() - first.count()
+    return data.withColumn("_n", F.row_number().over(window)).filter(F.col("_n") == 1).drop("_n")
 
 
 def ingest_on_spark(
@@ -249,11 +251,13 @@ def ingest_on_spark(
                 for r in parsed.filter("_meta IS NOT NULL").select("_file", "_meta").collect()
             ]
             _account(result, txn, sorted(metas, key=lambda m: m[0]))
-            first, result.duplicates_skipped = _deduplicated(parsed)
-            first.orderBy(*ORDER).drop(*ORDER, "_meta").write.parquet(tmp + "/rows")
+            _deduplicated(parsed).orderBy(*ORDER).drop(*ORDER, "_meta").write.parquet(tmp + "/rows")
         finally:
             parsed.unpersist()
-        span = _commit_rows(txn, Path(tmp) / "rows", Attribution(settings.attribution))
+        result.stages["spark"] = time.perf_counter() - started
+        span, kept = _commit_rows(txn, Path(tmp) / "rows", Attribution(settings.attribution))
+        result.duplicates_skipped = sum(m["rows"] for _, m in metas) - kept
+        result.stages["commit"] = time.perf_counter() - started - result.stages["spark"]
         finish(result, txn, Path(settings.data_dir), started)
     after_commit(result, settings, table, span if reprice else [], strict)
     return result
@@ -283,13 +287,14 @@ def _account(result: IngestResult, txn: Any, metas: list[tuple[int, dict[str, An
     result.notes = dict(notes.most_common())
 
 
-def _commit_rows(txn: Any, folder: Path, attribution: Attribution) -> list[Any]:
-    """Add the deduplicated rows Spark wrote, in its order, to the transaction; their first and
-    last times."""
-    span = []
+def _commit_rows(txn: Any, folder: Path, attribution: Attribution) -> tuple[list[Any], int]:
+    """Add the deduplicated rows Spark wrote, in its order, to the transaction; (their first and
+    last times, how many)."""
+    span, kept = [], 0
     for part in sorted(folder.glob("part-*.parquet")):
         rows = conform(pl.read_parquet(part))
         if rows.height:
             span += [rows["ts"].min(), rows["ts"].max()]
+            kept += rows.height
             txn.add(rows, expand=attribution.apply)
-    return span
+    return span, kept
