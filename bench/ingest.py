@@ -448,13 +448,13 @@ def report(records: int, logs: Path, contenders: Sequence[Contender]) -> None:
 # (label, predicate on pstats' (file, line, function) key); cumulative time is reported
 STAGES: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
     ("ingest() total", lambda k: k[0].endswith("tierlens/ingest.py") and k[2] == "ingest"),
-    ("read chunks (iter_chunks)", lambda k: k[0].endswith("sources/base.py") and k[2] == "iter_chunks"),
-    ("parse_chunk (all parsing)", lambda k: k[0].endswith("sources/base.py") and k[2] == "parse_chunk"),
-    ("  _fast_raw (DuckDB + Arrow)", lambda k: k[0].endswith("sources/base.py") and k[2] == "_fast_raw"),
+    ("read chunks (iter_chunks)", lambda k: k[0].endswith("sources/inputs.py") and k[2] == "iter_chunks"),
+    ("parse_chunk (all parsing)", lambda k: k[0].endswith("sources/parse.py") and k[2] == "parse_chunk"),
+    ("  fast_raw (DuckDB + Arrow)", lambda k: k[0].endswith("sources/fastscan.py") and k[2] == "fast_raw"),
     ("    spill chunk to temp file", lambda k: k[0].endswith("tempfile.py") and k[2] == "func_wrapper"),
     ("    DuckDB query -> Arrow", lambda k: "duckdb" in k[0] and k[2] in ("to_arrow_table", "arrow")),
     ("    pl.from_arrow", lambda k: k[0].endswith("polars/convert/general.py") and k[2] == "from_arrow"),
-    ("  _typed (JSON text -> types)", lambda k: k[0].endswith("sources/base.py") and k[2] == "_typed"),
+    ("  typed_raw (JSON text -> types)", lambda k: k[0].endswith("sources/records.py") and k[2] == "typed_raw"),
     ("  to_canonical (polars)", lambda k: k[0].endswith("sources/anthropic.py") and k[2] == "to_canonical"),
     ("  conform (schema cast)", lambda k: k[0].endswith("tierlens/schema.py") and k[2] == "conform"),
     ("price_requests", lambda k: k[0].endswith("pricing/engine.py") and k[2] == "price_requests"),

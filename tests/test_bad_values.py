@@ -17,7 +17,7 @@ from tests import factories as f
 from tierlens.config import Settings
 from tierlens.ingest import ingest
 from tierlens.sources import Context, make_reader, parse_chunk
-from tierlens.sources.base import BAD_TIME, MAX_TOKENS
+from tierlens.sources.exprs import BAD_TIME, MAX_TOKENS
 
 CTX = Context(source_file="t.jsonl", path=None, ingest_id="t")
 
@@ -155,19 +155,19 @@ def test_a_bad_file_is_reported_and_the_others_commit(tmp_path: Path) -> None:
 
 
 def test_a_file_that_vanishes_mid_run_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tierlens.ingest as ingest_module
+    import tierlens.logfiles as logfiles
 
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     for p in (a, b):
         p.write_text(json.dumps(f.logged()) + "\n")
-    real = ingest_module.open_input
+    real = logfiles.open_input
 
     def vanishing(name: Any, stdin: Any = None) -> Any:
         if str(name).endswith("b.jsonl"):
             Path(name).unlink()
         return real(name, stdin)
 
-    monkeypatch.setattr(ingest_module, "open_input", vanishing)
+    monkeypatch.setattr(logfiles, "open_input", vanishing)
     result = ingest([a, b], Settings(data_dir=tmp_path / "d"))
     assert result.rows_added == 1 and len(result.files_failed) == 1 and "b.jsonl" in result.files_failed[0]
 

@@ -361,7 +361,7 @@ def test_a_hundred_thousand_fuzzed_lines_through_the_cli(
 ) -> None:
     from click.testing import CliRunner
 
-    import tierlens.ingest as ingest_module
+    import tierlens.logfiles as logfiles
     from tierlens.cli import main
 
     logs = tmp_path / "logs"
@@ -373,7 +373,7 @@ def test_a_hundred_thousand_fuzzed_lines_through_the_cli(
     config.write_text(f"chunk_bytes = {1 << 20}\n")
     data = tmp_path / "data"
 
-    real = ingest_module.resolve_inputs
+    real = logfiles.resolve_inputs
 
     def listed_then_deleted(paths: Any, ignored: Any = None) -> list[str]:
         found = real(paths, ignored)
@@ -382,7 +382,7 @@ def test_a_hundred_thousand_fuzzed_lines_through_the_cli(
             (logs / VANISHING).unlink()  # deleted between listing and reading
         return found
 
-    monkeypatch.setattr(ingest_module, "resolve_inputs", listed_then_deleted)
+    monkeypatch.setattr(logfiles, "resolve_inputs", listed_then_deleted)
     args = ["--config", str(config), "ingest", str(logs), "--data", str(data), "--json"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 3, res.output[-3000:]
@@ -454,7 +454,7 @@ def test_a_hundred_thousand_fuzzed_lines_through_the_cli(
     assert MARK not in body, "the quarantine holds a mutated value"
     assert MARK not in res.output, "the command's output holds a mutated value"
 
-    monkeypatch.setattr(ingest_module, "resolve_inputs", real)
+    monkeypatch.setattr(logfiles, "resolve_inputs", real)
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 3, again.output[-3000:]
     second = json.loads(again.stdout)

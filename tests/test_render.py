@@ -60,10 +60,9 @@ def test_tables_fit_100_columns_and_wide_shows_every_cell(monkeypatch: pytest.Mo
 def test_the_cli_fits_tables_unless_wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from tierlens import cli
-    from tierlens.cli import main
+    from tierlens.cli import app, main
 
-    monkeypatch.setattr(cli, "_table_width", lambda: 100)  # a 100-column terminal
+    monkeypatch.setattr(app, "_table_width", lambda: 100)  # a 100-column terminal
 
     narrow = CliRunner().invoke(main, ["prices"]).stdout
     wide = CliRunner().invoke(main, ["prices", "--wide"]).stdout

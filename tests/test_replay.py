@@ -14,7 +14,7 @@ from tierlens.config import PriceOverride, PricingConfig
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.replay import Dist, Policy, ReplayResult, load_policies, parse_policy, replay
 from tierlens.replay.assumptions import DEFAULT_OUTPUT_RATIO, Param, draw_values
-from tierlens.replay.engine import DAYS_PER_MONTH
+from tierlens.replay.columns import DAYS_PER_MONTH
 
 TABLE = PriceTable.load()
 TOKENS = [

@@ -20,7 +20,7 @@ from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError
 from tierlens.ingest import ingest
 from tierlens.sources import Context, Parsed, Reader, detect_format, make_reader, parse_chunk
-from tierlens.sources.base import BAD_TIME
+from tierlens.sources.exprs import BAD_TIME
 from tierlens.sources.streams import assemble_streams
 
 CTX = Context(source_file="test.jsonl", path=None, ingest_id="t")

@@ -150,6 +150,21 @@ def test_tierlensignore_leaves_listed_files_out(tmp_path: Path) -> None:
     assert summary["files_skipped"] == [f"{logs}: 2 file(s) listed in {logs / '.tierlensignore'}"]
 
 
+def test_tierlensignore_reads_gitignore_syntax(tmp_path: Path) -> None:
+    from tierlens.logfiles import resolve_inputs
+
+    logs = tmp_path / "logs"
+    for name in ("a.jsonl", "keep.jsonl", "deep/x/old.jsonl", "deep/y.jsonl", "top.csv"):
+        (logs / name).parent.mkdir(parents=True, exist_ok=True)
+        (logs / name).write_text("{}\n")
+    # every JSON lines file but keep.jsonl, anything under a directory named x, and top.csv only
+    # at the top (an anchored pattern)
+    (logs / ".tierlensignore").write_text("*.jsonl\n!keep.jsonl\n**/x/\n/top.csv\n")
+    ignored: list[str] = []
+    kept = [Path(f).relative_to(logs).as_posix() for f in resolve_inputs([logs], ignored)]
+    assert kept == ["keep.jsonl"] and ignored == [f"{logs}: 4 file(s) listed in {logs / '.tierlensignore'}"]
+
+
 def test_sample_logs_more_match_the_generators_reference(tmp_path: Path) -> None:
     """sample_logs/more/ (scripts/gen_more_sample_logs.py) ingests to its README's per-format reference costs."""
     more = Path(__file__).resolve().parents[1] / "sample_logs" / "more"

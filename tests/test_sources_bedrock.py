@@ -29,7 +29,7 @@ from tests.fixtures.readers import (
 from tierlens.config import Settings, load_settings
 from tierlens.ingest import ingest
 from tierlens.sources import detect_format, make_reader
-from tierlens.sources.base import BAD_TIME
+from tierlens.sources.exprs import BAD_TIME
 
 
 def invocation(

@@ -20,8 +20,8 @@ from tests import factories as f
 from tests.fixtures.readers import assert_accounted, parse_bytes, parse_lines
 from tierlens.config import Settings
 from tierlens.errors import SourceError
-from tierlens.sources import base, detect_format, read_input
-from tierlens.sources.base import json_document_records, sniff_shape
+from tierlens.sources import detect_format, inputs, read_input, records
+from tierlens.sources.inputs import json_document_records, sniff_shape
 
 
 def test_shapes_are_sniffed_from_the_first_line() -> None:
@@ -70,7 +70,7 @@ def test_a_bad_line_says_invalid_json_and_where_once(exact: bool) -> None:
 
 
 def test_a_reason_of_our_own_is_not_prefixed_twice(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(base, "_TRAILING_COMMAS", 2)  # the real limit takes ten thousand commas
+    monkeypatch.setattr(records, "_TRAILING_COMMAS", 2)  # the real limit takes ten thousand commas
     p = parse_lines("anthropic_messages", ['{"a": [1,], "b": [2,], "c": [3,],}'], exact=True)
     assert [r["reason"] for r in p.rejects] == ["invalid JSON: too many trailing commas"]
 
@@ -127,9 +127,7 @@ def test_csv_invalid_utf8_and_bom() -> None:
 
 
 def test_csv_batches_keep_line_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tierlens.sources.base as base
-
-    monkeypatch.setattr(base, "CSV_BATCH_ROWS", 3)
+    monkeypatch.setattr(inputs, "CSV_BATCH_ROWS", 3)
     rows = "".join(f"r{i},0,1,1,2026-09-01T10:00:{i:02d}Z,claude-haiku-4-5\n" for i in range(10))
     body = ("request_id,spend,prompt_tokens,completion_tokens,startTime,model\n" + rows).encode()
     inp = read_input(io.BytesIO(body), 1 << 20)

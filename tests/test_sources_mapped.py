@@ -28,7 +28,7 @@ from tierlens.cli import main
 from tierlens.config import Settings, load_settings
 from tierlens.errors import ConfigError
 from tierlens.ingest import ingest
-from tierlens.sources.base import BAD_TIME
+from tierlens.sources.exprs import BAD_TIME
 
 GATEWAY = {
     "files": ["gateway-*.csv"],

@@ -33,8 +33,9 @@ from tests.fixtures.readers import (
 )
 from tierlens.config import Settings, load_settings
 from tierlens.ingest import ingest
-from tierlens.sources import base, make_reader
+from tierlens.sources import make_reader
 from tierlens.sources.otel import OPENLIT_NO_CACHE_NOTE
+from tierlens.sources.records import decode_lines, records_raw, typed_raw
 
 T0 = 1788267600000000000  # 2026-09-01T13:00:00Z in nanoseconds
 
@@ -277,9 +278,9 @@ def canonical(lines: list[Any]) -> pl.DataFrame:
     """The reader's mapping of exported spans, before the framework keeps the canonical columns."""
     reader = make_reader("otel", Settings())
     fields = list(reader.fields())
-    records, _ = base.decode_lines(jsonl(lines), 1)
-    raw, _, _ = base._records_raw(reader, records, fields, False)
-    return reader.to_canonical(base._typed(raw, fields), CTX)
+    records, _ = decode_lines(jsonl(lines), 1)
+    raw, _, _ = records_raw(reader, records, fields, False)
+    return reader.to_canonical(typed_raw(raw, fields), CTX)
 
 
 def test_openlit_conventions_by_provider_and_version() -> None:

@@ -14,8 +14,6 @@ row per feature). A directory walk skips what a `.tierlensignore` in that direct
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import glob
 import json
 import os
 import queue
@@ -34,7 +32,8 @@ import polars as pl
 from tierlens.attribution import Attribution
 from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError, StrictModeError
-from tierlens.pricing import PriceTable, price_requests
+from tierlens.logfiles import log_files, open_log
+from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import price_stored
 from tierlens.progress import Progress
 from tierlens.sources import (
@@ -42,40 +41,14 @@ from tierlens.sources import (
     Context,
     Parsed,
     Reader,
-    Record,
-    make_reader,
-    match_path,
     parse_batch,
-    parse_records,
 )
-from tierlens.sources.base import FilePart, open_input, read_input
+from tierlens.sources.base import FilePart
 from tierlens.sources.claude_code import claude_code_roots
 from tierlens.sources.costs import CostReportInput
-from tierlens.sources.detect import detect_candidates
 from tierlens.sources.streams import assemble_streams
 from tierlens.store import Store
 from tierlens.store.writer import Transaction
-
-LOG_SUFFIXES = (
-    ".jsonl",
-    ".ndjson",
-    ".json",
-    ".log",
-    ".sse",
-    ".csv",
-    ".tsv",
-    ".jsonl.gz",
-    ".ndjson.gz",
-    ".json.gz",
-    ".log.gz",
-    ".csv.gz",
-    ".tsv.gz",
-    ".gz",
-)
-IGNORE_FILE = ".tierlensignore"
-"""In a directory given to ingest: glob patterns (one a line, `#` comments, `dir/` for a directory)
-of files the walk skips, like `.gitignore` without negation."""
-SIDECAR_SUFFIXES = (".batch.json",)
 
 
 @dataclass
@@ -165,90 +138,6 @@ def _not_quarantined(data_dir: Path, rejects: list[dict[str, Any]]) -> list[dict
                 r = json.loads(line)
                 known.add((r.get("file"), r.get("line"), r.get("sha256")))
     return [r for r in rejects if (r.get("file"), r.get("line"), r.get("sha256")) not in known]
-
-
-def resolve_inputs(paths: Sequence[str | Path], ignored: list[str] | None = None) -> list[str]:
-    """Expand directories (recursively, log files only) and globs; keep `-`; error on a missing path.
-
-    In a directory, files a `.tierlensignore` lists are left out (one note per directory is
-    appended to `ignored`).
-    """
-    out: list[str] = []
-    for p in paths:
-        s = str(p)
-        if s == "-":
-            out.append(s)
-            continue
-        path = Path(s)
-        if path.is_dir():
-            found = [
-                f
-                for f in walk(path)
-                if f.name.endswith(LOG_SUFFIXES)
-                and not f.name.endswith(SIDECAR_SUFFIXES)
-                and not _hidden(f.relative_to(path).parts)
-            ]
-            patterns = _ignore_patterns(path)
-            if patterns:
-                kept = [f for f in found if not _ignored(f.relative_to(path), patterns)]
-                if ignored is not None and len(kept) < len(found):
-                    ignored.append(f"{s}: {len(found) - len(kept)} file(s) listed in {path / IGNORE_FILE}")
-                found = kept
-            out.extend(str(f) for f in found)
-        elif path.is_file():
-            out.append(s)
-        elif glob.has_magic(s):
-            matches = sorted(glob.glob(s, recursive=True))
-            if not matches:
-                raise SourceError(f"no file matches {s}")
-            out.extend(resolve_inputs(matches))
-        else:
-            raise SourceError(f"no such file or directory: {s}")
-    return list(dict.fromkeys(out))
-
-
-def walk(root: Path) -> list[Path]:
-    """Files below `root`, sorted; symlinked directories are followed once each (a loop ends there)."""
-    seen: set[str] = set()
-    out: list[Path] = []
-    for top, dirs, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(top)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs.sort()
-        out += [Path(top) / f for f in files if (Path(top) / f).is_file()]
-    return sorted(out)
-
-
-def _hidden(parts: Sequence[str]) -> bool:
-    """A dot-named file or directory is skipped, except a project directory of Claude Code's
-    `projects/` (a project whose path starts with a dot keeps it in its name)."""
-    for i, part in enumerate(parts):
-        if part.startswith(".") and not (i > 0 and parts[i - 1] == "projects"):
-            return True
-    return False
-
-
-def _ignore_patterns(directory: Path) -> list[str]:
-    f = directory / IGNORE_FILE
-    if not f.is_file():
-        return []
-    lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
-    return [x.strip() for x in lines if x.strip() and not x.strip().startswith("#")]
-
-
-def _ignored(rel: Path, patterns: Sequence[str]) -> bool:
-    text = rel.as_posix()
-    for p in patterns:
-        p = p.lstrip("/")
-        if p.endswith("/"):
-            if any(fnmatch.fnmatch(d, p.rstrip("/")) for d in rel.parent.parts) or text.startswith(p):
-                return True
-        elif fnmatch.fnmatch(text, p) or fnmatch.fnmatch(rel.name, p):
-            return True
-    return False
 
 
 def ingest(
@@ -372,15 +261,6 @@ def ingest(
     return result
 
 
-def log_files(paths: Sequence[str | Path], exclude: Sequence[str | Path], ignored: list[str]) -> list[str]:
-    """The files an ingest of `paths` reads (directories walked), less `exclude`; none is an error."""
-    left_out = {Path(p).resolve() for p in exclude}
-    files = [f for f in resolve_inputs(paths, ignored) if f == "-" or Path(f).resolve() not in left_out]
-    if not files:
-        raise SourceError("no log files found in " + ", ".join(str(p) for p in paths))
-    return files
-
-
 def finish(result: IngestResult, txn: Transaction, data_dir: Path, started: float) -> None:
     """Fill `result` from the transaction's counts, quarantine what is not already, and commit."""
     result.rows_added = txn.stats.rows_added
@@ -423,80 +303,6 @@ def after_commit(
         )
 
 
-@dataclass
-class OpenLog:
-    """One log file opened for parsing: its reader, context and batches (close it when done)."""
-
-    name: str
-    reader: Reader
-    ctx: Context
-    stream: IO[bytes]
-    batches: Iterator[Batch]
-    lenient: bool  # CSV: a bad value rejects its row only
-    whole: bool  # the reader sees the whole file as one batch
-
-    def __enter__(self) -> OpenLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.name != "-":
-            self.stream.close()
-
-
-def open_log(
-    name: str,
-    settings: Settings,
-    table: PriceTable,
-    format: str | None,
-    ingest_id: str,
-    options: dict[str, Any],
-    *,
-    alone: bool,
-    stdin: IO[bytes] | None = None,
-) -> OpenLog | str:
-    """`name` opened with the reader of its format, or why it is skipped (empty, a cost report or an
-    unrecognised format among other files). Alone, a cost report or an unknown format raises."""
-    path = None if name == "-" else Path(name)
-    ctx = Context(source_file=name, path=path, ingest_id=ingest_id, options=options)
-    forced = make_reader(format, settings) if format else match_path(path, settings)
-    stream = open_input(name, stdin)
-    try:
-        inp = read_input(
-            stream,
-            settings.chunk_bytes,
-            shape=forced.shape if forced else None,
-            delimiter=forced.delimiter if forced else None,
-        )
-        reader = forced or (_reader_of(inp.samples, settings, table, name, alone, format) if inp else None)
-    except BaseException:
-        if name != "-":
-            stream.close()
-        raise
-    if inp is None or not isinstance(reader, Reader):
-        if name != "-":
-            stream.close()
-        return reader if isinstance(reader, str) else f"{name}: empty"
-    whole = reader.whole_file and inp.shape == "jsonl"
-    batches = _whole(inp.batches) if whole else inp.batches
-    return OpenLog(name, reader, ctx, stream, batches, inp.shape == "csv", whole)
-
-
-def _reader_of(
-    samples: list[Any], settings: Settings, table: PriceTable, name: str, alone: bool, format: str | None
-) -> Reader | str:
-    """The reader `choose_reader` picks, or why the file is skipped among others."""
-    try:
-        return choose_reader(samples, settings, name, table)
-    except CostReportInput as exc:
-        if alone:
-            raise
-        return str(exc)
-    except SourceError:
-        if not alone and format is None and name != "-":
-            return f"{name}: unrecognised format"
-        raise
-
-
 class _Staged:
     """Parsed rows gathered into batches of `BATCH_ROWS` before pricing and staging: small chunks
     and many small files (a Claude Code tree) then cost what one large chunk costs."""
@@ -524,25 +330,6 @@ class _Staged:
         rows = price_stored(pl.concat(frames, how="vertical_relaxed"), self.table)
         self.span.extend([rows["ts"].min(), rows["ts"].max()])
         self.txn.add(rows, expand=self.attribution.apply)
-
-
-def choose_reader(samples: list[Any], settings: Settings, label: str, table: PriceTable) -> Reader:
-    """The reader for an input: of the formats that claim its first records, the one that prices
-    the most of them (so a file is never silently given to a reader that leaves it unpriced while
-    another would price it); on a tie, the most specific."""
-    candidates = detect_candidates(samples, settings, label)
-    if len(candidates) == 1:
-        return candidates[0]
-    records = [Record(i + 1, s, b"") for i, s in enumerate(samples)]
-    ctx = Context(source_file=label, path=None, ingest_id="detect")
-
-    def priced(reader: Reader) -> int:
-        parsed = parse_records(reader, records, ctx, lines=len(records))
-        rows = pl.concat([p.rows for p in assemble_streams([parsed], reader)])
-        return int(price_requests(rows, table)["priced"].sum()) if rows.height else 0
-
-    scores = [priced(r) for r in candidates]
-    return candidates[scores.index(max(scores))]
 
 
 def with_time_field(settings: Settings, ts_from: str | None) -> tuple[Settings, str | None]:
@@ -642,15 +429,6 @@ def _parse_joined(
 
 def _parse_all(reader: Reader, batch: Batch, ctx: Context, force_exact: bool) -> list[Parsed]:
     return list(assemble_streams(iter([parse_batch(reader, batch, ctx, force_exact=force_exact)]), reader))
-
-
-def _whole(batches: Iterator[Batch]) -> Iterator[Batch]:
-    """All chunks of JSON lines as one (for readers that must see a whole file at once)."""
-    parts = list(batches)
-    if not parts:
-        return iter(())
-    chunk = b"".join(p.chunk or b"" for p in parts)
-    return iter([Batch(parts[0].first_line, sum(p.lines for p in parts), chunk=chunk)])
 
 
 def _parsed_ahead(

@@ -28,7 +28,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from tierlens.errors import QueryError, optional_module
+from tierlens.errors import QueryError
 from tierlens.rollup_sql import rollup_safe
 from tierlens.schema import PARTITION_COLUMN
 
@@ -290,21 +290,10 @@ def _run_duckdb(query: Query, data_dir: str | Path, values: dict[str, Any] | Non
     return out
 
 
-def spark_session() -> Any:
-    """A local Spark session (2 cores), created once per process."""
-    session = optional_module("pyspark.sql", "spark").SparkSession
-    return (
-        session.builder.master("local[2]")
-        .appName("tierlens")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-
-
 def _run_spark(query: Query, data_dir: str | Path, values: dict[str, Any] | None) -> pl.DataFrame:
-    spark = spark_session()
+    from tierlens.spark import spark_session
+
+    spark = spark_session("local[2]")
     base = str(_snapshot_base(data_dir))
     spark.read.option("basePath", base).parquet(base).createOrReplaceTempView("requests")
     result = spark.sql(query.render("spark", values, pretty=False))

@@ -18,7 +18,7 @@ The steps:
 
 A file is one task: many files parse in parallel (a Claude Code tree, a day's gateway logs cut by
 hour); one huge file is parsed by one worker. Spark is reached through `SPARK_REMOTE` (Spark
-Connect) or `--master` (`local[*]` by default).
+Connect) or `--master` (`local[*]` by default; `tierlens.spark`).
 """
 
 from __future__ import annotations
@@ -37,14 +37,16 @@ import pyarrow as pa
 
 from tierlens.attribution import Attribution
 from tierlens.config import Settings
-from tierlens.errors import SourceError, optional_module
-from tierlens.ingest import IngestResult, after_commit, finish, log_files, open_log, with_time_field
+from tierlens.errors import SourceError
+from tierlens.ingest import IngestResult, after_commit, finish, with_time_field
+from tierlens.logfiles import log_files, open_log
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import price_stored
 from tierlens.schema import SCHEMA, conform
 from tierlens.sources import Parsed, parse_batch
 from tierlens.sources.costs import CostReportInput
 from tierlens.sources.streams import assemble_streams
+from tierlens.spark import spark_session
 from tierlens.store import Store
 
 MAX_TASKS = 256
@@ -166,31 +168,6 @@ def _task(
                 yield from _parse_file(int(file), str(name), settings, table, job)
 
     return run
-
-
-def spark_session(master: str | None = None) -> Any:
-    """A Spark session: Spark Connect when `SPARK_REMOTE` is set, else `master` (`local[*]`). On a
-    cluster, tierlens must be installed in the executors' Python (`pip install tierlens`, or the
-    wheel through `spark.submit.pyFiles` / a Databricks library)."""
-    import os
-    import sys
-
-    sql = optional_module("pyspark.sql", "spark")
-    builder = sql.SparkSession.builder.appName("tierlens")
-    if not os.environ.get("SPARK_REMOTE"):
-        master = master or "local[*]"
-        builder = builder.master(master).config("spark.ui.enabled", "false")
-        builder = builder.config("spark.ui.showConsoleProgress", "false")
-        if master.startswith("local"):  # the workers run this interpreter, which has tierlens
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        builder.config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .getOrCreate()
-    )
-    if not os.environ.get("SPARK_REMOTE"):
-        session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 def _deduplicated(parsed: Any) -> Any:

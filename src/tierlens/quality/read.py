@@ -30,7 +30,8 @@ from typing import Any
 import polars as pl
 
 from tierlens.errors import SourceError
-from tierlens.sources.base import _reject, open_input
+from tierlens.sources.inputs import open_input
+from tierlens.sources.records import rejected_line
 
 QUALITY_SCHEMA: dict[str, Any] = {
     "request_id": pl.String,
@@ -209,10 +210,10 @@ def read_quality_file(path: str | Path) -> QualityFile:
     rows, rejects = [], []
     for n, raw, rec in records:
         if isinstance(rec, str):
-            rejects.append(_reject(source, n, rec, raw))
+            rejects.append(rejected_line(source, n, rec, raw))
             continue
         try:
             rows.append(judgment(rec, source, n))
         except ValueError as exc:
-            rejects.append(_reject(source, n, str(exc), raw))
+            rejects.append(rejected_line(source, n, str(exc), raw))
     return QualityFile(source, pl.DataFrame(rows, schema=QUALITY_SCHEMA), rejects)

@@ -24,8 +24,9 @@ from tierlens.replay.assumptions import Assumptions, Dist, parse_assume
 from tierlens.replay.backtest import BacktestResult, backtest
 from tierlens.replay.calibrate import Calibration
 from tierlens.replay.condition import compile_condition
-from tierlens.replay.engine import PolicyResult, ReplayResult, replay
+from tierlens.replay.engine import replay
 from tierlens.replay.policy import Policy, load_policies, parse_policy
+from tierlens.replay.results import PolicyResult, ReplayResult
 
 if TYPE_CHECKING:
     import polars as pl

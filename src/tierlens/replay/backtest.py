@@ -39,9 +39,10 @@ from tierlens.errors import (
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.progress import Progress
 from tierlens.replay.assumptions import Dist, Param, draw_values, quantile
-from tierlens.replay.engine import ReplayResult, replay
+from tierlens.replay.engine import replay
 from tierlens.replay.numeric import fmean, fstd, fsum
 from tierlens.replay.policy import Policy, policy_from_dict
+from tierlens.replay.results import ReplayResult
 from tierlens.schema import TOKEN_COLUMNS
 
 MIN_REQUESTS = 30

@@ -18,7 +18,8 @@ import polars as pl
 from tierlens.errors import optional_module
 from tierlens.render import count, markdown_table, money, table
 from tierlens.replay.backtest import VALIDATED_COVERAGE, BacktestResult
-from tierlens.replay.engine import LABELS, PolicyResult, ReplayResult
+from tierlens.replay.columns import LABELS
+from tierlens.replay.results import PolicyResult, ReplayResult
 
 REPLAY_SCHEMA = "tierlens.replay/1"
 BACKTEST_SCHEMA = "tierlens.backtest/1"

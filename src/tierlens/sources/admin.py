@@ -30,8 +30,9 @@ from typing import Any
 import polars as pl
 
 from tierlens.pricing.models import normalize_model
-from tierlens.sources.base import Context, RawField, Reader, RecordError, parse_timestamp, reject_if
+from tierlens.sources.base import Context, RawField, Reader, RecordError
 from tierlens.sources.common import negative, standard_tier
+from tierlens.sources.exprs import parse_timestamp, reject_if
 
 GROUPS = (
     "api_key_id",

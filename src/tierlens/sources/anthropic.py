@@ -28,17 +28,9 @@ from tierlens.config import BatchSource, MessagesSource
 from tierlens.errors import SourceError
 from tierlens.pricing.models import normalize_model, with_model_ids
 from tierlens.schema import SCHEMA, TOKEN_COLUMNS
-from tierlens.sources.base import (
-    BAD_TIME,
-    Context,
-    RawField,
-    Reader,
-    content_key,
-    first_of,
-    reject_if,
-    with_timestamp,
-)
+from tierlens.sources.base import Context, RawField, Reader
 from tierlens.sources.common import claude_evidence, openai_evidence
+from tierlens.sources.exprs import BAD_TIME, content_key, first_of, reject_if, with_timestamp
 from tierlens.sources.iterations import with_iterations
 from tierlens.sources.streams import MERGED
 

@@ -46,18 +46,9 @@ import polars as pl
 
 from tierlens.config import BedrockSource
 from tierlens.pricing.models import normalize_model
-from tierlens.sources.base import (
-    BAD_TIME,
-    Context,
-    RawField,
-    Reader,
-    SkipRecord,
-    content_key,
-    first_of,
-    parse_timestamp,
-    reject_if,
-)
+from tierlens.sources.base import Context, RawField, Reader, SkipRecord
 from tierlens.sources.common import negative
+from tierlens.sources.exprs import BAD_TIME, content_key, first_of, parse_timestamp, reject_if
 
 SCHEMA_TYPE = "ModelInvocationLog"
 _ARN_TARGET = r"^arn:aws[\w-]*:bedrock:[^:]*:[^:]*:(?:inference-profile|foundation-model)/(.+)$"

@@ -21,7 +21,8 @@ import polars as pl
 from tierlens.config import ClaudeCodeSource
 from tierlens.errors import SourceError
 from tierlens.sources.anthropic import finish, message_columns, message_fields, message_rejects
-from tierlens.sources.base import BAD_TIME, Context, RawField, Reader, reject_if, with_timestamp
+from tierlens.sources.base import Context, RawField, Reader
+from tierlens.sources.exprs import BAD_TIME, reject_if, with_timestamp
 
 
 def claude_code_roots(env: Mapping[str, str] | None = None) -> list[Path]:

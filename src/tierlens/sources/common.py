@@ -11,7 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.sources.base import in_range, json_kind
+from tierlens.sources.exprs import in_range
+from tierlens.sources.records import json_kind
 
 OPENAI_MODEL = r"^(gpt-|o\d|chatgpt-|text-embedding-|davinci|babbage|codex-|computer-use-)"
 """Normalized model ids priced under the `openai` provider."""

@@ -31,7 +31,8 @@ import polars as pl
 
 from tierlens.errors import SourceError
 from tierlens.pricing.models import normalize_model
-from tierlens.sources.base import decode_lines, open_input, read_input
+from tierlens.sources.inputs import open_input, read_input
+from tierlens.sources.records import decode_lines
 
 COST_SCHEMA = pl.Schema(
     {

@@ -19,10 +19,11 @@ from tierlens.config import Settings
 from tierlens.errors import ConfigError, SourceError
 from tierlens.sources.admin import AnthropicUsageReportReader
 from tierlens.sources.anthropic import BatchReader, MessagesReader
-from tierlens.sources.base import Reader, sample_records
+from tierlens.sources.base import Reader
 from tierlens.sources.bedrock import BedrockReader
 from tierlens.sources.claude_code import ClaudeCodeReader
 from tierlens.sources.costs import CostReportInput, cost_report_kind
+from tierlens.sources.inputs import sample_records
 from tierlens.sources.litellm import LiteLLMReader
 from tierlens.sources.mapped import MappedReader
 from tierlens.sources.openai import OpenAIReader, OpenAIUsageReader

@@ -36,17 +36,9 @@ import polars as pl
 
 from tierlens.config import MappedSource
 from tierlens.pricing.models import normalize_model
-from tierlens.sources.base import (
-    BAD_TIME,
-    Context,
-    Kind,
-    RawField,
-    Reader,
-    content_key,
-    parse_timestamp,
-    reject_if,
-)
+from tierlens.sources.base import Context, Kind, RawField, Reader
 from tierlens.sources.common import coalesce, negative, standard_tier
+from tierlens.sources.exprs import BAD_TIME, content_key, parse_timestamp, reject_if
 
 _KINDS: dict[str, Kind] = {
     "input_tokens": "int",

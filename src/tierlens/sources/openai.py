@@ -32,18 +32,9 @@ import polars as pl
 from tierlens.config import OpenAISource
 from tierlens.pricing.models import normalize_model
 from tierlens.sources.anthropic import file_time
-from tierlens.sources.base import (
-    BAD_TIME,
-    Context,
-    RawField,
-    Reader,
-    RecordError,
-    content_key,
-    first_of,
-    parse_timestamp,
-    reject_if,
-)
+from tierlens.sources.base import Context, RawField, Reader, RecordError
 from tierlens.sources.common import claude_evidence, negative, openai_evidence, standard_tier
+from tierlens.sources.exprs import BAD_TIME, content_key, first_of, parse_timestamp, reject_if
 
 _PREFIXES = ("response", "")
 _RESPONSE_OBJECTS = ("chat.completion", "chat.completion.chunk", "response", "response.compaction")

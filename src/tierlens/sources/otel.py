@@ -51,8 +51,9 @@ import polars as pl
 
 from tierlens.config import OTelSource
 from tierlens.pricing.models import normalize_model
-from tierlens.sources.base import Context, RawField, Reader, RecordError, reject_if
+from tierlens.sources.base import Context, RawField, Reader, RecordError
 from tierlens.sources.common import coalesce, epoch_nanos, negative, provider_of
+from tierlens.sources.exprs import reject_if
 
 NOT_MODEL_CALLS = ("invoke_agent", "create_agent", "execute_tool", "invoke_workflow")
 RESOURCE = "resource:"

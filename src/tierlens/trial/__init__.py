@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from tierlens.errors import ConfigError, SourceError
-from tierlens.ingest import resolve_inputs
+from tierlens.logfiles import resolve_inputs
 from tierlens.pricing import PriceTable
 from tierlens.pricing.models import with_model_ids
 from tierlens.replay.policy import Policy

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tierlens.sources.base import open_input
+from tierlens.sources.inputs import open_input
 from tierlens.trial.answer import Answer, answer_of, openai_answer_of
 from tierlens.trial.converse import converse_answer, converse_to_messages
 

@@ -37,7 +37,7 @@ from tierlens.errors import TierlensError
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.pricing.models import with_model_ids
 from tierlens.replay.assumptions import DEFAULT_TOKENIZER_RATIOS, DEFAULT_UNKNOWN_TOKENIZER_RATIO
-from tierlens.replay.engine import tokenizer_of
+from tierlens.replay.plan import tokenizer_of
 from tierlens.trial.answer import ANSWERS, Answer
 from tierlens.trial.cases import Case
 from tierlens.trial.judge import Judge
