@@ -22,6 +22,7 @@ from tierlens.ingest import ingest
 from tierlens.pricing import PriceTable
 from tierlens.replay import BacktestError, backtest, load_policies, parse_policy, replay
 from tierlens.replay import render as rr
+from tierlens.replay import render_backtest as rb
 
 TABLE = PriceTable.load()
 GOLDEN = REPO / "tests" / "golden" / "replay"
@@ -326,7 +327,7 @@ def test_golden_backtest_formats(fmt: str, small_backtest: Any) -> None:
 
 
 def test_golden_chart_specs(small: Any, small_backtest: Any) -> None:
-    specs = {**rr.chart_specs(small), **rr.backtest_chart_specs(small_backtest)}
+    specs = {**rr.chart_specs(small), **rb.backtest_chart_specs(small_backtest)}
     for name, spec in specs.items():
         spec.pop("$schema", None)
         spec.pop("config", None)
@@ -351,7 +352,7 @@ def test_replay_html_renders_its_charts_in_headless_chromium(
 ) -> None:
     for page, names in (
         (rr.to_html(small), ("policies", "by_feature")),
-        (rr.backtest_html(small_backtest), ("backtest",)),
+        (rb.backtest_html(small_backtest), ("backtest",)),
     ):
         containers = chart_containers(page, tmp_path)
         for name in names:
