@@ -24,6 +24,8 @@ CELL = (
     "_web",
     "_pbucket",
 )
+CELL_STRINGS = CELL[:8]
+"""The cell's string keys (cast to categoricals by `prepare`)."""
 UNKNOWN_TOKENIZER = "(unknown)"
 
 

@@ -45,13 +45,12 @@ from tierlens.progress import Progress
 from tierlens.quality.evidence import Bench
 from tierlens.replay.calibrate import feature_model_stats, fit_output_ratios
 from tierlens.replay.cells import baseline_groups, group_all
-from tierlens.replay.columns import CELL, TOKENS, UNKNOWN_TOKENIZER
+from tierlens.replay.columns import CELL, CELL_STRINGS, PROMPT, TOKENS, UNKNOWN_TOKENIZER
 from tierlens.replay.components import baseline_cost, components_of, price_probes
 from tierlens.replay.evaluate import evaluate_policy
 from tierlens.replay.plan import Plan, model_info, tokenizer_of
 from tierlens.replay.policy import Policy
 from tierlens.replay.results import ReplayResult
-from tierlens.schema import prompt_tokens
 
 if TYPE_CHECKING:
     from tierlens.trial.result import TrialEvidence
@@ -66,19 +65,10 @@ def prepare(
     if "date" not in names:
         lf = lf.with_columns(date=pl.col("ts").dt.date())
     thresholds = sorted({int(t) for t in table.rows["lc_threshold"].drop_nulls().to_list()})
-    prompt = prompt_tokens(nulls_as_zero=True)
+    prompt = PROMPT
     extra = [c for c in sorted(set(columns)) if c in names and c not in CELL and c not in TOKENS]
     # low-cardinality strings as categoricals: the per-policy group-bys on 10M rows run 2-4x faster
-    cat = {
-        "provider",
-        "model",
-        "model_id",
-        "tier",
-        "endpoint_scope",
-        "service_tier",
-        "inference_geo",
-        "feature",
-    }
+    cat = set(CELL_STRINGS)
     return lf.select(
         *[pl.col(c).cast(pl.Categorical) if c in cat else pl.col(c) for c in CELL[:-2]],
         *[pl.col(c).fill_null(0).cast(pl.Int64) for c in TOKENS],
