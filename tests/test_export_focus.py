@@ -23,7 +23,7 @@ import tierlens
 from tierlens.config import PricingConfig, Settings
 from tierlens.errors import ConfigError, StoreError
 from tierlens.export import CATEGORIES, FOCUS_COLUMNS, focus_frame, write_focus
-from tierlens.export.focus import tags_json
+from tierlens.export.focus_columns import tags_json
 from tierlens.ingest import ingest
 
 from . import focus_spec as spec
@@ -415,7 +415,7 @@ def test_the_format_comes_from_the_suffix_and_a_failed_write_leaves_nothing(
 
 
 def test_the_docs_describe_every_exported_column() -> None:
-    from tierlens.export.focus import CUSTOM_COLUMNS
+    from tierlens.export.focus_catalog import CUSTOM_COLUMNS
 
     doc = (REPO / "docs" / "focus.md").read_text()
     missing = [c for c in (*FOCUS_COLUMNS, *CUSTOM_COLUMNS) if f"`{c}`" not in doc]

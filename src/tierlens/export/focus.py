@@ -18,7 +18,6 @@ unit price by division, or write a half-written file at the destination.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -29,173 +28,23 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tierlens.errors import ConfigError, StoreError
-from tierlens.schema import COST_COLUMNS, TOKEN_COLUMNS, TOOL_CALL_COLUMNS
+from tierlens.schema import TOOL_CALL_COLUMNS
 
 if TYPE_CHECKING:
     from tierlens.config import PricingConfig
 
-FOCUS_VERSION = "1.2"
-"""The FOCUS version of the columns, plus ServiceProviderName and HostProviderName from 1.3."""
-TAG_PREFIX = "tierlens/"
-"""Prefix of the tags tierlens itself sets (feature, user, project, workspace, API key)."""
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-"""FOCUS Date/Time Format: extended ISO 8601 in UTC with the `Z` designator."""
-
-
-@dataclass(frozen=True)
-class Unit:
-    """How a category is measured (ConsumedUnit) and priced (PricingUnit, a block of `block` units)."""
-
-    consumed: str
-    pricing: str
-    block: int
-    multiplied: bool
-    """True when the row's price multiplier applies (token categories); per-call fees never are."""
-
-
-TOKENS = Unit("Tokens", "1000000 Tokens", 1_000_000, True)
-SEARCHES = Unit("Requests", "1000 Requests", 1_000, False)
-CALLS = Unit("Requests", "Requests", 1, False)
-
-
-@dataclass(frozen=True)
-class Category:
-    """A cost category: its key (in SkuId and x_CostCategory), SkuMeter, quantity and cost columns."""
-
-    key: str
-    meter: str
-    quantity: str
-    cost: str
-    unit: Unit
-
-
-CATEGORIES: tuple[Category, ...] = (
-    Category("input", "Input Tokens", "input_tokens", "cost_input_usd", TOKENS),
-    Category("cache_write_5m", "5-Minute Cache Write Tokens", "cache_write_5m_tokens", "_write_5m", TOKENS),
-    Category("cache_write_1h", "1-Hour Cache Write Tokens", "cache_write_1h_tokens", "_write_1h", TOKENS),
-    Category("cache_read", "Cache Read Tokens", "cache_read_tokens", "cost_cache_read_usd", TOKENS),
-    Category("output", "Output Tokens", "output_tokens", "cost_output_usd", TOKENS),
-    Category("web_search", "Web Search Requests", "web_search_requests", "cost_web_search_usd", SEARCHES),
-    Category("tool_calls", "Tool Calls", "_tool_calls", "cost_tools_usd", CALLS),
+from tierlens.export.focus_catalog import (
+    BLANKABLE,
+    CATEGORIES,
+    DATETIME_COLUMNS,
+    DATETIME_FORMAT,
+    GRAIN,
+    READ,
+    TERMS,
+    WEB,
+    Category,
 )
-_WEB = next(i for i, c in enumerate(CATEGORIES) if c.key == "web_search")
-
-PUBLISHERS = {
-    "anthropic": "Anthropic",
-    "openai": "OpenAI",
-    "amazon": "Amazon",
-    "meta": "Meta",
-    "mistral": "Mistral AI",
-    "deepseek": "DeepSeek",
-    "qwen": "Qwen",
-    "writer": "Writer",
-    "google": "Google",
-}
-"""Provider column value -> the name of the company that makes the model (PublisherName)."""
-DIRECT_SERVICES = {"anthropic": "Claude API", "openai": "OpenAI API"}
-HOSTS = {
-    "aws": ("Amazon Web Services", "Amazon Bedrock"),
-    "gcp": ("Google Cloud", "Vertex AI"),
-    "azure": ("Microsoft", "Azure AI Foundry"),
-}
-"""Cloud that served and invoiced a request -> (its name, the service name)."""
-MARKETPLACE_SELLERS = frozenset({"anthropic"})
-"""Publishers whose models a cloud resells through its marketplace: they are the ServiceProviderName
-there (FOCUS 1.3 marketplace note); a cloud's own or first-party-served models have the cloud."""
-
-_GRAIN = (
-    "date",
-    "provider",
-    "model",
-    "model_id",
-    "_host",
-    "workspace_id",
-    "project",
-    "feature",
-    "user_id",
-    "api_key_id",
-    "tags",
-    "service_tier",
-    "speed",
-    "inference_geo",
-    "endpoint_scope",
-)
-_TERMS = ("_order", "long_context", "price_multiplier", "web_search_variant")
-_BLANKABLE = (
-    "workspace_id",
-    "project",
-    "feature",
-    "user_id",
-    "api_key_id",
-    "inference_geo",
-    "endpoint_scope",
-    "web_search_variant",
-)
-_TAGGED = ("feature", "user_id", "project", "workspace_id", "api_key_id")
-_READ = (
-    *(c for c in _GRAIN if c != "_host"),
-    "ts",
-    "source",
-    "priced",
-    "price_multiplier",
-    "long_context",
-    "web_search_variant",
-    "web_search_requests",
-    *TOKEN_COLUMNS,
-    *TOOL_CALL_COLUMNS,
-    *COST_COLUMNS,
-    "cost_usd",
-)
-"""The stored columns an export reads (and that re-pricing a mixed cache-write row needs)."""
-
-FOCUS_COLUMNS = (
-    "BilledCost",
-    "EffectiveCost",
-    "ListCost",
-    "ContractedCost",
-    "BillingCurrency",
-    "BillingAccountId",
-    "BillingAccountName",
-    "SubAccountId",
-    "SubAccountName",
-    "BillingPeriodStart",
-    "BillingPeriodEnd",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "ChargeCategory",
-    "ChargeClass",
-    "ChargeDescription",
-    "ChargeFrequency",
-    "ServiceName",
-    "ServiceCategory",
-    "ServiceSubcategory",
-    "ProviderName",
-    "PublisherName",
-    "InvoiceIssuerName",
-    "ServiceProviderName",
-    "HostProviderName",
-    "PricingQuantity",
-    "PricingUnit",
-    "ConsumedQuantity",
-    "ConsumedUnit",
-    "ResourceId",
-    "ResourceType",
-    "SkuId",
-    "SkuMeter",
-    "Tags",
-)
-"""FOCUS columns in the order they are written; custom `x_` columns follow them."""
-CUSTOM_COLUMNS = (
-    "x_CostCategory",
-    "x_Model",
-    "x_ServiceTier",
-    "x_Speed",
-    "x_InferenceGeo",
-    "x_EndpointScope",
-    "x_LongContext",
-    "x_PriceMultiplier",
-)
-DATETIME_COLUMNS = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
+from tierlens.export.focus_columns import focus_columns
 
 
 @dataclass(frozen=True)
@@ -295,7 +144,7 @@ def _export(
     split = _split_cache_writes(priced, pricing)
     totals = _aggregate(_long(split, _discount(pricing)))
     return _Export(
-        frame=_focus_columns(totals, accounts),
+        frame=focus_columns(totals, accounts),
         requests_exported=priced.height,
         unpriced_rows=unpriced.height,
         unpriced_models=_count_models(unpriced),
@@ -306,12 +155,12 @@ def _requests(data_dir: str | Path, since: date | None, until: date | None) -> p
     """Stored rows of the period, with blank strings as null and null tier/speed as `standard`."""
     from tierlens.store import scan
 
-    lf = scan(data_dir).select(_READ)
+    lf = scan(data_dir).select(READ)
     if since is not None:
         lf = lf.filter(pl.col("date") >= since)
     if until is not None:
         lf = lf.filter(pl.col("date") <= until)
-    blank = {c: pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c)) for c in _BLANKABLE}
+    blank = {c: pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c)) for c in BLANKABLE}
     return (
         lf.with_columns(
             **blank,
@@ -401,7 +250,7 @@ def _discount(pricing: PricingConfig | None) -> pl.Expr:
 
 def _long(rows: pl.DataFrame, discount: pl.Expr) -> pl.LazyFrame:
     """One row per canonical row x category that has a quantity or a cost."""
-    parts = [rows.lazy().select(*_GRAIN, *_category(i, c, discount)) for i, c in enumerate(CATEGORIES)]
+    parts = [rows.lazy().select(*GRAIN, *_category(i, c, discount)) for i, c in enumerate(CATEGORIES)]
     return pl.concat(parts).filter((pl.col("_quantity") != 0) | (pl.col("_billed") != 0))
 
 
@@ -411,7 +260,7 @@ def _category(order: int, cat: Category, discount: pl.Expr) -> list[pl.Expr]:
     mult = pl.col("price_multiplier")
     tokens = cat.unit.multiplied
     listed = pl.when(mult > 0).then(billed / mult).otherwise(billed) if tokens else billed
-    variant = pl.col("web_search_variant") if order == _WEB else pl.lit(None, pl.String)
+    variant = pl.col("web_search_variant") if order == WEB else pl.lit(None, pl.String)
     return [
         pl.lit(order, pl.Int32).alias("_order"),
         pl.col(cat.quantity).fill_null(0).cast(pl.Int64).alias("_quantity"),
@@ -429,168 +278,8 @@ def _aggregate(long: pl.LazyFrame) -> pl.DataFrame:
     engine's partial sums would make the last bits differ between runs): every export of the same
     data gives the same floats, so two exports can be diffed."""
     money = ("_billed", "_list", "_contracted")
-    grouped = long.group_by(*_GRAIN, *_TERMS).agg(
-        pl.col("_quantity").sum(), *(pl.col(c).sort() for c in money)
-    )
+    grouped = long.group_by(*GRAIN, *TERMS).agg(pl.col("_quantity").sum(), *(pl.col(c).sort() for c in money))
     return grouped.with_columns(pl.col(c).list.sum() for c in money).collect()
-
-
-def _focus_columns(totals: pl.DataFrame, accounts: Mapping[str, str]) -> pl.DataFrame:
-    """The FOCUS and `x_` columns of the aggregated rows, sorted for a reviewable diff."""
-    framed = totals.with_columns(Tags=_tags(totals)).with_columns(
-        **_costs(), **_periods(), **_parties(accounts), **_sku(), **_custom()
-    )
-    order = ["ChargePeriodStart", "SkuId", "x_Model", "SubAccountId", "Tags", *CUSTOM_COLUMNS[2:]]
-    return framed.sort(order, nulls_last=True).select(*FOCUS_COLUMNS, *CUSTOM_COLUMNS)
-
-
-def _costs() -> dict[str, pl.Expr]:
-    return {
-        "BilledCost": pl.col("_billed"),
-        "EffectiveCost": pl.col("_billed"),
-        "ListCost": pl.col("_list"),
-        "ContractedCost": pl.col("_contracted"),
-        "BillingCurrency": pl.lit("USD"),
-        "ChargeCategory": pl.lit("Usage"),
-        "ChargeClass": pl.lit(None, pl.String),
-        "ChargeFrequency": pl.lit("Usage-Based"),
-        "ChargeDescription": _description(),
-    }
-
-
-def _periods() -> dict[str, pl.Expr]:
-    day = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    month = day.dt.month_start()
-    return {
-        "BillingPeriodStart": month,
-        "BillingPeriodEnd": month.dt.offset_by("1mo"),
-        "ChargePeriodStart": day,
-        "ChargePeriodEnd": day.dt.offset_by("1d"),
-    }
-
-
-def _parties(accounts: Mapping[str, str]) -> dict[str, pl.Expr]:
-    """Who made, sold, hosted and invoiced the usage (FOCUS 1.2 and 1.3 entity columns)."""
-    provider, host = pl.col("provider"), pl.col("_host")
-    publisher = provider.replace_strict(PUBLISHERS, default=provider, return_dtype=pl.String)
-    cloud = host.replace_strict({k: v[0] for k, v in HOSTS.items()}, default=None, return_dtype=pl.String)
-    issuer = pl.coalesce(cloud, publisher)
-    seller = pl.when(host.is_null() | provider.is_in(list(MARKETPLACE_SELLERS))).then(publisher)
-    key = pl.coalesce(host, provider)
-    service = pl.coalesce(
-        host.replace_strict({k: v[1] for k, v in HOSTS.items()}, default=None, return_dtype=pl.String),
-        provider.replace_strict(DIRECT_SERVICES, default=None, return_dtype=pl.String),
-        pl.format("{} API", publisher),
-    )
-    return {
-        "BillingAccountId": key.replace_strict(dict(accounts), default=key, return_dtype=pl.String),
-        "BillingAccountName": pl.lit(None, pl.String),
-        "SubAccountId": pl.col("workspace_id"),
-        "SubAccountName": pl.col("workspace_id"),
-        "ServiceName": service,
-        "ServiceCategory": pl.lit("AI and Machine Learning"),
-        "ServiceSubcategory": pl.lit("Generative AI"),
-        "ProviderName": issuer,
-        "PublisherName": publisher,
-        "InvoiceIssuerName": issuer,
-        "ServiceProviderName": seller.otherwise(cloud),
-        "HostProviderName": issuer,
-    }
-
-
-def _by_category(values: Iterable[object], dtype: pl.DataType) -> pl.Expr:
-    return pl.col("_order").replace_strict(dict(enumerate(values)), return_dtype=dtype)
-
-
-def _preview() -> pl.Expr:
-    return (pl.col("_order") == _WEB) & (pl.col("web_search_variant") == "preview")
-
-
-def _sku() -> dict[str, pl.Expr]:
-    """Quantities in their units, and the SKU (model x category, the same whatever the price terms)."""
-    keys = _by_category((c.key for c in CATEGORIES), pl.String())
-    key = pl.when(_preview()).then(pl.lit("web_search_preview")).otherwise(keys)
-    block = _by_category((c.unit.block for c in CATEGORIES), pl.Float64())
-    model = pl.col("model")
-    return {
-        "PricingQuantity": pl.col("_quantity").cast(pl.Float64) / block,
-        "PricingUnit": _by_category((c.unit.pricing for c in CATEGORIES), pl.String()),
-        "ConsumedQuantity": pl.col("_quantity").cast(pl.Float64),
-        "ConsumedUnit": _by_category((c.unit.consumed for c in CATEGORIES), pl.String()),
-        "ResourceId": pl.when(model.str.starts_with("arn:")).then(model),
-        "ResourceType": model.str.extract(r"^arn:[^:]*:[^:]*:[^:]*:[^:]*:([^/:]+)[/:]", 1)
-        .str.replace_all("-", " ")
-        .str.to_titlecase(),
-        "SkuId": pl.concat_str(
-            [pl.col("_host"), pl.col("provider"), pl.col("model_id"), key], separator="/", ignore_nulls=True
-        ),
-        "SkuMeter": _meter(),
-        "x_CostCategory": key,
-    }
-
-
-def _meter() -> pl.Expr:
-    meter = _by_category((c.meter for c in CATEGORIES), pl.String())
-    return pl.when(_preview()).then(pl.lit("Web Search Preview Requests")).otherwise(meter)
-
-
-def _description() -> pl.Expr:
-    """`<model> <meter> (<terms>) at <m>x list price`: what the row is and how it is priced."""
-    phrases = [
-        pl.when(pl.col("service_tier") != "standard").then(pl.format("{} tier", pl.col("service_tier"))),
-        pl.when(pl.col("speed") == "fast").then(pl.lit("fast mode")),
-        pl.when(pl.col("inference_geo") == "us").then(pl.lit("US-only inference")),
-        pl.when(pl.col("endpoint_scope") == "regional").then(pl.lit("regional endpoint")),
-        pl.when(pl.col("long_context")).then(pl.lit("long-context rates")),
-    ]
-    terms = pl.concat_str(phrases, separator=", ", ignore_nulls=True)
-    mult = pl.col("price_multiplier")
-    return pl.concat_str(
-        [
-            pl.col("model"),
-            pl.lit(" "),
-            _meter().str.to_lowercase(),
-            pl.when(terms != "").then(pl.format(" ({})", terms)),
-            pl.when(mult != 1.0).then(pl.format(" at {}x list price", mult.round(6))),
-        ],
-        ignore_nulls=True,
-    )
-
-
-def _custom() -> dict[str, pl.Expr]:
-    return {
-        "x_Model": pl.col("model"),
-        "x_ServiceTier": pl.col("service_tier"),
-        "x_Speed": pl.col("speed"),
-        "x_InferenceGeo": pl.col("inference_geo"),
-        "x_EndpointScope": pl.col("endpoint_scope"),
-        "x_LongContext": pl.col("long_context"),
-        "x_PriceMultiplier": pl.col("price_multiplier"),
-    }
-
-
-def _tags(totals: pl.DataFrame) -> pl.Series:
-    """The Tags JSON of each row, built once per distinct combination."""
-    cache: dict[tuple[Any, ...], str | None] = {}
-    out: list[str | None] = []
-    for row in totals.select(*_TAGGED, "tags").iter_rows():
-        key = (*row[:-1], tuple(row[-1] or ()))
-        if key not in cache:
-            cache[key] = tags_json(dict(zip(_TAGGED, row[:-1], strict=True)), row[-1] or [])
-        out.append(cache[key])
-    return pl.Series("Tags", out, dtype=pl.String)
-
-
-def tags_json(dims: Mapping[str, str | None], logged: Iterable[str]) -> str | None:
-    """FOCUS Tags: logged `key:value` tags unprefixed (a valueless tag is `true`; the first value of
-    a key wins; a key under the reserved prefix is dropped), then tierlens's own, prefixed."""
-    tags: dict[str, str | bool] = {}
-    for tag in logged:
-        key, sep, value = tag.partition(":")
-        if key and not key.startswith(TAG_PREFIX) and key not in tags:
-            tags[key] = value if sep else True
-    tags.update({TAG_PREFIX + k: v for k, v in dims.items() if v is not None})
-    return json.dumps(tags, ensure_ascii=False, sort_keys=True) if tags else None
 
 
 def _count_models(unpriced: pl.DataFrame) -> dict[str, int]:
