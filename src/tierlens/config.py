@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from pydantic_settings import (
 )
 
 from tierlens.errors import ConfigError
+from tierlens.source_settings import SourcesConfig, Strict
 
 DEFAULT_DATA_DIR = Path("tierlens-data")
 CONFIG_FILE = "tierlens.toml"
@@ -46,220 +47,7 @@ SECRET_SUFFIXES = ("_URL", "_WEBHOOK", "_TOKEN", "_SECRET")
 """How a `TIERLENS_*` variable holding a secret (an alert sink's `url_env`) ends; the others are settings."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MessagesSource(_Strict):
-    """Where the Anthropic Messages log reader finds each field (dotted paths, first non-null wins)."""
-
-    timestamp: list[str] = ["ts", "timestamp", "created_at"]
-    request_id: list[str] = ["request_id", "metadata.request_id"]
-    feature: list[str] = ["feature", "metadata.feature"]
-    feature_tag_prefix: str = "feature:"
-    user_id: list[str] = ["user_id", "metadata.user_id"]
-    api_key_id: list[str] = ["api_key_id", "metadata.api_key_id"]
-    workspace_id: list[str] = ["workspace_id", "metadata.workspace_id"]
-    project: list[str] = ["project", "metadata.project"]
-    session_id: list[str] = ["session_id", "metadata.session_id"]
-    tags: str = "tags"
-    latency_ms: list[str] = ["latency_ms", "duration_ms"]
-    ts_fallback: Literal["mtime", "now"] = "mtime"
-    """When a record has no time field (a saved response body): the file's modification time, or now."""
-
-
-class BatchSource(_Strict):
-    """Message Batches results carry no timestamp: say when the batch ended, or we look for it."""
-
-    ended_at: datetime | None = None
-    feature_pattern: str = r"^([^:/#]+)[:/#]"
-    """Regex on `custom_id`; group 1 is the feature (default: the part before the first ':', '/' or '#')."""
-
-
-class ClaudeCodeSource(_Strict):
-    """Claude Code session logs: the feature every row gets (the project is its own column)."""
-
-    feature: str = "claude-code"
-
-
-class OpenAISource(_Strict):
-    """OpenAI chat completions / Responses logs: where a gateway log keeps each field (first non-null wins).
-
-    Tags are kept as logged; a `feature:` tag becomes the feature through `[attribution]` (`tag:feature:`).
-    """
-
-    timestamp: list[str] = [
-        "ts",
-        "timestamp",
-        "response.created_at",
-        "response.created",
-        "created_at",
-        "created",
-    ]
-    ts_fallback: Literal["mtime", "now"] = "mtime"
-    """When a record has no time field (a saved response body): the file's modification time, or now."""
-    request_id: list[str] = ["request_id", "metadata.request_id"]
-    feature: list[str] = ["feature", "metadata.feature"]
-    user_id: list[str] = ["user_id", "metadata.user_id", "user", "response.user"]
-    api_key_id: list[str] = ["api_key_id", "metadata.api_key_id"]
-    workspace_id: list[str] = ["project_id", "workspace_id", "metadata.project_id"]
-    project: list[str] = ["project", "metadata.project"]
-    session_id: list[str] = ["session_id", "metadata.session_id"]
-    tags: str = "tags"
-    latency_ms: list[str] = ["latency_ms", "duration_ms"]
-
-
-class BedrockSource(_Strict):
-    """Bedrock model invocation logs: attribution from `requestMetadata`, and profile ARNs to price."""
-
-    feature: list[str] = ["requestMetadata.feature"]
-    user_id: list[str] = ["requestMetadata.user_id", "requestMetadata.user"]
-    project: list[str] = ["requestMetadata.project"]
-    session_id: list[str] = ["requestMetadata.session_id"]
-    inference_profiles: dict[str, str] = {}
-    """Application-inference-profile ARN -> the model or system profile it routes to, e.g.
-    `"arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc" = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"`
-    (the prefix of the target decides global or regional pricing). Unmapped ARNs stay unpriced."""
-
-
-class LiteLLMSource(_Strict):
-    """LiteLLM SpendLogs: where the attribution fields are. `metadata.*` paths look inside the metadata JSON."""
-
-    feature: list[str] = ["metadata.spend_logs_metadata.feature", "metadata.requester_metadata.feature"]
-    user_id: list[str] = ["end_user", "user", "metadata.user_api_key_user_id"]
-    api_key_id: list[str] = ["api_key"]
-    workspace_id: list[str] = ["team_id", "metadata.user_api_key_team_id"]
-    project: list[str] = ["metadata.user_api_key_team_alias"]
-    session_id: list[str] = ["session_id"]
-
-
-class OTelSource(_Strict):
-    """OpenTelemetry GenAI spans: span (or resource) attribute names to read attribution from."""
-
-    feature: list[str] = ["feature", "app.feature", "gen_ai.agent.name"]
-    user_id: list[str] = ["user.id", "enduser.id"]
-    project: list[str] = ["resource:service.name"]
-    session_id: list[str] = ["gen_ai.conversation.id", "session.id"]
-    input_includes_cache: bool = True
-    """Semantic conventions: `gen_ai.usage.input_tokens` SHOULD include cache reads and writes. Set false
-    for an instrumentation that reports uncached input there."""
-
-
-MAPPABLE_COLUMNS = (
-    "ts",
-    "model",
-    "provider",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "web_search_requests",
-    "requests",
-    "request_id",
-    "message_id",
-    "service_tier",
-    "inference_geo",
-    "feature",
-    "user_id",
-    "api_key_id",
-    "workspace_id",
-    "project",
-    "session_id",
-    "tags",
-    "status",
-    "stop_reason",
-    "latency_ms",
-    "logged_cost_usd",
-)
-"""Canonical columns a `[sources.NAME]` mapping may fill (`cache_write_tokens` = writes priced as 5-minute)."""
-
-
-class MappedSource(_Strict):
-    """A CSV or JSON-lines log tierlens has no reader for, described in `[sources.NAME]`."""
-
-    description: str = ""
-    format: Literal["auto", "jsonl", "csv"] = "auto"
-    files: list[str] = []
-    """Glob patterns (on the file name, or on the path) that select this mapping before content detection."""
-    delimiter: str | None = None
-    """CSV delimiter; default sniffed from the header (`,`, tab or `;`)."""
-    timestamp_format: str = "auto"
-    """`auto` (ISO-8601, or epoch seconds/milliseconds), `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns`, or a
-    strftime pattern such as `%d/%m/%Y %H:%M:%S`."""
-    timezone: str = "UTC"
-    """Zone of timestamps that carry no offset."""
-    token_convention: Literal["input_excludes_cache", "input_includes_cache"] = "input_excludes_cache"
-    """`input_excludes_cache`: the input field is uncached input (Anthropic). `input_includes_cache`: it
-    includes cache reads and writes (OpenAI, OpenTelemetry), which tierlens subtracts."""
-    provider: str = "anthropic"
-    """Provider of every row when no `provider` field is mapped (prices are looked up per provider)."""
-    fields: dict[str, list[str]]
-    """Canonical column -> the path (or paths, first non-null wins) of its value in a record."""
-
-    @field_validator("fields", mode="before")
-    @classmethod
-    def _paths(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            v = {k: [p] if isinstance(p, str) else p for k, p in v.items()}
-            unknown = [k for k in v if k not in MAPPABLE_COLUMNS]
-            for k in unknown:
-                hint = difflib.get_close_matches(k, MAPPABLE_COLUMNS, n=1)
-                tip = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(MAPPABLE_COLUMNS)})"
-                raise ValueError(f"unknown column '{k}'{tip}")
-            missing = [k for k in ("ts", "model", "input_tokens", "output_tokens") if not v.get(k)]
-            if missing:
-                raise ValueError(f"a mapping needs {', '.join(missing)}")
-        return v
-
-
-_BUILTIN_SOURCES = (
-    "anthropic_messages",
-    "anthropic_batch",
-    "claude_code",
-    "openai",
-    "bedrock",
-    "litellm",
-    "otel",
-)
-
-
-class SourcesConfig(_Strict):
-    """Settings of the built-in readers, plus custom `[sources.NAME]` mappings (each with a `fields` table)."""
-
-    model_config = ConfigDict(extra="allow")
-    __pydantic_extra__: dict[str, MappedSource] = Field(init=False)
-
-    anthropic_messages: MessagesSource = MessagesSource()
-    anthropic_batch: BatchSource = BatchSource()
-    claude_code: ClaudeCodeSource = ClaudeCodeSource()
-    openai: OpenAISource = OpenAISource()
-    bedrock: BedrockSource = BedrockSource()
-    litellm: LiteLLMSource = LiteLLMSource()
-    otel: OTelSource = OTelSource()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _custom_sources_need_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name, value in data.items():
-                if name in _BUILTIN_SOURCES or (isinstance(value, dict) and "fields" in value):
-                    continue
-                hint = difflib.get_close_matches(name, _BUILTIN_SOURCES, n=1)
-                tip = f"did you mean '{hint[0]}'? " if hint else ""
-                raise ValueError(
-                    f"unknown source '{name}' ({tip}a custom source is a mapping with a `fields` table)"
-                )
-        return data
-
-    @property
-    def mapped(self) -> dict[str, MappedSource]:
-        """The custom `[sources.NAME]` mappings, by name."""
-        return dict(self.__pydantic_extra__ or {})
-
-
-class PriceOverride(_Strict):
+class PriceOverride(Strict):
     """A price row added or replaced by the user (USD per million tokens)."""
 
     provider: str = "anthropic"
@@ -291,7 +79,7 @@ class PriceOverride(_Strict):
     tokenizer: str | None = None
 
 
-class ModelLifecycle(_Strict):
+class ModelLifecycle(Strict):
     """A model's place among its tier's generations, added or replaced by the user (see
     `tierlens.pricing.catalog`): a model that ships is a row here (and its prices in `models`)."""
 
@@ -317,13 +105,13 @@ class ModelLifecycle(_Strict):
         return v
 
 
-class PricingConfig(_Strict):
-    models: list[PriceOverride] = []
-    lifecycle: list[ModelLifecycle] = []
+class PricingConfig(Strict):
+    models: list[PriceOverride] = Field(default_factory=list)
+    lifecycle: list[ModelLifecycle] = Field(default_factory=list)
     """Models' generations and lifecycle dates, on top of the built-in `pricing/data/models.csv`."""
-    aliases: dict[str, str] = {}
+    aliases: dict[str, str] = Field(default_factory=dict)
     """Logged model id -> a priced model_id (e.g. a fine-tune priced as its base)."""
-    discounts: dict[str, float] = {}
+    discounts: dict[str, float] = Field(default_factory=dict)
     """model_id (or `*`) -> multiplier on token costs, e.g. 0.85 for a negotiated 15% discount."""
 
     @field_validator("discounts")
@@ -335,7 +123,7 @@ class PricingConfig(_Strict):
         return v
 
 
-class SignalsConfig(_Strict):
+class SignalsConfig(Strict):
     """Thresholds of `tierlens flags`. Each default says why it is what it is (docs/signals.md)."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -384,7 +172,7 @@ class SignalsConfig(_Strict):
     work; more: a plain downgrade fits better, which the other signals look at)..."""
     mixed_large_factor: float = 4.0
     """...while its P90 answer is at least this many times the simple size: the rest is genuinely long work."""
-    user_facing: list[str] = []
+    user_facing: list[str] = Field(default_factory=list)
     """Latency over depth: the features a person waits on, as glob patterns (`["support-*", "*chat*"]`); none by
     default, since a log cannot tell a waiting person from a pipeline."""
     latency_p95_ms: float = 5_000.0
@@ -394,7 +182,7 @@ class SignalsConfig(_Strict):
     alias_min_requests: int = 100
     """Unpinned alias: a feature sends at least this many requests in the window to an alias (production traffic,
     not a developer trying a model out)."""
-    quality_metrics: dict[str, Literal["score", "good", "bad"]] = {}
+    quality_metrics: dict[str, Literal["score", "good", "bad"]] = Field(default_factory=dict)
     """Quality: what each metric of `ingest --quality` measures, where its name does not say: `score` (an eval or
     rubric score, higher is better), `good` (1 a good outcome: a thumbs-up, an accepted answer) or `bad` (1 a bad one:
     an escalation, a thumbs-down, a retry). Unlisted names are read by their words (score, eval, rubric, grade,
@@ -434,7 +222,7 @@ class SignalsConfig(_Strict):
     """Same-weekday history the baseline needs (a new feature or model has no anomalies until then)."""
 
 
-class BudgetConfig(_Strict):
+class BudgetConfig(Strict):
     """A spending budget: the forecast says where the period will end."""
 
     name: str
@@ -467,7 +255,7 @@ ATTRIBUTION_COLUMNS = (
 """What an attribution rule may match on (`feature` = the feature the log states; `tag` = any tag)."""
 
 
-class AttributionRule(_Strict):
+class AttributionRule(Strict):
     """Requests matching every pattern in `match` belong to `feature`, or are split over `features`."""
 
     name: str | None = None
@@ -506,7 +294,7 @@ class AttributionRule(_Strict):
         return self
 
 
-class AttributionConfig(_Strict):
+class AttributionConfig(Strict):
     """How each request gets its feature: an ordered list of places to take it from, and mapping rules.
 
     `order` entries, first that yields a feature wins: `feature` (what the log states: each source's
@@ -516,12 +304,12 @@ class AttributionConfig(_Strict):
     or `<column>:<regex>` (group 1 of the regex on the column).
     """
 
-    order: list[str] = ["feature", "tag:feature:", "rules"]
+    order: list[str] = Field(default_factory=lambda: ["feature", "tag:feature:", "rules"])
     split: Literal["equal", "weights"] = "equal"
     """How a request with several features (from tags) is split: equally, or by `weights`."""
-    weights: dict[str, float] = {}
+    weights: dict[str, float] = Field(default_factory=dict)
     """Feature -> weight when `split = "weights"` (features not listed weigh 1)."""
-    rules: list[AttributionRule] = []
+    rules: list[AttributionRule] = Field(default_factory=list)
 
     @field_validator("order")
     @classmethod

@@ -24,10 +24,10 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.config import BatchSource, MessagesSource
 from tierlens.errors import SourceError
 from tierlens.pricing.models import normalize_model, with_model_ids
 from tierlens.schema import SCHEMA, TOKEN_COLUMNS
+from tierlens.source_settings import BatchSource, MessagesSource
 from tierlens.sources.base import Context, RawField, Reader
 from tierlens.sources.common import claude_evidence, openai_evidence
 from tierlens.sources.exprs import BAD_TIME, content_key, first_of, reject_if, with_timestamp

@@ -44,8 +44,8 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.config import BedrockSource
 from tierlens.pricing.models import normalize_model
+from tierlens.source_settings import BedrockSource
 from tierlens.sources.base import Context, RawField, Reader, SkipRecord
 from tierlens.sources.common import negative
 from tierlens.sources.exprs import BAD_TIME, content_key, first_of, parse_timestamp, reject_if

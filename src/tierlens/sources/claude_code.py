@@ -18,8 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.config import ClaudeCodeSource
 from tierlens.errors import SourceError
+from tierlens.source_settings import ClaudeCodeSource
 from tierlens.sources.anthropic import finish, message_columns, message_fields, message_rejects
 from tierlens.sources.base import Context, RawField, Reader
 from tierlens.sources.exprs import BAD_TIME, reject_if, with_timestamp

@@ -35,8 +35,8 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.config import LiteLLMSource
 from tierlens.pricing.models import normalize_model
+from tierlens.source_settings import LiteLLMSource
 from tierlens.sources.base import Context, RawField, Reader
 from tierlens.sources.common import coalesce, json_int, negative, provider_of
 from tierlens.sources.exprs import content_key, parse_timestamp, reject_if

@@ -34,8 +34,8 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.config import MappedSource
 from tierlens.pricing.models import normalize_model
+from tierlens.source_settings import MappedSource
 from tierlens.sources.base import Context, Kind, RawField, Reader
 from tierlens.sources.common import coalesce, negative, standard_tier
 from tierlens.sources.exprs import BAD_TIME, content_key, parse_timestamp, reject_if

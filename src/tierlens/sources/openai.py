@@ -29,8 +29,8 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.config import OpenAISource
 from tierlens.pricing.models import normalize_model
+from tierlens.source_settings import OpenAISource
 from tierlens.sources.anthropic import file_time
 from tierlens.sources.base import Context, RawField, Reader, RecordError
 from tierlens.sources.common import claude_evidence, negative, openai_evidence, standard_tier

@@ -49,8 +49,8 @@ from typing import Any
 
 import polars as pl
 
-from tierlens.config import OTelSource
 from tierlens.pricing.models import normalize_model
+from tierlens.source_settings import OTelSource
 from tierlens.sources.base import Context, RawField, Reader, RecordError
 from tierlens.sources.common import coalesce, epoch_nanos, negative, provider_of
 from tierlens.sources.exprs import reject_if
