@@ -76,5 +76,7 @@ def signals_markdown() -> str:
     lines += [f"- **{kind}**: {text}" for kind, text in SIGNAL_DOCS.items()]
     lines += ["", "## Thresholds", "", "| setting | default | why |", "|---|---|---|"]
     for name, info in SignalsConfig.model_fields.items():
-        lines.append(f"| `{name}` | `{info.get_default(call_default_factory=True)}` | {(info.description or '').strip()} |")
+        lines.append(
+            f"| `{name}` | `{info.get_default(call_default_factory=True)}` | {(info.description or '').strip()} |"
+        )
     return "\n".join(lines) + "\n"
