@@ -25,7 +25,7 @@ import polars as pl
 
 from tierlens.pricing.models import strip_routing, tier_of
 from tierlens.pricing.table import TOOL_RATE_COLUMNS, PriceTable
-from tierlens.schema import PROMPT_COLUMNS, TOKEN_COLUMNS, TOOL_CALL_COLUMNS
+from tierlens.schema import PROMPT_COLUMNS, TOKEN_COLUMNS, TOOL_CALL_COLUMNS, prompt_tokens
 
 _PER_TOKEN = 1_000_000.0
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -67,6 +67,39 @@ def price_requests(frame: Frame, table: PriceTable, models: Models | None = None
     `speed`, `web_search_variant` and the tool-call counts are used when present. `models`: the
     rows' distinct models when the caller knows them (else they are read from `frame`).
     """
+    frame = _with_optional_columns(frame)
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    models = models or Models.of(frame)
+    epochs = _rate_epochs(table)
+    joined = _joined_rates(frame, table, models, epochs)
+    # a cell of requests (`_cells`) is long context as each of its requests is
+    deciding = pl.col(_DECIDING_PROMPT) if _DECIDING_PROMPT in names else prompt_tokens(nulls_as_zero=True)
+    terms = _Terms.of(deciding)
+    priced = terms.priced()
+    total = pl.when(priced).then(
+        pl.sum_horizontal(
+            [pl.col(n) for n in _CATEGORIES] + [pl.col("cost_web_search_usd"), pl.col("cost_tools_usd")]
+        )
+    )
+    known = pl.col("input").is_not_null()
+    return (
+        joined.with_columns(
+            priced=priced,
+            price_multiplier=pl.when(known).then(_multiplier(table)),
+            long_context=prompt_tokens(nulls_as_zero=True) > pl.col("lc_threshold").fill_null(200_000),
+            family=pl.col("_family"),
+            tier=pl.coalesce(pl.col("_tier"), _tiers(models)),
+            price_version=pl.lit(table.version),
+        )
+        .with_columns(*terms.costs(priced))
+        .with_columns(cost_usd=total)
+        .drop([c for c in epochs.columns if c not in ("provider", "model_id")])
+    )
+
+
+def _with_optional_columns(frame: Frame) -> Frame:
+    """Null columns for the optional inputs a frame lacks: an aggregate of the canonical rows (a
+    replay) may carry only the token columns."""
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
     optional = {
         "speed": pl.String,
@@ -74,55 +107,47 @@ def price_requests(frame: Frame, table: PriceTable, models: Models | None = None
         **dict.fromkeys(TOOL_CALL_COLUMNS, pl.Int64),
     }
     absent = [pl.lit(None, dtype).alias(c) for c, dtype in optional.items() if c not in names]
-    if absent:  # an aggregate of the canonical rows (a replay) may carry only the token columns
-        frame = frame.with_columns(absent)
+    return frame.with_columns(absent) if absent else frame
+
+
+def _rate_epochs(table: PriceTable) -> pl.DataFrame:
+    """The table's rates by price epoch, with the divisor as a materialized column.
+
+    The divisor is a column so that every row is divided by it exactly: polars divides by a
+    constant (a literal, or a column it keeps as one value) as a product with its reciprocal, one
+    ulp off, and only for more than one row; a request's cost would depend on the batch it was
+    priced in."""
+    epochs = table.epochs().rename({"family": "_family", "tier": "_tier"})
+    return epochs.with_columns(pl.Series("_per_token", [_PER_TOKEN] * epochs.height, dtype=pl.Float64))
+
+
+def _joined_rates(frame: Frame, table: PriceTable, models: Models, epochs: pl.DataFrame) -> Frame:
+    """Each row beside the rates of its model in force on its day (null rates: not in the table)."""
     bps = table.breakpoints
     day = pl.col("ts").dt.date()
     # the epoch: how many breakpoints are on or before the day (its bin among them, left-closed)
     epoch = day.bin_intervals(bps, labels=False).cast(pl.Int32) if bps else pl.lit(0, pl.Int32)
     # an exact table id wins over the normalized one (a dated snapshot may have its own price);
     # decided per distinct logged model, not per row
-    models = models or Models.of(frame)
     exact = _exact_ids(models, table)
-    # the divisor is a materialized column of the rates, so that every row is divided by it
-    # exactly: polars divides by a constant (a literal, or a column it keeps as one value) as a
-    # product with its reciprocal, one ulp off, and only for more than one row; a request's cost
-    # would depend on the batch it was priced in
-    epochs = table.epochs().rename({"family": "_family", "tier": "_tier"})
-    epochs = epochs.with_columns(pl.Series("_per_token", [_PER_TOKEN] * epochs.height, dtype=pl.Float64))
-    rates = epochs.lazy() if isinstance(frame, pl.LazyFrame) else epochs
     if exact:
         frame = frame.with_columns(
             model_id=pl.col("model").replace_strict(exact, default=pl.col("model_id"), return_dtype=pl.String)
         )
-    joined = frame.with_columns(_epoch=epoch.cast(pl.Int32)).join(
+    rates = epochs.lazy() if isinstance(frame, pl.LazyFrame) else epochs
+    return frame.with_columns(_epoch=epoch.cast(pl.Int32)).join(
         rates, on=["provider", "model_id", "_epoch"], how="left", coalesce=True
     )
-    tokens = {t: pl.col(t).fill_null(0) for t in (*TOKEN_COLUMNS, "web_search_requests", *TOOL_CALL_COLUMNS)}
-    prompt = (
-        tokens["input_tokens"]
-        + tokens["cache_read_tokens"]
-        + tokens["cache_write_5m_tokens"]
-        + tokens["cache_write_1h_tokens"]
-    )
-    # a cell of requests (`_cells`) is long context as each of its requests is
-    deciding = pl.col(_DECIDING_PROMPT) if _DECIDING_PROMPT in names else prompt
-    long_ctx = (
-        pl.col("lc_threshold").is_not_null()
-        & (deciding > pl.col("lc_threshold"))
-        & pl.col("lc_input").is_not_null()
-    )
 
-    def rate(name: str) -> pl.Expr:
-        return pl.when(long_ctx).then(pl.col(f"lc_{name}")).otherwise(pl.col(name))
 
-    discount = _discount_expr(table)
+def _multiplier(table: PriceTable) -> pl.Expr:
+    """What multiplies every token category of a row: batch (and OpenAI's flex tier, billed at
+    Batch API prices), the US inference geo, a regional endpoint, fast mode and user discounts."""
     fast = (pl.col("speed") == "fast").fill_null(False)
-    # OpenAI's flex processing is billed at its Batch API prices
     batch_priced = (pl.col("service_tier") == "batch") | (
         (pl.col("service_tier") == "flex") & (pl.col("provider") == "openai")
     )
-    mult = (
+    return (
         pl.when(batch_priced).then(0.5).otherwise(1.0)
         * pl.when((pl.col("inference_geo") == "us") & pl.col("geo_us_multiplier").is_not_null())
         .then(pl.col("geo_us_multiplier"))
@@ -131,54 +156,74 @@ def price_requests(frame: Frame, table: PriceTable, models: Models | None = None
         .then(pl.col("regional_multiplier"))
         .otherwise(1.0)
         * pl.when(fast).then(pl.col("fast_multiplier")).otherwise(1.0)
-        * discount
+        * _discount_expr(table)
     )
-    known = pl.col("input").is_not_null()
-    missing_rate = [
-        (tokens[tok] > 0) & rate(r).is_null() for parts in _CATEGORIES.values() for tok, r in parts
-    ]
-    web_rate = (
-        pl.when(pl.col("web_search_variant") == "preview")
-        .then(pl.col("web_search_preview_call"))
-        .otherwise(pl.col("web_search_call"))
-    )
-    fees = [(tokens["web_search_requests"], web_rate)] + [
-        (tokens[calls], pl.col(rate))
-        for calls, rate in zip(TOOL_CALL_COLUMNS, TOOL_RATE_COLUMNS, strict=True)
-    ]
-    missing_rate += [(calls > 0) & fee.is_null() for calls, fee in fees]
-    missing_rate.append(fast & pl.col("fast_multiplier").is_null())
-    priced = known & ~pl.any_horizontal(missing_rate)
 
-    def category(parts: list[tuple[str, str]]) -> pl.Expr:
-        terms = [pl.when(tokens[tok] == 0).then(0.0).otherwise(tokens[tok] * rate(r)) for tok, r in parts]
+
+@dataclass(frozen=True)
+class _Terms:
+    """A joined row's billable quantities and the rates that apply to them: token categories at
+    their (long-context, when the prompt is over the threshold) rates, and per-call fees."""
+
+    tokens: dict[str, pl.Expr]
+    long_ctx: pl.Expr
+    fees: list[tuple[pl.Expr, pl.Expr]]
+
+    @classmethod
+    def of(cls, deciding_prompt: pl.Expr) -> _Terms:
+        tokens = {
+            t: pl.col(t).fill_null(0) for t in (*TOKEN_COLUMNS, "web_search_requests", *TOOL_CALL_COLUMNS)
+        }
+        long_ctx = (
+            pl.col("lc_threshold").is_not_null()
+            & (deciding_prompt > pl.col("lc_threshold"))
+            & pl.col("lc_input").is_not_null()
+        )
+        web_rate = (
+            pl.when(pl.col("web_search_variant") == "preview")
+            .then(pl.col("web_search_preview_call"))
+            .otherwise(pl.col("web_search_call"))
+        )
+        fees = [(tokens["web_search_requests"], web_rate)] + [
+            (tokens[calls], pl.col(rate))
+            for calls, rate in zip(TOOL_CALL_COLUMNS, TOOL_RATE_COLUMNS, strict=True)
+        ]
+        return cls(tokens, long_ctx, fees)
+
+    def rate(self, name: str) -> pl.Expr:
+        return pl.when(self.long_ctx).then(pl.col(f"lc_{name}")).otherwise(pl.col(name))
+
+    def priced(self) -> pl.Expr:
+        """A known model with a rate for every quantity the row has (else the row is unpriced)."""
+        missing = [
+            (self.tokens[tok] > 0) & self.rate(r).is_null()
+            for parts in _CATEGORIES.values()
+            for tok, r in parts
+        ]
+        missing += [(calls > 0) & fee.is_null() for calls, fee in self.fees]
+        fast = (pl.col("speed") == "fast").fill_null(False)
+        missing.append(fast & pl.col("fast_multiplier").is_null())
+        return pl.col("input").is_not_null() & ~pl.any_horizontal(missing)
+
+    def costs(self, priced: pl.Expr) -> list[pl.Expr]:
+        """The cost columns but the total: token categories (multiplied), then the fees (never)."""
+
+        def fee(calls: pl.Expr, rate: pl.Expr) -> pl.Expr:
+            return pl.when(calls == 0).then(0.0).otherwise(calls.cast(pl.Float64) * rate)
+
+        out = [self._category(parts, priced).alias(name) for name, parts in _CATEGORIES.items()]
+        out.append(pl.when(priced).then(fee(*self.fees[0])).alias("cost_web_search_usd"))
+        tools = pl.sum_horizontal([fee(c, r) for c, r in self.fees[1:]])
+        out.append(pl.when(priced).then(tools).alias("cost_tools_usd"))
+        return out
+
+    def _category(self, parts: list[tuple[str, str]], priced: pl.Expr) -> pl.Expr:
+        terms = [
+            pl.when(self.tokens[tok] == 0).then(0.0).otherwise(self.tokens[tok] * self.rate(r))
+            for tok, r in parts
+        ]
         total = terms[0] if len(terms) == 1 else pl.sum_horizontal(terms)
         return pl.when(priced).then(total / pl.col("_per_token") * pl.col("price_multiplier"))
-
-    def fee(calls: pl.Expr, rate: pl.Expr) -> pl.Expr:
-        return pl.when(calls == 0).then(0.0).otherwise(calls.cast(pl.Float64) * rate)
-
-    web = pl.when(priced).then(fee(*fees[0]))
-    tools = pl.when(priced).then(pl.sum_horizontal([fee(c, r) for c, r in fees[1:]]))
-    costs = [category(parts).alias(name) for name, parts in _CATEGORIES.items()]
-    total = pl.when(priced).then(
-        pl.sum_horizontal(
-            [pl.col(n) for n in _CATEGORIES] + [pl.col("cost_web_search_usd"), pl.col("cost_tools_usd")]
-        )
-    )
-    return (
-        joined.with_columns(
-            priced=priced,
-            price_multiplier=pl.when(known).then(mult),
-            long_context=prompt > pl.col("lc_threshold").fill_null(200_000),
-            family=pl.col("_family"),
-            tier=pl.coalesce(pl.col("_tier"), _tiers(models)),
-            price_version=pl.lit(table.version),
-        )
-        .with_columns(*costs, cost_web_search_usd=web, cost_tools_usd=tools)
-        .with_columns(cost_usd=total)
-        .drop([c for c in epochs.columns if c not in ("provider", "model_id")])
-    )
 
 
 def _tiers(models: Models) -> pl.Expr:
