@@ -29,14 +29,16 @@ import base64
 import json
 from typing import Any
 
+from tierlens.errors import SourceError
 from tierlens.trial.answer import Answer
 
 DEFAULT_MAX_TOKENS = 4096
 TEXT_DOCUMENTS = ("txt", "md", "csv", "html")
 
 
-class Untranslatable(ValueError):
-    """A Converse block with no Messages API counterpart."""
+class Untranslatable(SourceError):
+    """A Converse block with no Messages API counterpart: a logged body tierlens cannot read into
+    a request it could send (`converse_to_messages` turns it into None, the request passed over)."""
 
 
 def _image(block: dict[str, Any]) -> dict[str, Any]:
