@@ -32,7 +32,7 @@ import polars as pl
 from tierlens.attribution import Attribution
 from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError, StrictModeError
-from tierlens.logfiles import log_files, open_log
+from tierlens.logfiles import OpenLog, log_files, open_log
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import price_stored
 from tierlens.progress import Progress
@@ -45,7 +45,6 @@ from tierlens.sources import (
 )
 from tierlens.sources.base import FilePart
 from tierlens.sources.claude_code import claude_code_roots
-from tierlens.sources.costs import CostReportInput
 from tierlens.sources.streams import assemble_streams
 from tierlens.store import Store
 from tierlens.store.writer import Transaction
@@ -172,93 +171,139 @@ def ingest(
     ignored: list[str] = []
     files = log_files(paths, exclude, ignored)
     table = PriceTable.load(settings.pricing)
-    attribution = Attribution(settings.attribution)
-    store = Store(settings.data_dir)
     started = time.perf_counter()
-    skipped: Counter[str] = Counter()
-    notes: Counter[str] = Counter()
     span: list[Any] = []
-    with store.transaction() as txn:
+    with Store(settings.data_dir).transaction() as txn:
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
         result.files_skipped += ignored
         result.inputs = [str(Path(f).resolve()) if f != "-" else f for f in files]
         txn.dir.mkdir(parents=True, exist_ok=True)
         options = {"batch_ended_at": batch_ended_at, "ts_from": ts_from, "spill_dir": str(txn.dir)}
-        staged = _Staged(txn, table, attribution, span)
-        deferred: list[pl.DataFrame] = []  # rows a better copy in a later file may supersede
-        sizes = {f: _size(f) for f in files}
-        before = 0  # bytes of the files read to their end
-        if progress is not None:
-            progress.total = sum(sizes.values())
-
-        joined = _Joined(settings.chunk_bytes, txn.ingest_id, options, force_exact)
-
-        def take(parsed: Parsed, reader: Reader, at: int) -> None:
-            result.lines_read += parsed.lines
-            result.records_read += parsed.records
-            skipped.update(parsed.skipped)
-            notes.update(parsed.notes)
-            txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
-            staged.push(parsed.rows)
-            if parsed.deferred is not None:
-                deferred.append(parsed.deferred)
-            if progress is not None:
-                progress.update(at, txn.stats.rows_added + staged.rows)
-
-        def take_joined(outcomes: list[Outcome]) -> None:
-            for reader, got in outcomes:
-                if isinstance(got, str):
-                    result.files_failed.append(got)
-                else:
-                    take(got, reader, before)
-
-        def one(name: str) -> None:
-            opened = open_log(
-                name, settings, table, format, txn.ingest_id, options, alone=len(files) == 1, stdin=stdin
-            )
-            if isinstance(opened, str):
-                result.files_skipped.append(opened)
-                return
-            with opened:
-                result.files += 1
-                result.formats[opened.reader.name] = result.formats.get(opened.reader.name, 0) + 1
-                if opened.whole and opened.reader.joins_files:
-                    if not joined.fits(opened.reader):
-                        take_joined(joined.flush())
-                    joined.add(opened.reader, opened.ctx, list(opened.batches))
-                    return
-                take_joined(joined.finish())  # the files before this one first: the first copy of a row wins
-                parses = _parsed_ahead(opened.reader, opened.batches, opened.ctx, force_exact, opened.lenient)
-                for parsed in parses:
-                    # a stream's position waits for the read in flight on the parse thread: asked
-                    # only when there is a progress line to show it
-                    at = before + _position(opened.stream, sizes[name]) if progress is not None else 0
-                    take(parsed, opened.reader, at)
-
-        try:
-            for name in files:
-                try:
-                    one(name)
-                    before += sizes[name]
-                except (SourceError, OSError, EOFError) as exc:
-                    if len(files) == 1 or isinstance(exc, CostReportInput):
-                        raise
-                    # a bad file is reported; the others (and its own lines read before it broke) commit
-                    result.files_failed.append(f"{name}: {exc}")
-            take_joined(joined.finish())
-        finally:
-            joined.close()
-        staged.flush()
-        for rows in deferred:  # after every file: a better copy read later has been added first
-            staged.push(rows)
-        staged.flush()
-        if progress is not None:
-            progress.close()
-        result.skipped = dict(skipped.most_common())
-        result.notes = dict(notes.most_common())
+        staged = _Staged(txn, table, Attribution(settings.attribution), span)
+        run = _Run(result, txn, staged, files, progress)
+        opener = _Opener(settings, table, format, options, stdin, alone=len(files) == 1)
+        run.read_all(opener, _Joined(settings.chunk_bytes, txn.ingest_id, options, force_exact), force_exact)
         finish(result, txn, Path(settings.data_dir), started)
     after_commit(result, settings, table, span if reprice else [], strict)
     return result
+
+
+@dataclass(frozen=True)
+class _Opener:
+    """How an ingest opens each of its files (`open_log` with the ingest's own settings)."""
+
+    settings: Settings
+    table: PriceTable
+    format: str | None
+    options: dict[str, Any]
+    stdin: IO[bytes] | None
+    alone: bool
+
+    def open(self, name: str, ingest_id: str) -> OpenLog | str:
+        return open_log(
+            name,
+            self.settings,
+            self.table,
+            self.format,
+            ingest_id,
+            self.options,
+            alone=self.alone,
+            stdin=self.stdin,
+        )
+
+
+class _Run:
+    """One ingest's reading: every file opened, parsed and its rows staged, in order, with what
+    happened to each line counted into the result."""
+
+    def __init__(
+        self,
+        result: IngestResult,
+        txn: Transaction,
+        staged: _Staged,
+        files: list[str],
+        progress: Progress | None,
+    ) -> None:
+        self.result, self.txn, self.staged, self.files, self.progress = result, txn, staged, files, progress
+        self.skipped: Counter[str] = Counter()
+        self.notes: Counter[str] = Counter()
+        self.deferred: list[pl.DataFrame] = []  # rows a better copy in a later file may supersede
+        self.sizes = {f: _size(f) for f in files}
+        self.before = 0  # bytes of the files read to their end
+        if progress is not None:
+            progress.total = sum(self.sizes.values())
+
+    def read_all(self, opener: _Opener, joined: _Joined, force_exact: bool) -> None:
+        """Read every file (a bad one is reported, the others commit), then stage what was deferred."""
+        try:
+            for name in self.files:
+                try:
+                    self.one(name, opener, joined, force_exact)
+                    self.before += self.sizes[name]
+                except (SourceError, OSError, EOFError) as exc:
+                    if len(self.files) == 1:
+                        raise
+                    # a bad file is reported; the others (and its own lines read before it broke) commit
+                    self.result.files_failed.append(f"{name}: {exc}")
+            self.take_joined(joined.finish())
+        finally:
+            joined.close()
+        self.staged.flush()
+        for rows in self.deferred:  # after every file: a better copy read later has been added first
+            self.staged.push(rows)
+        self.staged.flush()
+        if self.progress is not None:
+            self.progress.close()
+        self.result.skipped = dict(self.skipped.most_common())
+        self.result.notes = dict(self.notes.most_common())
+
+    def one(self, name: str, opener: _Opener, joined: _Joined, force_exact: bool) -> None:
+        """Read one file: a small file of a joining format joins the chunk being gathered; any other
+        is parsed on a worker thread while its rows are staged here."""
+        opened = opener.open(name, self.txn.ingest_id)
+        if isinstance(opened, str):
+            self.result.files_skipped.append(opened)
+            return
+        with opened:
+            self.result.files += 1
+            formats = self.result.formats
+            formats[opened.reader.name] = formats.get(opened.reader.name, 0) + 1
+            if opened.whole and opened.reader.joins_files:
+                if not joined.fits(opened.reader):
+                    self.take_joined(joined.flush())
+                joined.add(opened.reader, opened.ctx, list(opened.batches))
+                return
+            self.take_joined(joined.finish())  # the files before this one first: the first copy of a row wins
+            parses = _parsed_ahead(opened.reader, opened.batches, opened.ctx, force_exact, opened.lenient)
+            for parsed in parses:
+                # a stream's position waits for the read in flight on the parse thread: asked
+                # only when there is a progress line to show it
+                at = (
+                    self.before + _position(opened.stream, self.sizes[name])
+                    if self.progress is not None
+                    else 0
+                )
+                self.take(parsed, opened.reader, at)
+
+    def take(self, parsed: Parsed, reader: Reader, at: int) -> None:
+        """Count one parse's lines, skips and rejects, and stage its rows."""
+        self.result.lines_read += parsed.lines
+        self.result.records_read += parsed.records
+        self.skipped.update(parsed.skipped)
+        self.notes.update(parsed.notes)
+        self.txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
+        self.staged.push(parsed.rows)
+        if parsed.deferred is not None:
+            self.deferred.append(parsed.deferred)
+        if self.progress is not None:
+            self.progress.update(at, self.txn.stats.rows_added + self.staged.rows)
+
+    def take_joined(self, outcomes: list[Outcome]) -> None:
+        for reader, got in outcomes:
+            if isinstance(got, str):
+                self.result.files_failed.append(got)
+            else:
+                self.take(got, reader, self.before)
 
 
 def finish(result: IngestResult, txn: Transaction, data_dir: Path, started: float) -> None:
