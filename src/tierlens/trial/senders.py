@@ -34,6 +34,23 @@ def _split(create: Callable[..., Any], body: dict[str, Any]) -> dict[str, Any]:
     return known | ({"extra_body": extra} if extra else {})
 
 
+def _sender(create: Callable[..., Any], refused: tuple[type[Any], ...], key_variable: str) -> Send:
+    """A sender through the SDK method `create`. Both SDKs answer a bad key with one of the
+    `refused` errors: it stops the trial, since every request after it would be refused too."""
+
+    def send(body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            got = create(**_split(create, body))
+        except refused as exc:
+            raise ConfigError(
+                f"the API refused the key in {key_variable} ({exc.status_code}); the trial stopped"
+            ) from None
+        answer: dict[str, Any] = got.model_dump(mode="json")
+        return answer
+
+    return send
+
+
 def anthropic_sender(max_retries: int = 5) -> Send:
     """A sender of Messages bodies through the `anthropic` SDK."""
     try:
@@ -44,17 +61,8 @@ def anthropic_sender(max_retries: int = 5) -> Send:
     if client.api_key is None and client.auth_token is None:
         raise ConfigError("a trial needs ANTHROPIC_API_KEY in the environment")
 
-    def send(body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            got = client.messages.create(**_split(client.messages.create, body))
-        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
-            raise ConfigError(
-                f"the API refused the key in ANTHROPIC_API_KEY ({exc.status_code}); the trial stopped"
-            ) from None
-        answer: dict[str, Any] = got.model_dump(mode="json")
-        return answer
-
-    return send
+    refused = (anthropic.AuthenticationError, anthropic.PermissionDeniedError)
+    return _sender(client.messages.create, refused, "ANTHROPIC_API_KEY")
 
 
 def openai_sender(max_retries: int = 5) -> Send:
@@ -72,18 +80,8 @@ def openai_sender(max_retries: int = 5) -> Send:
             "a trial of Chat Completions bodies needs OPENAI_API_KEY in the environment"
         ) from None
 
-    def send(body: dict[str, Any]) -> dict[str, Any]:
-        create = client.chat.completions.create
-        try:
-            got = create(**_split(create, body))
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise ConfigError(
-                f"the API refused the key in OPENAI_API_KEY ({exc.status_code}); the trial stopped"
-            ) from None
-        answer: dict[str, Any] = got.model_dump(mode="json")
-        return answer
-
-    return send
+    refused = (openai.AuthenticationError, openai.PermissionDeniedError)
+    return _sender(client.chat.completions.create, refused, "OPENAI_API_KEY")
 
 
 class SdkSenders:
