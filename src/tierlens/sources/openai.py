@@ -25,6 +25,7 @@ priced as text (the table has no audio rates). `service_tier` `default`/`auto` i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -133,57 +134,26 @@ class OpenAIReader(Reader):
 
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         c = self.cfg
-        prompt = pl.coalesce(_pick("usage.prompt_tokens"), _pick("usage.input_tokens"))
-        cached = pl.coalesce(
-            _pick("usage.prompt_tokens_details.cached_tokens"),
-            _pick("usage.input_tokens_details.cached_tokens"),
-        ).fill_null(0)
-        written = pl.coalesce(
-            _pick("usage.prompt_tokens_details.cache_write_tokens"),
-            _pick("usage.input_tokens_details.cache_write_tokens"),
-        ).fill_null(0)
-        completion = pl.coalesce(_pick("usage.completion_tokens"), _pick("usage.output_tokens"))
+        u = _Usage.of()
         obj = _pick("object")
         # a compaction object names no model: it is the model of the request that asked for it
         model = pl.coalesce(_pick("model"), pl.col("request.model"))
         compaction = (obj == "response.compaction").fill_null(False)
-        status = _pick("status")
-        has_usage = prompt.is_not_null() | completion.is_not_null()
         ts_text = first_of(c.timestamp)
         logged_ts = parse_timestamp(ts_text)
         fallback, fallback_source = file_time(ctx, ctx.options.get("ts_from") or c.ts_fallback)
-        skip = (
-            pl.when(_pick("error").is_not_null() | (status == "failed"))
-            .then(pl.lit("error response"))
-            .when(~has_usage & status.is_in(_RUNNING))
-            .then(pl.lit("background response still running (no usage yet)"))
-            .when(
-                ~has_usage & ((obj == "chat.completion.chunk") | pl.col("type").str.starts_with("response."))
-            )
-            .then(pl.lit("streaming event"))
-        )
+        skip = _skip_reason(u, obj)
         reject = reject_if(
-            (model.is_null() & ~has_usage & obj.is_null(), "not an OpenAI response record"),
+            (model.is_null() & ~u.present & obj.is_null(), "not an OpenAI response record"),
             (model.is_null() & ~compaction, "missing model"),
-            (prompt.is_null(), "missing usage.prompt_tokens (or usage.input_tokens)"),
-            (completion.is_null(), "missing usage.completion_tokens (or usage.output_tokens)"),
-            (negative(prompt, completion, cached, written), "negative token count"),
-            (cached + written > prompt, "cached and cache-write tokens exceed the prompt tokens"),
-            (
-                ts_text.is_not_null() & logged_ts.is_null(),
-                pl.lit(BAD_TIME),
-            ),
+            (u.prompt.is_null(), "missing usage.prompt_tokens (or usage.input_tokens)"),
+            (u.completion.is_null(), "missing usage.completion_tokens (or usage.output_tokens)"),
+            (negative(u.prompt, u.completion, u.cached, u.written), "negative token count"),
+            (u.cached + u.written > u.prompt, "cached and cache-write tokens exceed the prompt tokens"),
+            (ts_text.is_not_null() & logged_ts.is_null(), pl.lit(BAD_TIME)),
         )
-        output = _pick("output")
-        preview = _pick("tools").str.contains('"type":"web_search_preview').fill_null(False)
         model_id, scope = normalize_model(model, self.aliases)
-        choices = _pick("choices")
-        finish = choices.str.extract(r'"finish_reason":"([a-z_]+)"', 1)
-        structured = (
-            (finish == "tool_calls").fill_null(False)
-            | choices.str.contains(r'"tool_calls":\[\{').fill_null(False)
-            | _pick("output").str.contains(r'"type":"function_call"').fill_null(False)
-        )
+        finish = _pick("choices").str.extract(r'"finish_reason":"([a-z_]+)"', 1)
         checked = raw.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
         out = checked.with_columns(
             message_id=_pick("id"),
@@ -194,29 +164,14 @@ class OpenAIReader(Reader):
             model=model,
             model_id=model_id,
             endpoint_scope=scope,
-            input_tokens=prompt - cached - written,
-            cache_read_tokens=cached,
-            cache_write_5m_tokens=written,
-            cache_write_1h_tokens=pl.lit(0, pl.Int64),
-            output_tokens=completion,
-            web_search_requests=_calls(output, "web_search_call"),
-            web_search_variant=pl.when(preview).then(pl.lit("preview")),
-            file_search_calls=_calls(output, "file_search_call"),
-            code_interpreter_calls=_containers(output),
-            image_generation_calls=_calls(output, "image_generation_call"),
+            **u.columns(),
+            **_tool_calls(_pick("output")),
             requests=pl.lit(1, pl.Int64),
             service_tier=standard_tier(_pick("service_tier")),
-            stop_reason=pl.coalesce(finish, _pick("incomplete_details.reason"), status),
-            structured_output=structured,
+            stop_reason=pl.coalesce(finish, _pick("incomplete_details.reason"), _pick("status")),
+            structured_output=_structured(finish),
             status=pl.when(compaction).then(pl.lit("compaction")).otherwise(pl.lit("ok")),
-            feature=first_of(c.feature),
-            user_id=first_of(c.user_id),
-            api_key_id=first_of(c.api_key_id),
-            workspace_id=first_of(c.workspace_id),
-            project=first_of(c.project),
-            session_id=first_of(c.session_id),
-            tags=pl.col(c.tags),
-            latency_ms=first_of(c.latency_ms),
+            **self._labels(),
         )
         content = content_key(
             ["ts", "model", "input_tokens", "cache_read_tokens", "output_tokens", "feature"]
@@ -226,6 +181,88 @@ class OpenAIReader(Reader):
                 pl.lit("openai:"), pl.coalesce(pl.col("message_id"), pl.col("request_id"), content)
             )
         )
+
+    def _labels(self) -> dict[str, pl.Expr]:
+        """The attribution columns, each from the first configured field the record has."""
+        c = self.cfg
+        labels = {
+            name: first_of(getattr(c, name))
+            for name in ("feature", "user_id", "api_key_id", "workspace_id", "project", "session_id")
+        }
+        return {**labels, "tags": pl.col(c.tags), "latency_ms": first_of(c.latency_ms)}
+
+
+@dataclass(frozen=True)
+class _Usage:
+    """A response's token counts, from Chat Completions' names or the Responses API's."""
+
+    prompt: pl.Expr
+    cached: pl.Expr
+    written: pl.Expr
+    completion: pl.Expr
+
+    @classmethod
+    def of(cls) -> _Usage:
+        return cls(
+            prompt=pl.coalesce(_pick("usage.prompt_tokens"), _pick("usage.input_tokens")),
+            cached=pl.coalesce(
+                _pick("usage.prompt_tokens_details.cached_tokens"),
+                _pick("usage.input_tokens_details.cached_tokens"),
+            ).fill_null(0),
+            written=pl.coalesce(
+                _pick("usage.prompt_tokens_details.cache_write_tokens"),
+                _pick("usage.input_tokens_details.cache_write_tokens"),
+            ).fill_null(0),
+            completion=pl.coalesce(_pick("usage.completion_tokens"), _pick("usage.output_tokens")),
+        )
+
+    @property
+    def present(self) -> pl.Expr:
+        return self.prompt.is_not_null() | self.completion.is_not_null()
+
+    def columns(self) -> dict[str, pl.Expr]:
+        """The canonical token columns (OpenAI's prompt count includes its cached tokens)."""
+        return {
+            "input_tokens": self.prompt - self.cached - self.written,
+            "cache_read_tokens": self.cached,
+            "cache_write_5m_tokens": self.written,
+            "cache_write_1h_tokens": pl.lit(0, pl.Int64),
+            "output_tokens": self.completion,
+        }
+
+
+def _skip_reason(u: _Usage, obj: pl.Expr) -> pl.Expr:
+    """Why a record is no billed response: an error, a background response still running, a stream event."""
+    status = _pick("status")
+    return (
+        pl.when(_pick("error").is_not_null() | (status == "failed"))
+        .then(pl.lit("error response"))
+        .when(~u.present & status.is_in(_RUNNING))
+        .then(pl.lit("background response still running (no usage yet)"))
+        .when(~u.present & ((obj == "chat.completion.chunk") | pl.col("type").str.starts_with("response.")))
+        .then(pl.lit("streaming event"))
+    )
+
+
+def _tool_calls(output: pl.Expr) -> dict[str, pl.Expr]:
+    """The server-side tool calls a response's `output` lists (web search's preview tool priced apart)."""
+    preview = _pick("tools").str.contains('"type":"web_search_preview').fill_null(False)
+    return {
+        "web_search_requests": _calls(output, "web_search_call"),
+        "web_search_variant": pl.when(preview).then(pl.lit("preview")),
+        "file_search_calls": _calls(output, "file_search_call"),
+        "code_interpreter_calls": _containers(output),
+        "image_generation_calls": _calls(output, "image_generation_call"),
+    }
+
+
+def _structured(finish: pl.Expr) -> pl.Expr:
+    """A tool or function call in the answer (Chat Completions' choices or the Responses output)."""
+    return (
+        (finish == "tool_calls").fill_null(False)
+        | _pick("choices").str.contains(r'"tool_calls":\[\{').fill_null(False)
+        | _pick("output").str.contains(r'"type":"function_call"').fill_null(False)
+    )
 
 
 # --- organization Usage API -------------------------------------------------------------------------
