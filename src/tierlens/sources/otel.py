@@ -45,6 +45,7 @@ that provider's own logs, so the same call logged by a gateway and traced is cou
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -208,86 +209,117 @@ class OTelReader(Reader):
 
     def to_canonical(self, raw: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         c = self.cfg
-
-        def col(name: str) -> pl.Expr:
-            return pl.col(attr(name))
-
-        def first(names: list[str]) -> pl.Expr:
-            return coalesce([col(n) for n in names]) if names else pl.lit(None, pl.String)
-
-        tokens = {k: coalesce([col(n) for n in names]) for k, names in USAGE_ATTRS.items()}
-        reads = tokens["cache_read"].fill_null(0)
-        writes = tokens["cache_creation"].fill_null(0)
-        total_in = pl.coalesce(tokens["input"], tokens["total"] - tokens["output"])
-        vendor = pl.coalesce(col("gen_ai.provider.name"), col("gen_ai.system"))
-        includes, note = _convention(c.input_includes_cache, vendor, tokens)
-        uncached = pl.when(includes).then(total_in - reads - writes).otherwise(total_in)
-        operation = col("gen_ai.operation.name")
-        model = pl.coalesce(col("gen_ai.response.model"), col("gen_ai.request.model"))
+        u = _SpanUsage.of(c.input_includes_cache)
+        operation = _col("gen_ai.operation.name")
+        model = pl.coalesce(_col("gen_ai.response.model"), _col("gen_ai.request.model"))
         model_id, scope = normalize_model(model, self.aliases)
-        provider = provider_of(model_id, vendor)
         start = pl.col("span.start")
         ts = epoch_nanos(start)
-        end = epoch_nanos(pl.col("span.end"))
-        has_usage = total_in.is_not_null() | tokens["output"].is_not_null() | tokens["total"].is_not_null()
         skip = (
             pl.when(operation.is_in(NOT_MODEL_CALLS) & ~pl.col("span.agent_totals").fill_null(False))
             .then(pl.format("{} span (its model calls are counted on their own spans)", operation))
-            .when(~has_usage)
+            .when(~u.present)
             .then(pl.lit("span without token usage (not a model call)"))
         )
         reject = reject_if(
             (model.is_null(), "missing gen_ai.response.model (or gen_ai.request.model)"),
-            (total_in.is_null(), "missing gen_ai.usage.input_tokens"),
-            (tokens["output"].is_null(), "missing gen_ai.usage.output_tokens"),
-            (negative(total_in, tokens["output"], reads, writes), "negative token count"),
-            (uncached < 0, "cache tokens exceed gen_ai.usage.input_tokens"),
-            (pl.col("span.spanId").is_null() & col("gen_ai.response.id").is_null(), "missing spanId"),
+            (u.total_in.is_null(), "missing gen_ai.usage.input_tokens"),
+            (u.output.is_null(), "missing gen_ai.usage.output_tokens"),
+            (negative(u.total_in, u.output, u.reads, u.writes), "negative token count"),
+            (u.uncached < 0, "cache tokens exceed gen_ai.usage.input_tokens"),
+            (pl.col("span.spanId").is_null() & _col("gen_ai.response.id").is_null(), "missing spanId"),
             (start.is_null(), "missing startTimeUnixNano"),
             (ts.is_null(), pl.lit("unparseable startTimeUnixNano (epoch nanoseconds between 2000 and 2100)")),
         )
         checked = raw.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
-        response_id = col("gen_ai.response.id")
+        response_id = _col("gen_ai.response.id")
         finish = pl.col("attr." + _key("gen_ai.response.finish_reasons"))
+        tier = _col("gen_ai.openai.response.service_tier")
         out = checked.with_columns(
             message_id=response_id,
             request_id=pl.coalesce(response_id, pl.col("span.spanId")),
             ts=ts,
             ts_source=pl.lit("log"),
-            provider=provider,
+            provider=provider_of(model_id, u.vendor),
             model=model,
             model_id=model_id,
             endpoint_scope=scope,
-            input_tokens=uncached,
-            cache_read_tokens=reads,
-            cache_write_5m_tokens=writes,
-            cache_write_1h_tokens=pl.lit(0, pl.Int64),
-            output_tokens=tokens["output"],
-            web_search_requests=pl.lit(0, pl.Int64),
+            **u.columns(),
             requests=pl.lit(1, pl.Int64),
-            service_tier=pl.when(col("gen_ai.openai.response.service_tier").is_in(["default", "auto"]))
+            service_tier=pl.when(tier.is_in(["default", "auto"]))
             .then(pl.lit("standard"))
-            .otherwise(col("gen_ai.openai.response.service_tier").fill_null("standard")),
+            .otherwise(tier.fill_null("standard")),
             stop_reason=finish.str.extract(r'^\["([^"]+)"', 1),
             structured_output=(finish.str.contains("tool")).fill_null(False),
             status=pl.lit("ok"),
-            feature=first(c.feature),
-            user_id=first(c.user_id),
-            project=first(c.project),
-            session_id=first(c.session_id),
-            latency_ms=(end - ts).dt.total_microseconds().cast(pl.Float64) / 1000.0,
-            _note=note,
+            **{name: _first(getattr(c, name)) for name in ("feature", "user_id", "project", "session_id")},
+            latency_ms=(epoch_nanos(pl.col("span.end")) - ts).dt.total_microseconds().cast(pl.Float64)
+            / 1000.0,
+            _note=u.note,
         )
-        by_response = pl.when(response_id.is_not_null() & pl.col("provider").is_in(["anthropic", "openai"]))
-        return out.with_columns(
-            dedupe_key=by_response.then(
-                pl.concat_str(pl.col("provider"), pl.lit(":"), response_id)
-            ).otherwise(
-                pl.concat_str(
-                    pl.lit("otel:"), pl.col("span.traceId").fill_null(""), pl.lit(":"), pl.col("span.spanId")
-                )
-            )
+        return out.with_columns(dedupe_key=_dedupe_key(response_id))
+
+
+def _col(name: str) -> pl.Expr:
+    """The column of a span attribute."""
+    return pl.col(attr(name))
+
+
+def _first(names: list[str]) -> pl.Expr:
+    """The first of some span attributes that is set."""
+    return coalesce([_col(n) for n in names]) if names else pl.lit(None, pl.String)
+
+
+@dataclass(frozen=True)
+class _SpanUsage:
+    """A span's token counts under the cache convention of its instrumentation (`_convention`)."""
+
+    tokens: dict[str, pl.Expr]
+    total_in: pl.Expr
+    reads: pl.Expr
+    writes: pl.Expr
+    uncached: pl.Expr
+    vendor: pl.Expr
+    note: pl.Expr
+
+    @classmethod
+    def of(cls, input_includes_cache: bool) -> _SpanUsage:
+        tokens = {k: coalesce([_col(n) for n in names]) for k, names in USAGE_ATTRS.items()}
+        reads = tokens["cache_read"].fill_null(0)
+        writes = tokens["cache_creation"].fill_null(0)
+        total_in = pl.coalesce(tokens["input"], tokens["total"] - tokens["output"])
+        vendor = pl.coalesce(_col("gen_ai.provider.name"), _col("gen_ai.system"))
+        includes, note = _convention(input_includes_cache, vendor, tokens)
+        uncached = pl.when(includes).then(total_in - reads - writes).otherwise(total_in)
+        return cls(tokens, total_in, reads, writes, uncached, vendor, note)
+
+    @property
+    def output(self) -> pl.Expr:
+        return self.tokens["output"]
+
+    @property
+    def present(self) -> pl.Expr:
+        return self.total_in.is_not_null() | self.output.is_not_null() | self.tokens["total"].is_not_null()
+
+    def columns(self) -> dict[str, pl.Expr]:
+        return {
+            "input_tokens": self.uncached,
+            "cache_read_tokens": self.reads,
+            "cache_write_5m_tokens": self.writes,
+            "cache_write_1h_tokens": pl.lit(0, pl.Int64),
+            "output_tokens": self.output,
+            "web_search_requests": pl.lit(0, pl.Int64),
+        }
+
+
+def _dedupe_key(response_id: pl.Expr) -> pl.Expr:
+    """The provider's response id where it is one (a span exported twice is one request), else the span."""
+    by_response = pl.when(response_id.is_not_null() & pl.col("provider").is_in(["anthropic", "openai"]))
+    return by_response.then(pl.concat_str(pl.col("provider"), pl.lit(":"), response_id)).otherwise(
+        pl.concat_str(
+            pl.lit("otel:"), pl.col("span.traceId").fill_null(""), pl.lit(":"), pl.col("span.spanId")
         )
+    )
 
 
 def _mark_agent_totals(rows: list[tuple[str | None, dict[str, Any]]]) -> None:
