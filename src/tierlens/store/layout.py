@@ -30,45 +30,30 @@ from tierlens.errors import StoreError
 from tierlens.schema import PARTITION_COLUMN, SCHEMA
 
 
+class _Area:
+    """One named place of a data directory (the table above): `layout.<area>` is its path under
+    `layout.root`, so that each name is written once."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, layout: Layout, owner: type[Layout] | None = None) -> Path:
+        return layout.root / self.name
+
+
 @dataclass(frozen=True)
 class Layout:
     root: Path
 
-    @property
-    def requests(self) -> Path:
-        return self.root / "requests"
-
-    @property
-    def quarantine(self) -> Path:
-        return self.root / "quarantine"
-
-    @property
-    def quality(self) -> Path:
-        return self.root / "quality"
-
-    @property
-    def trials(self) -> Path:
-        return self.root / "trials"
-
-    @property
-    def meta(self) -> Path:
-        return self.root / "_meta"
-
-    @property
-    def staging(self) -> Path:
-        return self.root / "_staging"
-
-    @property
-    def txn(self) -> Path:
-        return self.root / "_txn"
-
-    @property
-    def snapshots(self) -> Path:
-        return self.root / "_snapshots"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / ".lock"
+    requests = _Area("requests")
+    quarantine = _Area("quarantine")
+    quality = _Area("quality")
+    trials = _Area("trials")
+    meta = _Area("_meta")
+    staging = _Area("_staging")
+    txn = _Area("_txn")
+    snapshots = _Area("_snapshots")
+    lock = _Area(".lock")
 
     @staticmethod
     def next_part(folder: Path, ident: str) -> Path:
