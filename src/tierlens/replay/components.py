@@ -42,7 +42,16 @@ class Components:
 
 def components_of(g: pl.DataFrame, plan: Plan) -> Components:
     """Group x leg rows with their parameters and long-context sides, and the probes to price."""
-    legs_frame = pl.DataFrame(
+    x = _with_targets(g, plan)
+    x = _with_noop(_with_params(x, plan))
+    x = _with_cache_writes(_with_sides(x, plan), plan)
+    probes = _probes(x.filter(~pl.col("_noop") & pl.col("priced").fill_null(False)))
+    return Components(plan=plan, legs=x, probes=probes)
+
+
+def _legs_frame(plan: Plan) -> pl.DataFrame:
+    """The plan's legs as a frame to join on each group's rule."""
+    return pl.DataFrame(
         {
             "_rule": [lg.rule for lg in plan.legs],
             "_slot": [lg.slot for lg in plan.legs],
@@ -62,17 +71,27 @@ def components_of(g: pl.DataFrame, plan: Plan) -> Components:
             "_cache": pl.String,
         },
     )
-    x = g.join(legs_frame, on="_rule", how="left").with_columns(
+
+
+def _with_targets(g: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """One row per group and leg (a group no rule touches keeps one, leg `none`): the leg's rank
+    and cache eligibility, the model and service tier it goes to, and a component id."""
+    x = g.join(_legs_frame(plan), on="_rule", how="left").with_columns(
         _leg=pl.col("_leg").fill_null("none"),
         _slot=pl.col("_slot").fill_null(0),
         _rk=pl.when(pl.col("_slot") == 1).then(pl.col("_rk1")).otherwise(pl.col("_rk0")),
         _el=pl.when(pl.col("_slot") == 1).then(pl.col("_el1")).otherwise(pl.col("_el0")),
     )
-    x = x.with_columns(
+    return x.with_columns(
         _to_model=pl.coalesce(pl.col("_target"), pl.col("model_id")),
         _to_tier=pl.coalesce(pl.col("_tier_to"), pl.col("service_tier")),
     ).with_row_index("_cid")
-    # parameters per component (few distinct combinations: resolved in Python over unique keys)
+
+
+def _with_params(x: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """Each component's tokenizer and output-ratio parameters (few distinct combinations: resolved
+    in Python over unique keys); a calibrated output ratio already holds the tokenizer change of
+    the output, so it is not applied twice."""
     combos = x.select("feature", "model_id", "_tok", "_to_model", "_leg").unique()
     rows = []
     for feature, src, tok, dst, leg in combos.iter_rows():
@@ -97,8 +116,16 @@ def components_of(g: pl.DataFrame, plan: Plan) -> Components:
         },
         orient="row",
     )
-    x = x.join(params, on=["feature", "model_id", "_tok", "_to_model", "_leg"], how="left", nulls_equal=True)
-    x = x.with_columns(
+    return x.join(
+        params, on=["feature", "model_id", "_tok", "_to_model", "_leg"], how="left", nulls_equal=True
+    )
+
+
+def _with_noop(x: pl.DataFrame) -> pl.DataFrame:
+    """Whether a leg changes anything (model, service tier, share or cache) and which cache
+    parameter it draws: cache reads are at risk only where a cache-eligible prefix moves to
+    another model, or on a cascade's strong leg."""
+    return x.with_columns(
         _changed=(pl.col("_to_model") != pl.col("model_id"))
         | (pl.col("_to_tier").fill_null("") != pl.col("service_tier").fill_null("")),
         _share=pl.col("_share").fill_null(ONE.id),
@@ -111,7 +138,11 @@ def components_of(g: pl.DataFrame, plan: Plan) -> Components:
         _noop=(pl.col("_leg") == "none")
         | (~pl.col("_changed") & (pl.col("_share") == ONE.id) & (pl.col("_cache") == ONE.id))
     )
-    # long-context sides: scales at which each group is wholly below / above the target threshold
+
+
+def _with_sides(x: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """Long-context sides: the scales at which each group is wholly below (`_slo`) / above (`_shi`)
+    the target's threshold, from its rank among the tokenizer draws (the median without a grid)."""
     grids = {pid: plan.grid(p) for pid, p in plan.params.items() if p.kind == "tokenizer_ratio"}
     medians = {pid: p.dist.ppf(0.5) for pid, p in plan.params.items()}
     grid_rows = [(pid, i, v, len(gr)) for pid, gr in grids.items() for i, v in enumerate(gr)]
@@ -119,7 +150,7 @@ def components_of(g: pl.DataFrame, plan: Plan) -> Components:
         grid_rows, schema={"_t": pl.String, "_i": pl.Int32, "_v": pl.Float64, "_g": pl.Int32}, orient="row"
     )
     med = pl.DataFrame(list(medians.items()), schema={"_t": pl.String, "_med": pl.Float64}, orient="row")
-    x = (
+    return (
         x.join(med, on="_t", how="left")
         .join(grid.select("_t", "_g").unique(), on="_t", how="left")
         .with_columns(_g=pl.col("_g").fill_null(0))
@@ -137,21 +168,23 @@ def components_of(g: pl.DataFrame, plan: Plan) -> Components:
             _rk=pl.col("_rk").clip(lower_bound=0),
         )
     )
-    # cold cache writes go to the TTL the feature x model mostly wrote with
+
+
+def _with_cache_writes(x: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """What the probes need of the target: whether it has cache-write rates, the TTL the feature x
+    model mostly wrote with (where cold writes go), and its provider."""
     ttl = x.group_by("feature", "model_id").agg(
         _ttl1h=pl.col("cache_write_1h_tokens").sum() > pl.col("cache_write_5m_tokens").sum()
     )
     x = x.join(ttl, on=["feature", "model_id"], how="left", nulls_equal=True)
     writes = {m: bool(i["writes"]) for m, i in plan.info.items()}
     providers = {m: str(i["provider"]) for m, i in plan.info.items()}
-    x = x.with_columns(
+    return x.with_columns(
         _writes=pl.col("_to_model").replace_strict(writes, default=True, return_dtype=pl.Boolean),
         _to_provider=pl.when(pl.col("_to_model") == pl.col("model_id"))
         .then(pl.col("provider"))
         .otherwise(pl.col("_to_model").replace_strict(providers, default=None, return_dtype=pl.String)),
     )
-    probes = _probes(x.filter(~pl.col("_noop") & pl.col("priced").fill_null(False)))
-    return Components(plan=plan, legs=x, probes=probes)
 
 
 def _probes(x: pl.DataFrame) -> pl.DataFrame:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 
@@ -46,11 +46,11 @@ from tierlens.quality.evidence import Bench
 from tierlens.replay.calibrate import feature_model_stats, fit_output_ratios
 from tierlens.replay.cells import baseline_groups, group_all
 from tierlens.replay.columns import CELL, CELL_STRINGS, PROMPT, TOKENS, UNKNOWN_TOKENIZER
-from tierlens.replay.components import baseline_cost, components_of, price_probes
+from tierlens.replay.components import Components, baseline_cost, components_of, price_probes
 from tierlens.replay.evaluate import evaluate_policy
 from tierlens.replay.plan import Plan, model_info, tokenizer_of
 from tierlens.replay.policy import Policy
-from tierlens.replay.results import ReplayResult
+from tierlens.replay.results import PolicyResult, ReplayResult
 
 if TYPE_CHECKING:
     from tierlens.trial.result import TrialEvidence
@@ -85,6 +85,14 @@ def prepare(
     )
 
 
+class Span(NamedTuple):
+    """The days a replay covers: the asked window, else the data's first and last day."""
+
+    start: date | None
+    end: date | None
+    days: int
+
+
 def replay(
     frame: pl.LazyFrame | pl.DataFrame,
     policies: Sequence[Policy],
@@ -116,50 +124,19 @@ def replay(
         lf = lf.filter(pl.col("date") >= since)
     if until is not None:
         lf = lf.filter(pl.col("date") <= until)
-    # the requests stay lazy: one pass reads these facts (a group-by: a column's unique() would
-    # hold every value), one more groups them for every policy
-    by_model = lf.group_by(pl.col("model_id").cast(pl.String)).agg(
-        first=pl.col("date").min(), last=pl.col("date").max(), requests=pl.col("requests").sum()
-    )
-    # one after the other: collected together, polars would hold the rows they share in memory
-    stats, facts = feature_model_stats(lf), by_model.collect(engine="streaming")
-    first, last = facts["first"].min(), facts["last"].max()
-    info = model_info(table)
+    stats, facts = _window_facts(lf)
+    span = _span(facts, since, until)
     cal_stats = stats if calibration_frame is None else feature_model_stats(prepare(calibration_frame, table))
-    tok = tokenizer_of(table)
-    tokenizers: dict[str, list[str]] = {}
-    for m in sorted(m for m in facts["model_id"].to_list() if m is not None):
-        tokenizers.setdefault(tok.get(m, UNKNOWN_TOKENIZER), []).append(m)
-
-    plans = []
-    for p in policies:
-        a = p.assumptions
-        cals = fit_output_ratios(cal_stats, a.calibration_min_requests, a.calibration_floor_sigma)
-        cals |= trials.calibrations if trials else {}
-        plans.append(Plan(p, table, info, cals, tokenizers, draws, seed))
-        plans[-1].bench = bench
-        plans[-1].agreements = trials.agreements if trials else {}
+    plans = _plans(policies, table, cal_stats, _tokenizers(table, facts), draws, seed, bench, trials)
     grouped = group_all(lf, plans)
     baseline, unpriced = baseline_cost(grouped[0] if grouped else baseline_groups(lf), table)
-    start = since or (first if isinstance(first, date) else None)
-    end = until or (last if isinstance(last, date) else None)
-    days = (end - start).days + 1 if start and end else 0
-
     comps = [components_of(g, plan) for g, plan in zip(grouped, plans, strict=True)]
     priced = price_probes(comps, table)
-    results = []
-    if progress is not None:
-        progress.total = len(plans) * draws
-    for plan, comp, pr in zip(plans, comps, priced, strict=True):
-        results.append(evaluate_policy(plan, comp, pr, stats, days))
-        if progress is not None:
-            progress.update(len(results) * draws, len(results) * draws)
-    if progress is not None:
-        progress.close()
+    results = _evaluate_all(plans, comps, priced, stats, span.days, draws, progress)
     return ReplayResult(
-        start=start,
-        end=end,
-        days=days,
+        start=span.start,
+        end=span.end,
+        days=span.days,
         draws=draws,
         seed=seed,
         price_version=table.version,
@@ -170,3 +147,77 @@ def replay(
         policies=results,
         data_dir=data_dir,
     )
+
+
+def _window_facts(lf: pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The feature x model stats of the window and, per model, its first and last day and requests."""
+    # the requests stay lazy: one pass reads these facts (a group-by: a column's unique() would
+    # hold every value), one more groups them for every policy
+    by_model = lf.group_by(pl.col("model_id").cast(pl.String)).agg(
+        first=pl.col("date").min(), last=pl.col("date").max(), requests=pl.col("requests").sum()
+    )
+    # one after the other: collected together, polars would hold the rows they share in memory
+    return feature_model_stats(lf), by_model.collect(engine="streaming")
+
+
+def _span(facts: pl.DataFrame, since: date | None, until: date | None) -> Span:
+    """The replayed days: [since, until] where given, else where the data starts and ends."""
+    first, last = facts["first"].min(), facts["last"].max()
+    start = since or (first if isinstance(first, date) else None)
+    end = until or (last if isinstance(last, date) else None)
+    return Span(start, end, (end - start).days + 1 if start and end else 0)
+
+
+def _tokenizers(table: PriceTable, facts: pl.DataFrame) -> dict[str, list[str]]:
+    """The window's models by tokenizer (a model the table does not place under the unknown one)."""
+    tok = tokenizer_of(table)
+    tokenizers: dict[str, list[str]] = {}
+    for m in sorted(m for m in facts["model_id"].to_list() if m is not None):
+        tokenizers.setdefault(tok.get(m, UNKNOWN_TOKENIZER), []).append(m)
+    return tokenizers
+
+
+def _plans(
+    policies: Sequence[Policy],
+    table: PriceTable,
+    cal_stats: pl.DataFrame,
+    tokenizers: dict[str, list[str]],
+    draws: int,
+    seed: int,
+    bench: Bench | None,
+    trials: TrialEvidence | None,
+) -> list[Plan]:
+    """Each policy's plan, with output ratios calibrated under its own assumptions (a trial's
+    measured ratios take the place of the logs' own) and the quality evidence."""
+    info = model_info(table)
+    plans = []
+    for p in policies:
+        a = p.assumptions
+        cals = fit_output_ratios(cal_stats, a.calibration_min_requests, a.calibration_floor_sigma)
+        cals |= trials.calibrations if trials else {}
+        plans.append(Plan(p, table, info, cals, tokenizers, draws, seed))
+        plans[-1].bench = bench
+        plans[-1].agreements = trials.agreements if trials else {}
+    return plans
+
+
+def _evaluate_all(
+    plans: list[Plan],
+    comps: list[Components],
+    priced: list[pl.DataFrame],
+    stats: pl.DataFrame,
+    days: int,
+    draws: int,
+    progress: Progress | None,
+) -> list[PolicyResult]:
+    """Every policy evaluated in turn, telling `progress` the draws made so far."""
+    results = []
+    if progress is not None:
+        progress.total = len(plans) * draws
+    for plan, comp, pr in zip(plans, comps, priced, strict=True):
+        results.append(evaluate_policy(plan, comp, pr, stats, days))
+        if progress is not None:
+            progress.update(len(results) * draws, len(results) * draws)
+    if progress is not None:
+        progress.close()
+    return results
