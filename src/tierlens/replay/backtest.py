@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -39,10 +39,11 @@ from tierlens.errors import (
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.progress import Progress
 from tierlens.replay.assumptions import Dist, Param, draw_values, quantile
+from tierlens.replay.columns import LABELS
 from tierlens.replay.engine import replay
 from tierlens.replay.numeric import fmean, fstd, fsum
 from tierlens.replay.policy import Policy, policy_from_dict
-from tierlens.replay.results import ReplayResult
+from tierlens.replay.results import PolicyResult, ReplayResult
 from tierlens.schema import TOKEN_COLUMNS
 
 MIN_REQUESTS = 30
@@ -291,50 +292,95 @@ _ROW_SCHEMA = {
 }
 
 
-def _compare(pr: Any, c: Change, s: dict[str, Any], draws: int, seed: int) -> dict[str, Any]:
-    before, after = (
-        s.get("before", {"n": 0, "cost": 0.0, "cv": 0.0}),
-        s.get("after", {"n": 0, "cost": 0.0, "cv": 0.0}),
-    )
-    nb, na = int(before["n"]), int(after["n"])
-    base_unit = before["cost"] / nb if nb else 0.0
-    obs_unit = after["cost"] / na if na else 0.0
-    row: dict[str, Any] = {
+class Side(NamedTuple):
+    """One side of the change for a feature: requests, re-priced cost, per-request cost CV."""
+
+    n: int
+    cost: float
+    cv: float
+
+    @property
+    def unit(self) -> float:
+        """Cost per request (0 without requests)."""
+        return self.cost / self.n if self.n else 0.0
+
+
+class Mix(NamedTuple):
+    """The model mix a policy predicts for a feature, and its distance to the observed mix."""
+
+    predicted: dict[str, int]
+    total: int
+    distance: float
+
+
+def _side(s: dict[str, Any], name: str) -> Side:
+    """A feature's `before` or `after` figures (none: no requests)."""
+    d = s.get(name, {"n": 0, "cost": 0.0, "cv": 0.0})
+    return Side(int(d["n"]), d["cost"], d["cv"])
+
+
+def _compare(pr: PolicyResult, c: Change, s: dict[str, Any], draws: int, seed: int) -> dict[str, Any]:
+    """One row of the backtest: a policy's prediction for a changed feature against what was
+    observed, or why the two cannot be compared."""
+    before, after = _side(s, "before"), _side(s, "after")
+    row = _observed(pr, c, before, after)
+    routes = pr.routes.filter(pl.col("feature") == c.feature)
+    why = _why_not_comparable(c, routes, _mix(routes, s.get("mix", {})))
+    if why is not None:
+        return {**row, "comparable": False, "reason": why}
+    return {**row, "comparable": True, "reason": "", **_predicted(pr, c, before, after, draws, seed)}
+
+
+def _observed(pr: PolicyResult, c: Change, before: Side, after: Side) -> dict[str, Any]:
+    """What every row shows: the change and what the logs saw on each side of it."""
+    return {
         "policy": pr.policy.name,
         "feature": c.feature,
         "change": f"{c.before_model} -> {c.after_model}",
-        "n_before": nb,
-        "n_after": na,
-        "before_usd": before["cost"],
-        "naive_after_usd": base_unit * na,
-        "observed_after_usd": after["cost"],
-        "observed_savings_pct": 100 * (1 - obs_unit / base_unit) if base_unit else None,
+        "n_before": before.n,
+        "n_after": after.n,
+        "before_usd": before.cost,
+        "naive_after_usd": before.unit * after.n,
+        "observed_after_usd": after.cost,
+        "observed_savings_pct": 100 * (1 - after.unit / before.unit) if before.unit else None,
     }
-    routes = pr.routes.filter(pl.col("feature") == c.feature)
-    predicted_mix: dict[str, int] = {}
+
+
+def _mix(routes: pl.DataFrame, observed: dict[str, int]) -> Mix:
+    """Where the policy sends the feature's requests (a cascade's strong leg aside) and the total
+    variation distance to where they actually went (1 when either side has none)."""
+    predicted: dict[str, int] = {}
     for to_model, leg, n in routes.select("to_model", "leg", "requests").iter_rows():
         if leg in ("none", "route", "tier", "cheap"):
-            predicted_mix[str(to_model)] = predicted_mix.get(str(to_model), 0) + int(n)
-    observed_mix: dict[str, int] = s.get("mix", {})
-    tp, to = sum(predicted_mix.values()), sum(observed_mix.values())
+            predicted[str(to_model)] = predicted.get(str(to_model), 0) + int(n)
+    tp, to = sum(predicted.values()), sum(observed.values())
     distance = (
         0.5
-        * sum(
-            abs(predicted_mix.get(m, 0) / tp - observed_mix.get(m, 0) / to)
-            for m in set(predicted_mix) | set(observed_mix)
-        )
+        * sum(abs(predicted.get(m, 0) / tp - observed.get(m, 0) / to) for m in set(predicted) | set(observed))
         if tp and to
         else 1.0
     )
+    return Mix(predicted, tp, distance)
+
+
+def _why_not_comparable(c: Change, routes: pl.DataFrame, mix: Mix) -> str | None:
+    """Why a policy's prediction says nothing about the observed change (None: it does): a
+    cascade, or traffic routed other than it actually moved."""
     cascade = bool(routes.filter(pl.col("leg") == "cheap").height)
-    if cascade or distance > MIX_TOLERANCE:
-        moved = ", ".join(f"{m} {n / tp:.0%}" for m, n in sorted(predicted_mix.items())) if tp else "nothing"
-        why = (
-            "a cascade cannot be compared with a plain routing change"
-            if cascade
-            else (f"it sends {c.feature} to {moved}, but {c.feature} actually moved to {c.after_model}")
-        )
-        return {**row, "comparable": False, "reason": why}
+    if not (cascade or mix.distance > MIX_TOLERANCE):
+        return None
+    if cascade:
+        return "a cascade cannot be compared with a plain routing change"
+    tp = mix.total
+    moved = ", ".join(f"{m} {n / tp:.0%}" for m, n in sorted(mix.predicted.items())) if tp else "nothing"
+    return f"it sends {c.feature} to {moved}, but {c.feature} actually moved to {c.after_model}"
+
+
+def _predicted(
+    pr: PolicyResult, c: Change, before: Side, after: Side, draws: int, seed: int
+) -> dict[str, Any]:
+    """The predicted cost after the change: the replayed cost per request times the requests
+    observed after it, widened by the sampling error of comparing two finite windows."""
     draws_frame = (
         pr.draws.filter(pl.col("feature") == c.feature)
         .group_by("draw")
@@ -342,32 +388,29 @@ def _compare(pr: Any, c: Change, s: dict[str, Any], draws: int, seed: int) -> di
         .sort("draw")
     )
     savings = draws_frame["savings"].to_list() or [0.0] * draws
-    noise_sd = before["cv"] * math.sqrt(1 / max(nb, 1) + 1 / max(na, 1))
+    nb, na = before.n, after.n
+    noise_sd = before.cv * math.sqrt(1 / max(nb, 1) + 1 / max(na, 1))
     z = draw_values(
         Param(f"sampling:{c.feature}", "sampling", Dist("normal", 0.0, 1.0), "backtest", "sampling"),
         len(savings),
         seed,
     )
-    unit = [(before["cost"] - sv) / nb * (1 + noise_sd * zz) for sv, zz in zip(savings, z, strict=True)]
+    unit = [(before.cost - sv) / nb * (1 + noise_sd * zz) for sv, zz in zip(savings, z, strict=True)]
     pred = [u * na for u in unit]
     p05, p10, p50, p90, p95 = (quantile(pred, q) for q in (0.05, 0.1, 0.5, 0.9, 0.95))
-    sav = [100 * (1 - u / base_unit) for u in unit] if base_unit else [0.0]
+    sav = [100 * (1 - u / before.unit) for u in unit] if before.unit else [0.0]
     label_rows = pr.rows.filter((pl.col("feature") == c.feature) & (pl.col("touched_requests") > 0))
     labels = label_rows["label"].to_list()
-    label = max(labels, key=("exact", "modelled", "speculative").index) if labels else "exact"
     return {
-        **row,
-        "comparable": True,
-        "reason": "",
-        "label": label,
+        "label": max(labels, key=LABELS.index) if labels else "exact",
         "predicted_p05": p05,
         "predicted_p10": p10,
         "predicted_p50": p50,
         "predicted_p90": p90,
         "predicted_p95": p95,
-        "inside": p10 <= after["cost"] <= p90,
-        "inside_p05_p95": p05 <= after["cost"] <= p95,
-        "error_p50_pct": 100 * (p50 - after["cost"]) / after["cost"] if after["cost"] else None,
+        "inside": p10 <= after.cost <= p90,
+        "inside_p05_p95": p05 <= after.cost <= p95,
+        "error_p50_pct": 100 * (p50 - after.cost) / after.cost if after.cost else None,
         "predicted_savings_p10_pct": quantile(sav, 0.1),
         "predicted_savings_p50_pct": quantile(sav, 0.5),
         "predicted_savings_p90_pct": quantile(sav, 0.9),
