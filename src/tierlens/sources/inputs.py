@@ -331,10 +331,29 @@ def _sse_chunk(line: int, chunk: bytes) -> tuple[int, bytes, int]:
 
 def _csv_input(chunks: Iterator[tuple[int, bytes, int]], delimiter: str | None) -> Input | None:
     """CSV rows as records (dicts of strings by header), batched; exact line numbers via the csv module."""
-    consumed: list[bytes] = []
-    counter = {"lines": 0}
+    source = _CsvLines(chunks)
+    found = _csv_header(source, delimiter)
+    if found is None:
+        return None
+    header, d, skipped_lines = found
+    out = _csv_batches(source, csv.reader(source, delimiter=d), header, skipped_lines)
+    first = next(out, None)
+    if first is None:
+        return Input("csv", iter([Batch(1, source.count, records=[])]), [])
+    samples = [r.value for r in (first.records or [])[:SAMPLE_RECORDS] if r.error is None]
+    return Input("csv", itertools.chain([first], out), samples)
 
-    def lines() -> Iterator[str]:
+
+class _CsvLines:
+    """The lines of some chunks as text for the csv module, keeping the bytes of the lines it has
+    taken since the last `take` (a record's own text) and how many lines it has given."""
+
+    def __init__(self, chunks: Iterator[tuple[int, bytes, int]]) -> None:
+        self._lines = self._split(chunks)
+        self.consumed: list[bytes] = []
+        self.count = 0
+
+    def _split(self, chunks: Iterator[tuple[int, bytes, int]]) -> Iterator[str]:
         for _, chunk, _ in chunks:
             start = 0
             while start < len(chunk):
@@ -342,22 +361,32 @@ def _csv_input(chunks: Iterator[tuple[int, bytes, int]], delimiter: str | None) 
                 end = len(chunk) if end < 0 else end + 1
                 piece = chunk[start:end]
                 start = end
-                consumed.append(piece)
-                counter["lines"] += 1
+                self.consumed.append(piece)
+                self.count += 1
                 yield piece.decode("utf-8", errors="surrogateescape")
 
-    source = lines()
-    header: list[str] | None = None
-    header_line = b""
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._lines)
+
+    def take(self) -> bytes:
+        """The bytes of the lines given since the last call."""
+        text = b"".join(self.consumed)
+        self.consumed.clear()
+        return text
+
+
+def _csv_header(source: _CsvLines, delimiter: str | None) -> tuple[list[str], str, int] | None:
+    """(the header's cells, the delimiter, blank lines before it); None for an input of blank lines."""
     skipped_lines = 0
     for text in source:
-        if not text.strip():
-            skipped_lines += 1
-            consumed.clear()
-            continue
-        header_line = consumed[-1]
-        consumed.clear()
-        break
+        if text.strip():
+            header_line = source.take()
+            break
+        skipped_lines += 1
+        source.take()
     else:
         return None
     d = _csv_delimiter(header_line, delimiter) or delimiter or ","
@@ -366,51 +395,47 @@ def _csv_input(chunks: Iterator[tuple[int, bytes, int]], delimiter: str | None) 
         cells = next(csv.reader([header_text.rstrip("\r\n")], delimiter=d))
     except csv.Error:  # a stray carriage return or NUL in a forced CSV's header: split it plainly
         cells = header_text.rstrip("\r\n").split(d)
-    header = [h.strip() for h in cells]
-    rows = csv.reader(source, delimiter=d)
+    return [h.strip() for h in cells], d, skipped_lines
 
-    def batches() -> Iterator[Batch]:
-        records: list[Record] = []
-        blank = skipped_lines  # blank lines before the header
-        done = 0  # the header line counts as read, in the first batch
-        last_line = counter["lines"]
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                text = b"".join(consumed)
-                consumed.clear()
-                records.append(Record(last_line + 1, None, text, error=f"invalid CSV: {exc}"))
-                last_line = counter["lines"]
-                continue
-            start = last_line + 1
-            last_line = counter["lines"]
-            text = b"".join(consumed)
-            consumed.clear()
-            if not row:
-                blank += 1
-            elif len(row) != len(header):
-                records.append(
-                    Record(start, None, text, error=f"expected {len(header)} CSV fields, got {len(row)}")
-                )
-            elif any(_has_surrogate(c) for c in row):
-                records.append(Record(start, None, text, error="invalid UTF-8"))
-            else:
-                records.append(Record(start, dict(zip(header, row, strict=True)), text))
-            if len(records) + blank >= CSV_BATCH_ROWS:
-                yield Batch(start, last_line - done, records=records, blank=blank)
-                done, records, blank = last_line, [], 0
-        if records or blank or last_line > done:
-            yield Batch(done + 1, last_line - done, records=records, blank=blank)
 
-    out = batches()
-    first = next(out, None)
-    if first is None:
-        return Input("csv", iter([Batch(1, counter["lines"], records=[])]), [])
-    samples = [r.value for r in (first.records or [])[:SAMPLE_RECORDS] if r.error is None]
-    return Input("csv", itertools.chain([first], out), samples)
+def _csv_batches(
+    source: _CsvLines, rows: Iterator[list[str]], header: list[str], blank: int
+) -> Iterator[Batch]:
+    """The rows after the header as batches of records; `blank`: the blank lines before the header."""
+    records: list[Record] = []
+    done = 0  # the header line counts as read, in the first batch
+    last_line = source.count
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            records.append(Record(last_line + 1, None, source.take(), error=f"invalid CSV: {exc}"))
+            last_line = source.count
+            continue
+        start, last_line = last_line + 1, source.count
+        record = _csv_record(start, row, header, source.take())
+        if record is None:
+            blank += 1
+        else:
+            records.append(record)
+        if len(records) + blank >= CSV_BATCH_ROWS:
+            yield Batch(start, last_line - done, records=records, blank=blank)
+            done, records, blank = last_line, [], 0
+    if records or blank or last_line > done:
+        yield Batch(done + 1, last_line - done, records=records, blank=blank)
+
+
+def _csv_record(line: int, row: list[str], header: list[str], text: bytes) -> Record | None:
+    """A CSV row as a record by header, or a record of why it is none; None for a blank row."""
+    if not row:
+        return None
+    if len(row) != len(header):
+        return Record(line, None, text, error=f"expected {len(header)} CSV fields, got {len(row)}")
+    if any(_has_surrogate(c) for c in row):
+        return Record(line, None, text, error="invalid UTF-8")
+    return Record(line, dict(zip(header, row, strict=True)), text)
 
 
 def _has_surrogate(text: str) -> bool:
