@@ -42,6 +42,8 @@ from typing import Any, ClassVar, Literal
 
 import polars as pl
 
+from tierlens.errors import SourceError
+
 Kind = Literal["str", "int", "num", "bool", "json", "strlist"]
 Shape = Literal["jsonl", "json", "csv"]
 _DUCK_TYPES: dict[Kind, str] = {
@@ -190,12 +192,14 @@ class Input:
     samples: list[Any]
 
 
-class RecordError(ValueError):
-    """Raised by `Reader.explode` for a record of the wrong structure: the record is rejected with this reason."""
+class RecordError(SourceError, ValueError):
+    """Raised by `Reader.explode` for a record of the wrong structure: the record is rejected with
+    this reason (one line's reject, never the file's; a ValueError too, as a bad value is)."""
 
 
-class SkipRecord(Exception):
-    """Raised by `Reader.explode` for a record that holds no usage (counted under this reason)."""
+class SkipRecord(SourceError):
+    """Raised by `Reader.explode` for a record that holds no usage (counted under this reason;
+    caught per record, never reaching a user)."""
 
 
 class Reader:

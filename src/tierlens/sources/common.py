@@ -6,7 +6,6 @@ Each reader documents its own token convention and maps it to the canonical one,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -57,10 +56,6 @@ def json_int(json_text: pl.Expr, path: str, label: str | None = None) -> tuple[p
         pl.format(f"{label or path}: expected an integer, got {{}}", json_kind(got))
     )
     return value, why
-
-
-def coalesce(exprs: Sequence[pl.Expr]) -> pl.Expr:
-    return pl.coalesce(list(exprs)) if len(exprs) > 1 else exprs[0]
 
 
 def claude_evidence(resp: dict[str, Any]) -> bool:

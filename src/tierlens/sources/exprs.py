@@ -9,9 +9,14 @@ from datetime import UTC, datetime
 import polars as pl
 
 
+def coalesce(exprs: Sequence[pl.Expr]) -> pl.Expr:
+    """The first non-null of some expressions (one is itself)."""
+    return pl.coalesce(list(exprs)) if len(exprs) > 1 else exprs[0]
+
+
 def first_of(paths: Sequence[str]) -> pl.Expr:
     """The first non-null of several raw columns (configured alternative paths)."""
-    return pl.coalesce([pl.col(p) for p in paths]) if len(paths) > 1 else pl.col(paths[0])
+    return coalesce([pl.col(p) for p in paths])
 
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

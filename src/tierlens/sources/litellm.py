@@ -38,8 +38,8 @@ import polars as pl
 from tierlens.pricing.models import normalize_model
 from tierlens.source_settings import LiteLLMSource
 from tierlens.sources.base import Context, RawField, Reader
-from tierlens.sources.common import coalesce, json_int, negative, provider_of
-from tierlens.sources.exprs import content_key, parse_timestamp, reject_if
+from tierlens.sources.common import json_int, negative, provider_of
+from tierlens.sources.exprs import coalesce, content_key, parse_timestamp, reject_if
 
 _ROUTE = r"^(?:bedrock|vertex_ai|vertex_ai_beta|anthropic|openai|azure|azure_ai|text-completion-openai)/(?:(?:converse|invoke)/)?"
 _JSON_STRING = r'"(?:[^"\\]|\\.)*"'

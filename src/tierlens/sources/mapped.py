@@ -37,8 +37,8 @@ import polars as pl
 from tierlens.pricing.models import normalize_model
 from tierlens.source_settings import MappedSource
 from tierlens.sources.base import Context, Kind, RawField, Reader
-from tierlens.sources.common import coalesce, negative, standard_tier
-from tierlens.sources.exprs import BAD_TIME, content_key, parse_timestamp, reject_if
+from tierlens.sources.common import negative, standard_tier
+from tierlens.sources.exprs import BAD_TIME, coalesce, content_key, parse_timestamp, reject_if
 
 _KINDS: dict[str, Kind] = {
     "input_tokens": "int",

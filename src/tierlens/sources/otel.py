@@ -53,8 +53,8 @@ import polars as pl
 from tierlens.pricing.models import normalize_model
 from tierlens.source_settings import OTelSource
 from tierlens.sources.base import Context, RawField, Reader, RecordError
-from tierlens.sources.common import coalesce, epoch_nanos, negative, provider_of
-from tierlens.sources.exprs import reject_if
+from tierlens.sources.common import epoch_nanos, negative, provider_of
+from tierlens.sources.exprs import coalesce, reject_if
 
 NOT_MODEL_CALLS = ("invoke_agent", "create_agent", "execute_tool", "invoke_workflow")
 RESOURCE = "resource:"
