@@ -13,8 +13,10 @@ All counterfactuals call `tierlens.pricing.reprice`; nothing here knows a price.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -23,7 +25,16 @@ from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import Models
 from tierlens.signals.anomalies import anomalies, forecast
 from tierlens.signals.caching import lost_caching, missing_caching
-from tierlens.signals.common import _FEATURE, Passes, _Pricing, _usd, daily_cells, daily_spend, run_passes
+from tierlens.signals.common import (
+    _FEATURE,
+    Passes,
+    Step,
+    _Pricing,
+    _usd,
+    daily_cells,
+    daily_spend,
+    run_passes,
+)
 from tierlens.signals.docs import SIGNAL_DOCS, signals_markdown
 from tierlens.signals.finding import KINDS, SEVERITIES, Finding, Flags
 from tierlens.signals.generations import (
@@ -72,49 +83,132 @@ def find_flags(
     newest: date | None = sums.select(pl.col("date").max()).collect().item()
     if newest is None:
         return Flags(as_of or date.today(), date.today(), date.today(), [], [], cfg)
+    run = _run_of(lf, cfg, _days_of(cfg, as_of, newest), kinds, table)
+    days, wanted = run.days, run.wanted
+    cells, steps = _first_round(run, sums.filter(days.in_history))
+    in_window = cells.filter(~pl.col("bucket") & (pl.col("date") >= days.start))
+    run.pricing.models = Models.of(in_window)  # every counterfactual re-prices rows of the window
+    steps += _window_steps(run, cells, in_window)
+    found_aliases = (
+        unpinned_aliases(in_window, cfg, run.pricing.catalog, run.scale) if "unpinned_alias" in wanted else []
+    )
+    judged = judgments if judgments is not None and not judgments.is_empty() else None
+    steps += _quality_steps(run, judged)
+    found = _without_explained(_weighed(run_passes(steps) + found_aliases, run, judged, trials))
+    daily = cells.group_by("feature", "model_id", "date", "priced").agg(
+        pl.col("cost_usd").sum(), pl.col("requests").sum()
+    )
+    if "anomaly" in wanted:
+        found += anomalies(daily, days.start, days.end, cfg)
+    found = [f for f in found if f.kind in wanted]
+    forecasts = forecast(daily, days.as_of, budgets or [], newest)
+    if "budget" in wanted:
+        found += _budget_findings(forecasts)
+    return Flags(
+        as_of=days.as_of,
+        window_start=days.start,
+        window_end=days.end,
+        findings=_ranked(found),
+        forecasts=forecasts,
+        thresholds=cfg,
+    )
+
+
+class FlagDays(NamedTuple):
+    """The days a run looks at: the signals' window [start, end] before `as_of`, and the history
+    from `history_start` that anomalies and growth compare it with."""
+
+    as_of: date
+    start: date
+    end: date
+    history_start: date
+
+    @property
+    def in_history(self) -> pl.Expr:
+        """The rows of the history (the window included)."""
+        return pl.col("date").is_between(self.history_start, self.end)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every signal of one run reads: the thresholds, the kinds asked for, the days, the
+    requests, the window's pricing and the factor from the window to a month."""
+
+    cfg: SignalsConfig
+    wanted: frozenset[str]
+    days: FlagDays
+    rows: pl.LazyFrame
+    """The history's requests, with their logged feature (null: unattributed) so that a filter on
+    one feature reaches the Parquet reader; the signals name the unattributed ones with
+    `_FEATURE`/`_is`."""
+    window_r: pl.LazyFrame
+    """The window's requests only: an aggregate report's row is a bucket of many requests, and
+    re-pricing summed tokens would mis-decide per-request rules (long context)."""
+    pricing: _Pricing
+    scale: float
+
+
+def _days_of(cfg: SignalsConfig, as_of: date | None, newest: date) -> FlagDays:
+    """The run's days; `as_of` defaults to the day after the newest data (today at the latest)."""
     as_of = as_of or min(datetime.now(UTC).date(), newest + timedelta(days=1))
     end = as_of - timedelta(days=1)
     start = as_of - timedelta(days=cfg.lookback_days)
     history_start = min(
         start - timedelta(days=7 * cfg.anomaly_weeks), as_of - timedelta(weeks=cfg.growth_weeks)
     )
-    in_history = pl.col("date").is_between(history_start, end)
-    # the requests keep their logged feature (null: unattributed) so that a filter on one feature
-    # reaches the Parquet reader; the signals name the unattributed ones with `_FEATURE`/`_is`
-    rows = lf.filter(in_history)
-    window = rows.filter(pl.col("date") >= start)
-    # request-level signals look at requests only: an aggregate report's row is a bucket of many
-    # requests, and re-pricing summed tokens would mis-decide per-request rules (long context)
+    return FlagDays(as_of, start, end, history_start)
+
+
+def _run_of(
+    lf: pl.LazyFrame, cfg: SignalsConfig, days: FlagDays, kinds: Collection[str] | None, table: PriceTable
+) -> _Run:
+    """What the signals of a run read, from the dataset's requests."""
+    rows = lf.filter(days.in_history)
+    window = rows.filter(pl.col("date") >= days.start)
     requests_only = pl.col("ts_source").fill_null("log") != "bucket_start"
-    window_r = window.filter(requests_only)
-    wanted = set(KINDS if kinds is None else kinds)
-    scale = 30.0 / cfg.lookback_days
-    pricing = _Pricing(table, on=end)
+    return _Run(
+        cfg=cfg,
+        wanted=frozenset(KINDS if kinds is None else kinds),
+        days=days,
+        rows=rows,
+        window_r=window.filter(requests_only),
+        pricing=_Pricing(table, on=days.end),
+        scale=30.0 / cfg.lookback_days,
+    )
+
+
+def _first_round(run: _Run, history: pl.LazyFrame) -> tuple[pl.DataFrame, list[Step]]:
+    """The history's daily cells (what most signals look at first), and the signals that read the
+    requests first with the answers to their first queries."""
     firsts: list[Passes] = []
-    if "top_tier_structured" in wanted:
-        firsts.append(short_structured_on_top_tier(window_r, cfg, pricing, scale))
-    if "batch_candidate" in wanted:
-        firsts.append(batch_candidates(window_r, cfg, pricing, scale))
+    if "top_tier_structured" in run.wanted:
+        firsts.append(short_structured_on_top_tier(run.window_r, run.cfg, run.pricing, run.scale))
+    if "batch_candidate" in run.wanted:
+        firsts.append(batch_candidates(run.window_r, run.cfg, run.pricing, run.scale))
     asks = [next(g) for g in firsts]
-    # the first round: the history's cells (what most signals look at first) and the others' stats,
-    # one query after another (each holds its own group state; together they would add up)
+    # the first round: the history's cells and the others' stats, one query after another (each
+    # holds its own group state; together they would add up)
     cells, *answers = [
         q.collect(engine="streaming")
-        for q in [
-            daily_cells(sums.filter(in_history).with_columns(_FEATURE)),
-            *(q for qs in asks for q in qs),
-        ]
+        for q in [daily_cells(history.with_columns(_FEATURE)), *(q for qs in asks for q in qs)]
     ]
-    in_window = cells.filter(~pl.col("bucket") & (pl.col("date") >= start))
-    pricing.models = Models.of(in_window)  # every counterfactual re-prices rows of the window
-    steps: list[tuple[Passes, list[pl.DataFrame] | None]] = []
+    steps: list[Step] = []
     for g, qs in zip(firsts, asks, strict=True):
         steps.append((g, answers[: len(qs)]))
         answers = answers[len(qs) :]
+    return cells, steps
+
+
+def _window_steps(run: _Run, cells: pl.DataFrame, in_window: pl.DataFrame) -> list[Step]:
+    """The signals that start from the history's cells (or read the window's requests alone)."""
+    cfg, wanted, window_r, pricing, scale = run.cfg, run.wanted, run.window_r, run.pricing, run.scale
+    steps: list[Step] = []
     if "cost_growth" in wanted:
-        steps.append((growth(cells.filter(pl.col("date") <= end), rows, as_of, cfg), None))
+        steps.append(
+            (growth(cells.filter(pl.col("date") <= run.days.end), run.rows, run.days.as_of, cfg), None)
+        )
     if wanted & {"lost_caching", "cost_growth", "missing_caching"}:  # the other two skip what it explains
-        steps.append((lost_caching(cells, window_r, start, cfg, pricing, scale), None))
+        steps.append((lost_caching(cells, window_r, run.days.start, cfg, pricing, scale), None))
     if "missing_caching" in wanted:
         steps.append((missing_caching(in_window, window_r, cfg, pricing, scale), None))
     if "under_provisioned" in wanted:
@@ -127,59 +221,70 @@ def find_flags(
         steps.append((mixed_complexity(window_r, cfg, pricing, scale), None))
     if "latency_over_depth" in wanted and cfg.user_facing:
         steps.append((latency_over_depth(window_r, cfg, pricing, scale), None))
-    found_aliases = (
-        unpinned_aliases(in_window, cfg, pricing.catalog, scale) if "unpinned_alias" in wanted else []
-    )
-    judged = judgments if judgments is not None and not judgments.is_empty() else None
-    if judged is not None and wanted & {"quality_shortfall", "quality_complaints"}:
-        from tierlens.signals.quality import quality_findings
+    return steps
 
-        steps.append((quality_findings(judged, window_r, cfg, pricing, scale, (start, end)), None))
-    found = run_passes(steps) + found_aliases
+
+def _quality_steps(run: _Run, judged: pl.DataFrame | None) -> list[Step]:
+    """The quality signals, when the dataset holds judgments and they are asked for."""
+    if judged is None or not run.wanted & {"quality_shortfall", "quality_complaints"}:
+        return []
+    from tierlens.signals.quality import quality_findings
+
+    span = (run.days.start, run.days.end)
+    return [(quality_findings(judged, run.window_r, run.cfg, run.pricing, run.scale, span), None)]
+
+
+def _weighed(
+    found: list[Finding], run: _Run, judged: pl.DataFrame | None, trials: pl.DataFrame | None
+) -> list[Finding]:
+    """The downgrade findings weighed by the quality judgments and by the trials' agreement."""
     if judged is not None:
         from tierlens.signals.quality import weigh_downgrades
 
-        found = weigh_downgrades(found, judged, cfg, (start, end))
+        found = weigh_downgrades(found, judged, run.cfg, (run.days.start, run.days.end))
     if trials is not None and not trials.is_empty():
         from tierlens.signals.quality import weigh_by_trials
 
-        found = weigh_by_trials(found, trials, cfg)
-    # a feature whose caching broke explains its growth, and is no feature that never cached
+        found = weigh_by_trials(found, trials, run.cfg)
+    return found
+
+
+def _without_explained(found: list[Finding]) -> list[Finding]:
+    """A feature whose caching broke explains its growth, and is no feature that never cached."""
     explained = {f.feature for f in found if f.kind == "lost_caching"}
-    found = [
+    return [
         f for f in found if f.kind not in ("cost_growth", "missing_caching") or f.feature not in explained
     ]
-    daily = cells.group_by("feature", "model_id", "date", "priced").agg(
-        pl.col("cost_usd").sum(), pl.col("requests").sum()
+
+
+def _budget_findings(forecasts: list[dict[str, Any]]) -> list[Finding]:
+    """A finding for every budget projected over (warning) or already spent (critical)."""
+    return [_budget_finding(fc) for fc in forecasts if fc.get("severity") in ("warning", "critical")]
+
+
+def _budget_finding(fc: dict[str, Any]) -> Finding:
+    """One budget's forecast as a finding."""
+    return Finding(
+        kind="budget",
+        severity=fc["severity"],
+        feature=fc.get("feature"),
+        model=fc.get("model_id"),
+        title=f"budget {fc['name']}: projected {_usd(fc['projected_usd'])} of {_usd(fc['amount'])} "
+        f"({fc['projected_pct']:.0f}%) by {fc['period_end']}",
+        evidence=fc["evidence"],
+        monthly_usd=None,
+        low_usd=fc["low_usd"],
+        high_usd=fc["high_usd"],
+        confidence="medium",
+        basis="modelled",
+        data=fc,
     )
-    if "anomaly" in wanted:
-        found += anomalies(daily, start, end, cfg)
-    found = [f for f in found if f.kind in wanted]
-    forecasts = forecast(daily, as_of, budgets or [], newest)
-    for fc in forecasts if "budget" in wanted else []:
-        if fc.get("severity") in ("warning", "critical"):
-            found.append(
-                Finding(
-                    kind="budget",
-                    severity=fc["severity"],
-                    feature=fc.get("feature"),
-                    model=fc.get("model_id"),
-                    title=f"budget {fc['name']}: projected {_usd(fc['projected_usd'])} of {_usd(fc['amount'])} "
-                    f"({fc['projected_pct']:.0f}%) by {fc['period_end']}",
-                    evidence=fc["evidence"],
-                    monthly_usd=None,
-                    low_usd=fc["low_usd"],
-                    high_usd=fc["high_usd"],
-                    confidence="medium",
-                    basis="modelled",
-                    data=fc,
-                )
-            )
+
+
+def _ranked(found: list[Finding]) -> list[Finding]:
+    """The findings most severe first, then by monthly waste, kind and feature."""
     rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
-    found.sort(key=lambda f: (rank[f.severity], -(f.monthly_usd or 0.0), f.kind, f.feature or ""))
-    return Flags(
-        as_of=as_of, window_start=start, window_end=end, findings=found, forecasts=forecasts, thresholds=cfg
-    )
+    return sorted(found, key=lambda f: (rank[f.severity], -(f.monthly_usd or 0.0), f.kind, f.feature or ""))
 
 
 __all__ = [

@@ -121,9 +121,11 @@ class _Pricing:
 # signal asks for everything it needs in a round at once (every feature's counterfactuals), and
 # each query streams over the rows it needs, holding only its aggregates.
 Passes = Generator[list[pl.LazyFrame], list[pl.DataFrame], list["Finding"]]
+Step = tuple[Passes, list[pl.DataFrame] | None]
+"""A signal and the answer to send it first (None to start it)."""
 
 
-def run_passes(steps: list[tuple[Passes, list[pl.DataFrame] | None]]) -> list[Finding]:
+def run_passes(steps: list[Step]) -> list[Finding]:
     """Drive `steps` (each with the answer to send it first; None to start it) to their findings,
     round by round."""
     found: list[Finding] = []
