@@ -119,10 +119,10 @@ def forecast(
         spent = float(
             scoped.filter(pl.col("date").is_between(p_start, min(newest, p_end)))["cost_usd"].sum() or 0.0
         )
-        daily = daily_baseline(scoped.with_columns(_all=pl.lit("all")), ["_all"], 4)
+        history = daily_baseline(scoped.with_columns(_all=pl.lit("all")), ["_all"], 4)
         per_weekday: dict[int, tuple[float, float, float]] = {}
-        if not daily.is_empty():
-            recent = daily.filter(pl.col("date") > newest - timedelta(days=28))
+        if not history.is_empty():
+            recent = history.filter(pl.col("date") > newest - timedelta(days=28))
             for wd in range(7):
                 vals = recent.filter(pl.col("date").dt.weekday() == wd + 1)["cost"]
                 if vals.len():
