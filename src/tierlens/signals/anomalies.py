@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -97,6 +97,19 @@ def anomalies(daily: pl.DataFrame, start: date, end: date, cfg: SignalsConfig) -
 # --- forecasts -----------------------------------------------------------------------------------------
 
 
+class SpendRange(NamedTuple):
+    """A day's projected spend: the median of the same weekday over the last four weeks, and the
+    lowest and highest of them."""
+
+    mid: float
+    low: float
+    high: float
+
+
+_NO_SPEND = SpendRange(0, 0, 0)
+"""A weekday without history projects nothing."""
+
+
 def forecast(
     daily: pl.DataFrame, as_of: date, budgets: list[BudgetConfig], newest: date
 ) -> list[dict[str, Any]]:
@@ -107,74 +120,68 @@ def forecast(
     `daily_spend` of the days before `as_of` (at least the last four weeks and the period).
     """
     wanted = budgets or [BudgetConfig(name="total", amount=1e18, period="month")]
-    out = []
-    for b in wanted:
-        scoped = daily
-        if b.feature:
-            scoped = scoped.filter(pl.col("feature") == b.feature)
-        if b.model_id:
-            scoped = scoped.filter(pl.col("model_id") == b.model_id)
-        last_day = as_of - timedelta(days=1)
-        p_start, p_end = period_bounds(last_day, b.period)
-        spent = float(
-            scoped.filter(pl.col("date").is_between(p_start, min(newest, p_end)))["cost_usd"].sum() or 0.0
-        )
-        history = daily_baseline(scoped.with_columns(_all=pl.lit("all")), ["_all"], 4)
-        per_weekday: dict[int, tuple[float, float, float]] = {}
-        if not history.is_empty():
-            recent = history.filter(pl.col("date") > newest - timedelta(days=28))
-            for wd in range(7):
-                vals = recent.filter(pl.col("date").dt.weekday() == wd + 1)["cost"]
-                if vals.len():
-                    per_weekday[wd] = (
-                        _num(vals.median()),
-                        _num(vals.min()),
-                        _num(vals.max()),
-                    )
-        left = (
-            [newest + timedelta(days=i) for i in range(1, (p_end - newest).days + 1)]
-            if newest < p_end
-            else []
-        )
-        mid = sum(per_weekday.get(d.weekday(), (0, 0, 0))[0] for d in left)
-        low = sum(per_weekday.get(d.weekday(), (0, 0, 0))[1] for d in left)
-        high = sum(per_weekday.get(d.weekday(), (0, 0, 0))[2] for d in left)
-        projected = spent + mid
-        real = budgets != []
-        pct = 100 * projected / b.amount if real else None
-        severity = None
-        if real and pct is not None:
-            severity = (
-                "critical"
-                if spent >= b.amount
-                else "warning"
-                if pct >= 100
-                else "info"
-                if pct >= 80
-                else None
-            )
-        out.append(
-            {
-                "name": b.name,
-                "period": b.period,
-                "period_start": str(p_start),
-                "period_end": str(p_end),
-                "feature": b.feature,
-                "model_id": b.model_id,
-                "amount": b.amount if real else None,
-                "spent_usd": spent,
-                "projected_usd": projected,
-                "low_usd": spent + low,
-                "high_usd": spent + high,
-                "projected_pct": pct,
-                "days_left": len(left),
-                "data_until": str(newest),
-                "severity": severity,
-                "evidence": (
-                    f"{_usd(spent)} spent {p_start}..{min(newest, p_end)}; {len(left)} day(s) projected from the median of the "
-                    f"same weekday over the last 4 weeks (range {_usd(spent + low)}..{_usd(spent + high)})"
-                    + (f"; no data after {newest}" if newest < last_day else "")
-                ),
-            }
-        )
-    return out
+    return [_budget_forecast(daily, b, as_of, newest, real=budgets != []) for b in wanted]
+
+
+def _budget_forecast(
+    daily: pl.DataFrame, b: BudgetConfig, as_of: date, newest: date, *, real: bool
+) -> dict[str, Any]:
+    """One budget's period projected to its end (`real`: a configured budget, not the total that
+    stands in when there is none, which has no amount or severity)."""
+    scoped = daily
+    if b.feature:
+        scoped = scoped.filter(pl.col("feature") == b.feature)
+    if b.model_id:
+        scoped = scoped.filter(pl.col("model_id") == b.model_id)
+    last_day = as_of - timedelta(days=1)
+    p_start, p_end = period_bounds(last_day, b.period)
+    spent = float(
+        scoped.filter(pl.col("date").is_between(p_start, min(newest, p_end)))["cost_usd"].sum() or 0.0
+    )
+    per_weekday = _weekday_spend(scoped, newest)
+    left = [newest + timedelta(days=i) for i in range(1, (p_end - newest).days + 1)] if newest < p_end else []
+    mid = sum(per_weekday.get(d.weekday(), _NO_SPEND).mid for d in left)
+    low = sum(per_weekday.get(d.weekday(), _NO_SPEND).low for d in left)
+    high = sum(per_weekday.get(d.weekday(), _NO_SPEND).high for d in left)
+    projected = spent + mid
+    pct = 100 * projected / b.amount if real else None
+    return {
+        "name": b.name,
+        "period": b.period,
+        "period_start": str(p_start),
+        "period_end": str(p_end),
+        "feature": b.feature,
+        "model_id": b.model_id,
+        "amount": b.amount if real else None,
+        "spent_usd": spent,
+        "projected_usd": projected,
+        "low_usd": spent + low,
+        "high_usd": spent + high,
+        "projected_pct": pct,
+        "days_left": len(left),
+        "data_until": str(newest),
+        "severity": _budget_severity(spent, pct, b.amount) if real and pct is not None else None,
+        "evidence": (
+            f"{_usd(spent)} spent {p_start}..{min(newest, p_end)}; {len(left)} day(s) projected from the median of the "
+            f"same weekday over the last 4 weeks (range {_usd(spent + low)}..{_usd(spent + high)})"
+            + (f"; no data after {newest}" if newest < last_day else "")
+        ),
+    }
+
+
+def _weekday_spend(scoped: pl.DataFrame, newest: date) -> dict[int, SpendRange]:
+    """Per weekday (Monday 0) with data in the last four weeks, the range of its daily spend."""
+    history = daily_baseline(scoped.with_columns(_all=pl.lit("all")), ["_all"], 4)
+    per_weekday: dict[int, SpendRange] = {}
+    if not history.is_empty():
+        recent = history.filter(pl.col("date") > newest - timedelta(days=28))
+        for wd in range(7):
+            vals = recent.filter(pl.col("date").dt.weekday() == wd + 1)["cost"]
+            if vals.len():
+                per_weekday[wd] = SpendRange(_num(vals.median()), _num(vals.min()), _num(vals.max()))
+    return per_weekday
+
+
+def _budget_severity(spent: float, pct: float, amount: float) -> str | None:
+    """Critical once the budget is spent, a warning when projected over it, info from 80%."""
+    return "critical" if spent >= amount else "warning" if pct >= 100 else "info" if pct >= 80 else None

@@ -4,6 +4,7 @@ tier, work nobody waits for at standard prices, and lower tiers that fail (upgra
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -116,13 +117,54 @@ def short_structured_on_top_tier(
     window: pl.LazyFrame, cfg: SignalsConfig, pricing: _Pricing, scale: float
 ) -> Passes:
     """Opus calls that look like classification: short prompt, short structured answer."""
+    top = _top_tier_calls(window, cfg)
+    [stats] = yield [_short_call_stats(top, cfg)]
+    stats = stats.sort("feature")
+    # per feature: the newest model of each lower tier that tokenizes as its own model does
+    targets = {
+        r["feature"]: pricing.cheaper(_first(r["models"]), TOP_TIER) for r in stats.iter_rows(named=True)
+    }
+    stats = stats.filter(pl.col("feature").is_in([f for f, t in targets.items() if t]))
+    got = yield [
+        q
+        for feature in stats["feature"]
+        for q in pricing.queries(
+            top.filter(_is(feature) & pl.col("_short")), *_kept_and_cold(targets[feature])
+        )
+    ]
+    out = []
+    for i, r in enumerate(stats.iter_rows(named=True)):
+        totals = _totals(got[i])
+        alternatives = {t: (totals[2 * j], totals[2 * j + 1]) for j, t in enumerate(targets[r["feature"]])}
+        found = _short_structured_finding(r, alternatives, cfg, scale)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+_COLD_CACHE: dict[str, pl.Expr | str] = {
+    "input_tokens": _PROMPT,
+    "cache_read_tokens": pl.lit(0, pl.Int64),
+    "cache_write_5m_tokens": pl.lit(0, pl.Int64),
+    "cache_write_1h_tokens": pl.lit(0, pl.Int64),
+}
+"""A counterfactual's tokens when the target's cache is cold: the whole prompt is uncached input."""
+
+
+def _top_tier_calls(window: pl.LazyFrame, cfg: SignalsConfig) -> pl.LazyFrame:
+    """The window's priced top-tier calls, each marked whether it is short and structured."""
     short = (
         pl.col("structured_output")
         & (cfg.structured_max_prompt >= _PROMPT)
         & (pl.col("output_tokens") <= cfg.structured_max_output)
     )
-    top = window.filter((pl.col("tier") == TOP_TIER) & pl.col("priced")).with_columns(_short=short)
-    [stats] = yield [
+    return window.filter((pl.col("tier") == TOP_TIER) & pl.col("priced")).with_columns(_short=short)
+
+
+def _short_call_stats(top: pl.LazyFrame, cfg: SignalsConfig) -> pl.LazyFrame:
+    """Per feature whose top-tier calls are mostly short and structured: how many, their cost,
+    median prompt and output, and the models they ran on."""
+    return (
         top.group_by(_FEATURE)
         .agg(
             calls=pl.len(),
@@ -133,66 +175,50 @@ def short_structured_on_top_tier(
             models=pl.col("model_id").filter(pl.col("_short")).unique().sort(),
         )
         .filter((pl.col("hits") > 0) & (pl.col("hits") / pl.col("calls") >= cfg.structured_min_share))
-    ]
-    stats = stats.sort("feature")
-    zero = pl.lit(0, pl.Int64)
-    cold_cache: dict[str, pl.Expr | str] = {
-        "input_tokens": _PROMPT,
-        "cache_read_tokens": zero,
-        "cache_write_5m_tokens": zero,
-        "cache_write_1h_tokens": zero,
-    }
-    # per feature: the newest model of each lower tier that tokenizes as its own model does
-    targets = {
-        r["feature"]: pricing.cheaper(_first(r["models"]), TOP_TIER) for r in stats.iter_rows(named=True)
-    }
-    stats = stats.filter(pl.col("feature").is_in([f for f, t in targets.items() if t]))
+    )
 
-    def each(feature: str) -> list[dict[str, pl.Expr | str]]:
-        out: list[dict[str, pl.Expr | str]] = []
-        for t in targets[feature]:
-            out += [{"model_id": t}, {**cold_cache, "model_id": t}]
-        return out
 
-    got = yield [
-        q
-        for feature in stats["feature"]
-        for q in pricing.queries(top.filter(_is(feature) & pl.col("_short")), *each(feature))
-    ]
-    out = []
-    for i, r in enumerate(stats.iter_rows(named=True)):
-        feature, share, cost = r["feature"], r["hits"] / r["calls"], float(r["cost"])
-        totals = _totals(got[i])
-        alternatives = {t: (totals[2 * j], totals[2 * j + 1]) for j, t in enumerate(targets[feature])}
-        best = min(alternatives, key=lambda t: max(alternatives[t]))
-        kept, cold = alternatives[best]
-        high, low = (cost - min(kept, cold)) * scale, (cost - max(kept, cold)) * scale
-        if high < cfg.min_monthly_usd:
-            continue
-        others = "; ".join(
-            f"on {t}: {money_range(a[0] * scale, a[1] * scale)}/month" for t, a in alternatives.items()
-        )
-        out.append(
-            Finding(
-                kind="top_tier_structured",
-                severity=_severity(high, cfg),
-                feature=str(feature),
-                model=_named(r["models"]),
-                title=f"{feature}: {100 * share:.0f}% of its {TOP_TIER} calls are short structured answers; {best} would do",
-                evidence=(
-                    f"{r['hits']:,} of {r['calls']:,} calls in the window: prompt <= {cfg.structured_max_prompt:,} "
-                    f"tokens (median {int(r['prompt']):,}), output <= {cfg.structured_max_output} "
-                    f"(median {int(_num(r['output']))}), tool use or JSON; now {_usd(cost * scale)}/month; {others}"
-                ),
-                monthly_usd=high,
-                low_usd=max(low, 0.0),
-                high_usd=high,
-                confidence="medium",
-                basis="modelled",
-                data={"share": share, "requests": r["hits"], "target": best},
-            )
-        )
+def _kept_and_cold(targets: list[str]) -> list[dict[str, pl.Expr | str]]:
+    """The counterfactuals of a feature: on each target, with the cache kept and then cold (a
+    cached Opus token can cost less than an uncached Haiku one)."""
+    out: list[dict[str, pl.Expr | str]] = []
+    for t in targets:
+        out += [{"model_id": t}, {**_COLD_CACHE, "model_id": t}]
     return out
+
+
+def _short_structured_finding(
+    r: dict[str, Any], alternatives: dict[str, tuple[float, float]], cfg: SignalsConfig, scale: float
+) -> Finding | None:
+    """A feature's finding from its stats and its cost on each target (cache kept, cold): the
+    target whose worse case is cheapest; none when that saves less than the threshold."""
+    feature, share, cost = r["feature"], r["hits"] / r["calls"], float(r["cost"])
+    best = min(alternatives, key=lambda t: max(alternatives[t]))
+    kept, cold = alternatives[best]
+    high, low = (cost - min(kept, cold)) * scale, (cost - max(kept, cold)) * scale
+    if high < cfg.min_monthly_usd:
+        return None
+    others = "; ".join(
+        f"on {t}: {money_range(a[0] * scale, a[1] * scale)}/month" for t, a in alternatives.items()
+    )
+    return Finding(
+        kind="top_tier_structured",
+        severity=_severity(high, cfg),
+        feature=str(feature),
+        model=_named(r["models"]),
+        title=f"{feature}: {100 * share:.0f}% of its {TOP_TIER} calls are short structured answers; {best} would do",
+        evidence=(
+            f"{r['hits']:,} of {r['calls']:,} calls in the window: prompt <= {cfg.structured_max_prompt:,} "
+            f"tokens (median {int(r['prompt']):,}), output <= {cfg.structured_max_output} "
+            f"(median {int(_num(r['output']))}), tool use or JSON; now {_usd(cost * scale)}/month; {others}"
+        ),
+        monthly_usd=high,
+        low_usd=max(low, 0.0),
+        high_usd=high,
+        confidence="medium",
+        basis="modelled",
+        data={"share": share, "requests": r["hits"], "target": best},
+    )
 
 
 # --- batch candidates ------------------------------------------------------------------------------
