@@ -47,7 +47,7 @@ from tierlens.sources.base import FilePart
 from tierlens.sources.claude_code import claude_code_roots
 from tierlens.sources.streams import assemble_streams
 from tierlens.store import Store
-from tierlens.store.writer import Transaction
+from tierlens.store.writer import Added, Transaction
 
 
 @dataclass
@@ -183,7 +183,7 @@ def ingest(
         run = _Run(result, txn, staged, files, progress)
         opener = _Opener(settings, table, format, options, stdin, alone=len(files) == 1)
         run.read_all(opener, _Joined(settings.chunk_bytes, txn.ingest_id, options, force_exact), force_exact)
-        finish(result, txn, Path(settings.data_dir), started)
+        finish(result, txn, staged.counts, Path(settings.data_dir), started)
     after_commit(result, settings, table, span if reprice else [], strict)
     return result
 
@@ -291,12 +291,12 @@ class _Run:
         self.result.records_read += parsed.records
         self.skipped.update(parsed.skipped)
         self.notes.update(parsed.notes)
-        self.txn.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
+        self.staged.counts.rejects.extend({**r, "format": reader.name} for r in parsed.rejects)
         self.staged.push(parsed.rows)
         if parsed.deferred is not None:
             self.deferred.append(parsed.deferred)
         if self.progress is not None:
-            self.progress.update(at, self.txn.stats.rows_added + self.staged.rows)
+            self.progress.update(at, self.staged.counts.rows_added + self.staged.rows)
 
     def take_joined(self, outcomes: list[Outcome]) -> None:
         for reader, got in outcomes:
@@ -306,27 +306,78 @@ class _Run:
                 self.take(got, reader, self.before)
 
 
-def finish(result: IngestResult, txn: Transaction, data_dir: Path, started: float) -> None:
-    """Fill `result` from the transaction's counts, quarantine what is not already, and commit."""
-    result.rows_added = txn.stats.rows_added
-    result.split_rows = txn.stats.split_rows
-    if txn.stats.logged_rows:
+@dataclass
+class IngestCounts:
+    """What an ingest counts as it goes: the requests it added (after deduplication), the rows
+    written for them, and the lines it rejected."""
+
+    rows_added: int = 0
+    duplicates: int = 0
+    cost_usd: float = 0.0
+    unpriced: Counter[str] = field(default_factory=Counter)
+    ts_sources: Counter[tuple[str, str]] = field(default_factory=Counter)
+    split_rows: int = 0
+    """Extra rows written because a request's cost was split across features."""
+    logged_rows: int = 0
+    """Rows added whose log states its own cost (LiteLLM spend, Claude Code costUSD)..."""
+    logged_usd: float = 0.0
+    """...that stated cost..."""
+    logged_ours_usd: float = 0.0
+    """...our price of the same rows (unpriced ones count 0)..."""
+    logged_differing: int = 0
+    """...and how many of them differ from ours by more than $0.000001."""
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, added: Added) -> None:
+        """Count one staging: per request (how many, logged costs beside ours), then per row as
+        written (cost, unpriced models, derived times)."""
+        self.duplicates += added.duplicates
+        requests, rows = added.requests, added.rows
+        if requests.is_empty():
+            return
+        self.rows_added += requests.height
+        self.split_rows += rows.height - requests.height
+        logged = requests.filter(pl.col("logged_cost_usd").is_not_null())
+        if logged.height:
+            diff = (logged["logged_cost_usd"] - logged["cost_usd"].fill_null(0.0)).abs()
+            self.logged_rows += logged.height
+            self.logged_usd += float(logged["logged_cost_usd"].sum())
+            self.logged_ours_usd += float(logged["cost_usd"].sum() or 0.0)
+            self.logged_differing += int((diff > 1e-6).sum())
+        self.cost_usd += float(rows["cost_usd"].sum() or 0.0)
+        unpriced = rows.filter(~pl.col("priced"))
+        if unpriced.height:
+            self.unpriced.update(dict(unpriced.group_by("model").len().iter_rows()))
+        derived = rows.filter(pl.col("ts_source") != "log")
+        if derived.height:
+            self.ts_sources.update(
+                {(f, how): n for f, how, n in derived.group_by("source_file", "ts_source").len().iter_rows()}
+            )
+
+
+def finish(
+    result: IngestResult, txn: Transaction, counts: IngestCounts, data_dir: Path, started: float
+) -> None:
+    """Fill `result` from the counts, quarantine the rejects not already there, and commit."""
+    result.rows_added = counts.rows_added
+    result.split_rows = counts.split_rows
+    if counts.logged_rows:
         result.logged_cost = {
-            "rows": txn.stats.logged_rows,
-            "logged_usd": txn.stats.logged_usd,
-            "our_usd": txn.stats.logged_ours_usd,
-            "rows_differing": txn.stats.logged_differing,
+            "rows": counts.logged_rows,
+            "logged_usd": counts.logged_usd,
+            "our_usd": counts.logged_ours_usd,
+            "rows_differing": counts.logged_differing,
         }
-    result.duplicates_skipped += txn.stats.duplicates
-    result.total_cost_usd = txn.stats.cost_usd
-    result.rejected = dict(Counter(_reason_class(r["reason"]) for r in txn.rejects).most_common())
-    txn.rejects = _not_quarantined(data_dir, txn.rejects)
-    result.already_quarantined = result.rejected_total - len(txn.rejects)
-    result.rejects = txn.rejects
-    result.unpriced = dict(txn.stats.unpriced.most_common())
-    result.timestamps = _timestamp_notes(txn.stats.ts_sources)
+    result.duplicates_skipped += counts.duplicates
+    result.total_cost_usd = counts.cost_usd
+    result.rejected = dict(Counter(_reason_class(r["reason"]) for r in counts.rejects).most_common())
+    new = _not_quarantined(data_dir, counts.rejects)
+    result.already_quarantined = result.rejected_total - len(new)
+    result.rejects = new
+    result.unpriced = dict(counts.unpriced.most_common())
+    result.timestamps = _timestamp_notes(counts.ts_sources)
     result.seconds = time.perf_counter() - started
-    txn.commit(_summary(result))
+    txn.commit(_summary(result), quarantine=new)
 
 
 def after_commit(
@@ -358,6 +409,7 @@ class _Staged:
         self, txn: Transaction, table: PriceTable, attribution: Attribution, span: list[Any]
     ) -> None:
         self.txn, self.table, self.attribution, self.span = txn, table, attribution, span
+        self.counts = IngestCounts()
         self.frames: list[pl.DataFrame] = []
         self.rows = 0
 
@@ -374,7 +426,7 @@ class _Staged:
         frames, self.frames, self.rows = self.frames, [], 0
         rows = price_stored(pl.concat(frames, how="vertical_relaxed"), self.table)
         self.span.extend([rows["ts"].min(), rows["ts"].max()])
-        self.txn.add(rows, expand=self.attribution.apply)
+        self.counts.add(self.txn.add(rows, expand=self.attribution.apply))
 
 
 def with_time_field(settings: Settings, ts_from: str | None) -> tuple[Settings, str | None]:

@@ -38,7 +38,7 @@ import pyarrow as pa
 from tierlens.attribution import Attribution
 from tierlens.config import Settings
 from tierlens.errors import SourceError
-from tierlens.ingest import IngestResult, after_commit, finish, with_time_field
+from tierlens.ingest import IngestCounts, IngestResult, after_commit, finish, with_time_field
 from tierlens.logfiles import log_files, open_log
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import price_stored
@@ -48,6 +48,7 @@ from tierlens.sources.costs import CostReportInput
 from tierlens.sources.streams import assemble_streams
 from tierlens.spark import spark_session
 from tierlens.store import Store
+from tierlens.store.writer import Transaction
 
 MAX_TASKS = 256
 """Partitions of the file listing at most (a task loads the price table once, then parses its files)."""
@@ -210,6 +211,7 @@ def ingest_on_spark(
         tempfile.TemporaryDirectory(prefix="tierlens-spark-") as tmp,
     ):
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
+        counts = IngestCounts()
         result.files_skipped += ignored
         result.inputs = [str(Path(f).resolve()) for f in files]
         job = {
@@ -227,20 +229,20 @@ def ingest_on_spark(
                 (r["_file"], json.loads(r["_meta"]))
                 for r in parsed.filter("_meta IS NOT NULL").select("_file", "_meta").collect()
             ]
-            _account(result, txn, sorted(metas, key=lambda m: m[0]))
+            _account(result, counts, sorted(metas, key=lambda m: m[0]))
             _deduplicated(parsed).orderBy(*ORDER).drop(*ORDER, "_meta").write.parquet(tmp + "/rows")
         finally:
             parsed.unpersist()
         result.stages["spark"] = time.perf_counter() - started
-        span, kept = _commit_rows(txn, Path(tmp) / "rows", Attribution(settings.attribution))
+        span, kept = _commit_rows(txn, counts, Path(tmp) / "rows", Attribution(settings.attribution))
         result.duplicates_skipped = sum(m["rows"] for _, m in metas) - kept
         result.stages["commit"] = time.perf_counter() - started - result.stages["spark"]
-        finish(result, txn, Path(settings.data_dir), started)
+        finish(result, txn, counts, Path(settings.data_dir), started)
     after_commit(result, settings, table, span if reprice else [], strict)
     return result
 
 
-def _account(result: IngestResult, txn: Any, metas: list[tuple[int, dict[str, Any]]]) -> None:
+def _account(result: IngestResult, counts: IngestCounts, metas: list[tuple[int, dict[str, Any]]]) -> None:
     """Add each file's counts, rejects and notes to the result, in listing order."""
     skipped: Counter[str] = Counter()
     notes: Counter[str] = Counter()
@@ -259,12 +261,14 @@ def _account(result: IngestResult, txn: Any, metas: list[tuple[int, dict[str, An
         result.records_read += meta["records"]
         skipped.update(meta["skipped"])
         notes.update(meta["notes"])
-        txn.rejects.extend(meta["rejects"])
+        counts.rejects.extend(meta["rejects"])
     result.skipped = dict(skipped.most_common())
     result.notes = dict(notes.most_common())
 
 
-def _commit_rows(txn: Any, folder: Path, attribution: Attribution) -> tuple[list[Any], int]:
+def _commit_rows(
+    txn: Transaction, counts: IngestCounts, folder: Path, attribution: Attribution
+) -> tuple[list[Any], int]:
     """Add the deduplicated rows Spark wrote, in its order, to the transaction; (their first and
     last times, how many)."""
     span, kept = [], 0
@@ -273,5 +277,5 @@ def _commit_rows(txn: Any, folder: Path, attribution: Attribution) -> tuple[list
         if rows.height:
             span += [rows["ts"].min(), rows["ts"].max()]
             kept += rows.height
-            txn.add(rows, expand=attribution.apply)
+            counts.add(txn.add(rows, expand=attribution.apply))
     return span, kept

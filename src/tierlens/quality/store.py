@@ -128,14 +128,14 @@ def ingest_quality(
         result.unchanged = incoming.height - fresh.height
         if not fresh.is_empty():
             txn.stage_file(Layout.next_part(store.layout.quality, txn.ingest_id), fresh.to_arrow())
-        txn.rejects = _not_quarantined(store.layout.root, rejects)
+        quarantine = _not_quarantined(store.layout.root, rejects)
         result.rejected = len(rejects)
         ids = incoming["request_id"].drop_nulls().unique()
         result.request_rows = int(incoming["request_id"].is_not_null().sum())
         result.matched_requests = _matched(requests, ids)
         result.metrics = dict(Counter(incoming["metric"].to_list()).most_common())
         result.seconds = time.perf_counter() - t0
-        txn.commit({"ingest_id": txn.ingest_id, "kind": "quality", **_summary(result)})
+        txn.commit({"ingest_id": txn.ingest_id, "kind": "quality", **_summary(result)}, quarantine=quarantine)
     return result
 
 

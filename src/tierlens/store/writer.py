@@ -30,8 +30,7 @@ import re
 import secrets
 import shutil
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -260,25 +259,14 @@ class _Partition:
     path: Path | None = None
 
 
-@dataclass
-class StageStats:
-    """Counts over the rows actually added (after deduplication)."""
+@dataclass(frozen=True)
+class Added:
+    """What one `Transaction.add` staged: the fresh requests (one row each), the rows written for
+    them (more when attribution split a request across features), and the duplicates it skipped."""
 
-    rows_added: int = 0
-    duplicates: int = 0
-    cost_usd: float = 0.0
-    unpriced: Counter[str] = field(default_factory=Counter)
-    ts_sources: Counter[tuple[str, str]] = field(default_factory=Counter)
-    split_rows: int = 0
-    """Extra rows written because a request's cost was split across features."""
-    logged_rows: int = 0
-    """Rows added whose log states its own cost (LiteLLM spend, Claude Code costUSD)..."""
-    logged_usd: float = 0.0
-    """...that stated cost..."""
-    logged_ours_usd: float = 0.0
-    """...our price of the same rows (unpriced ones count 0)..."""
-    logged_differing: int = 0
-    """...and how many of them differ from ours by more than $0.000001."""
+    requests: pl.DataFrame
+    rows: pl.DataFrame
+    duplicates: int
 
 
 class Transaction:
@@ -294,8 +282,6 @@ class Transaction:
         """(staged file, the stored file it replaces), renamed over it at commit."""
         self.dir = layout.staging / ingest_id
         self.parts: dict[str, _Partition] = {}
-        self.stats = StageStats()
-        self.rejects: list[dict[str, Any]] = []
         self._seen = KeySet()
         """(k1, k2, day) of every key stored in a partition this transaction touches, or staged."""
         self._loaded: set[date] = set()
@@ -322,15 +308,15 @@ class Transaction:
                 keys = pl.scan_parquet([str(f) for f in files]).select(self._hashed(pl.col("dedupe_key")))
                 self._seen.add(keys.with_columns(_day=pl.lit(day, pl.Date)).collect())
 
-    def add(self, rows: pl.DataFrame, expand: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> None:
-        """Stage canonical rows, skipping keys already stored or staged.
+    def add(self, rows: pl.DataFrame, expand: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> Added:
+        """Stage canonical rows, skipping keys already stored or staged; what was staged.
 
         `expand` runs on the fresh rows after deduplication (attribution: it may split one request
-        into rows sharing its `dedupe_key`); counts stay per request, costs are summed after it.
-        Each step runs once over the whole batch, whatever number of days it spans.
+        into rows sharing its `dedupe_key`). Each step runs once over the whole batch, whatever
+        number of days it spans.
         """
         if rows.is_empty():
-            return
+            return Added(rows, rows, 0)
         before = rows.height
         # a key is unique within its day's partition (what the stored keys are checked against),
         # so that the outcome is the same however the input was cut into batches
@@ -338,17 +324,17 @@ class Transaction:
         rows = rows.unique(subset=["_k1", "_k2", "_day"], keep="first", maintain_order=True)
         self._load_seen(rows["_day"].unique().to_list())
         fresh = rows.filter(~self._seen.known(rows))
-        self.stats.duplicates += before - fresh.height
         if fresh.is_empty():
-            return
+            return Added(fresh.drop("_k1", "_k2", "_day"), fresh.drop("_k1", "_k2", "_day"), before)
         self._seen.add(fresh)
         data = fresh.drop("_k1", "_k2")
-        self._count(data)
-        if expand is not None:
-            expanded = expand(data)
-            self.stats.split_rows += expanded.height - data.height
-            data = expanded
-        self._count_costs(data)
+        written = expand(data) if expand is not None else data
+        self._buffer(written)
+        return Added(data.drop("_day"), written.drop("_day"), before - fresh.height)
+
+    def _buffer(self, data: pl.DataFrame) -> None:
+        """Buffer rows by day partition, handing full buffers (and the largest, past the memory
+        bound) to the writer thread."""
         for (day,), chunk in data.partition_by("_day", as_dict=True, maintain_order=True).items():
             key = day.isoformat()
             part = self.parts.setdefault(key, _Partition())
@@ -363,29 +349,6 @@ class Transaction:
                 self._flush(key, part)
                 if self._buffered <= MAX_BUFFERED_ROWS // 2:
                     break
-
-    def _count(self, data: pl.DataFrame) -> None:
-        """Per-request counts of fresh rows: how many, and how their logged costs compare with ours."""
-        self.stats.rows_added += data.height
-        logged = data.filter(pl.col("logged_cost_usd").is_not_null())
-        if logged.height:
-            diff = (logged["logged_cost_usd"] - logged["cost_usd"].fill_null(0.0)).abs()
-            self.stats.logged_rows += logged.height
-            self.stats.logged_usd += float(logged["logged_cost_usd"].sum())
-            self.stats.logged_ours_usd += float(logged["cost_usd"].sum() or 0.0)
-            self.stats.logged_differing += int((diff > 1e-6).sum())
-
-    def _count_costs(self, data: pl.DataFrame) -> None:
-        """Per-row sums of the rows as written (after a split): cost, unpriced models, derived times."""
-        self.stats.cost_usd += float(data["cost_usd"].sum() or 0.0)
-        unpriced = data.filter(~pl.col("priced"))
-        if unpriced.height:
-            self.stats.unpriced.update(dict(unpriced.group_by("model").len().iter_rows()))
-        derived = data.filter(pl.col("ts_source") != "log")
-        if derived.height:
-            self.stats.ts_sources.update(
-                {(f, how): n for f, how, n in derived.group_by("source_file", "ts_source").len().iter_rows()}
-            )
 
     def rewrite(self, target: Path, rows: pl.DataFrame) -> None:
         """Stage `rows` as the new content of the stored file `target` (a re-attribution, a re-pricing).
@@ -437,8 +400,9 @@ class Transaction:
 
     # -- commit ------------------------------------------------------------------------------------
 
-    def commit(self, summary: dict[str, Any]) -> None:
-        """Make everything staged visible at once (see the module docstring)."""
+    def commit(self, summary: dict[str, Any], quarantine: Sequence[dict[str, Any]] = ()) -> None:
+        """Make everything staged visible at once (see the module docstring), with `quarantine`:
+        the rejected lines to keep (file, line, reason, hash; never their text)."""
         moves: list[tuple[str, str]] = []
         for day, part in sorted(self.parts.items()):
             self._flush(day, part)
@@ -454,10 +418,10 @@ class Transaction:
                     (str(part.path.relative_to(self.layout.root)), str(final.relative_to(self.layout.root)))
                 )
         moves += self.rewrites
-        if self.rejects:
+        if quarantine:
             q = self.dir / "quarantine.jsonl"
             q.parent.mkdir(parents=True, exist_ok=True)
-            body = "".join(json.dumps({**r, "ingest_id": self.ingest_id}) + "\n" for r in self.rejects)
+            body = "".join(json.dumps({**r, "ingest_id": self.ingest_id}) + "\n" for r in quarantine)
             _write_atomic(q, body.encode("utf-8"))
             target = self.layout.quarantine / f"{self.ingest_id}.jsonl"
             moves.append((str(q.relative_to(self.layout.root)), str(target.relative_to(self.layout.root))))
