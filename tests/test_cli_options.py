@@ -310,3 +310,29 @@ def test_the_choices_the_command_line_spells_out_are_the_librarys() -> None:
 
     assert app.ALERT_FORMATS == alerts.ALERT_FORMATS
     assert tuple(summary.DIMENSIONS) == app.BY_CHOICES
+
+
+def test_a_bad_argument_names_the_parameter_in_the_library_and_the_option_on_the_command_line(
+    sample_data: Path, tmp_path: Path
+) -> None:
+    from tierlens.errors import ParameterError
+    from tierlens.export import parse_accounts
+
+    with pytest.raises(ParameterError) as caught:
+        parse_accounts(["org_123"])
+    assert str(caught.value) == "accounts wants ISSUER=ID (e.g. anthropic=org_123), got 'org_123'"
+    res = CliRunner().invoke(
+        main,
+        ["export", "--data", str(sample_data), "--format", "focus", "-o", str(tmp_path / "f.csv"), "--account", "{x}"],
+    )
+    assert res.exit_code == 2
+    # the option's own spelling (`--account`, not the parameter's `accounts`); the value as given
+    assert res.stderr.strip() == "Error: --account wants ISSUER=ID (e.g. anthropic=org_123), got '{x}'"
+
+
+def test_alert_reports_every_error_as_unknown_with_the_monitoring_exit_code(tmp_path: Path) -> None:
+    rules = tmp_path / "alerts.toml"
+    rules.write_text("[[rule]]\nkind = 'budget'\n")  # no limit: a bad rule
+    res = CliRunner().invoke(main, ["alert", "--rules", str(rules), "--data", str(tmp_path / "none")])
+    assert res.exit_code == 3
+    assert res.stderr.startswith("UNKNOWN: ") and "Traceback" not in res.stderr

@@ -7,6 +7,8 @@ Exit codes are an interface that cron users script on, so they live here, next t
 
 from __future__ import annotations
 
+import string
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
@@ -63,6 +65,30 @@ class StrictModeError(TierlensError):
     """`--strict` was asked and some lines were rejected (they are in the quarantine)."""
 
     exit_code = ExitCode.INPUT
+
+
+class ParameterError(ConfigError):
+    """A bad argument of a library call. The message names parameters as `{name}` placeholders:
+    shown as the Python name (`period`) by the library, as the option (`--period`) by the CLI.
+    Keyword arguments are values put in as they are (what the user gave, never parsed again).
+
+    Example: `ParameterError("{period} must be one of day, week, month; got {got}", got="year")`.
+    """
+
+    def __init__(self, template: str, **values: str) -> None:
+        self.template = template
+        self.values = values
+        super().__init__(self.named(str))
+
+    @property
+    def params(self) -> list[str]:
+        """The parameters the message names, in order."""
+        fields = (f for _, f, _, _ in string.Formatter().parse(self.template) if f)
+        return [f for f in fields if f not in self.values]
+
+    def named(self, name: Callable[[str], str]) -> str:
+        """The message with each parameter shown as `name(parameter)`."""
+        return self.template.format(**{p: name(p) for p in self.params}, **self.values)
 
 
 class PolicyError(ConfigError):

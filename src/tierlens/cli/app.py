@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import click
 
-from tierlens.errors import ExitCode, TierlensError
+from tierlens.errors import ExitCode, ParameterError, TierlensError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -110,33 +111,78 @@ class Command(click.Command):
         self.params.extend(_global_options())
 
 
-def handle_errors(fn: F) -> F:
-    """Turn library errors into `Error: ...` on stderr and their exit code (tracebacks with --debug)."""
+@dataclass(frozen=True)
+class ErrorStyle:
+    """How a command reports what went wrong: `Error: ...` in red and the error's own exit code by
+    default; `alert` says `UNKNOWN: ...` with exit code 3 for every error (a cron convention)."""
 
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        state = click.get_current_context().find_object(State)
-        debug = bool(state and state.debug)
-        try:
-            return fn(*args, **kwargs)
-        except TierlensError as exc:
-            if debug:
-                raise
-            click.secho(f"Error: {exc}", fg="red", err=True)
-            sys.exit(int(exc.exit_code))
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(int(ExitCode.INTERRUPTED))
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as exc:  # a bug: say so briefly, never dump a traceback on a user
-            if debug:
-                raise
-            click.secho(f"Internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
-            click.echo("Re-run with --debug for the traceback, and please report it.", err=True)
-            sys.exit(int(ExitCode.INTERNAL))
+    user: str = "Error: "
+    internal: str = "Internal error: "
+    code: ExitCode | None = None
+    color: str | None = "red"
+    hint: bool = True
 
-    return wrapper  # type: ignore[return-value]
+
+ALERT_ERRORS = ErrorStyle(
+    user="UNKNOWN: ", internal="UNKNOWN: internal error ", code=ExitCode.UNKNOWN, color=None, hint=False
+)
+
+
+@overload
+def handle_errors(fn: F) -> F: ...
+@overload
+def handle_errors(*, style: ErrorStyle) -> Callable[[F], F]: ...
+def handle_errors(fn: F | None = None, *, style: ErrorStyle = ErrorStyle()) -> F | Callable[[F], F]:
+    """Turn library errors into a message on stderr and an exit code (tracebacks with --debug).
+
+    Use as `@handle_errors`, or `@handle_errors(style=ALERT_ERRORS)`."""
+
+    def decorate(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = click.get_current_context().find_object(State)
+            debug = bool(state and state.debug)
+            try:
+                return fn(*args, **kwargs)
+            except TierlensError as exc:
+                if debug:
+                    raise
+                click.secho(f"{style.user}{user_message(exc)}", fg=style.color, err=True)
+                sys.exit(int(style.code if style.code is not None else exc.exit_code))
+            except KeyboardInterrupt:
+                click.echo("Interrupted.", err=True)
+                sys.exit(int(ExitCode.INTERRUPTED))
+            except (click.exceptions.Exit, click.ClickException, SystemExit):
+                raise
+            except Exception as exc:  # a bug: say so briefly, never dump a traceback on a user
+                if debug:
+                    raise
+                click.secho(f"{style.internal}{type(exc).__name__}: {exc}", fg=style.color, err=True)
+                if style.hint:
+                    click.echo("Re-run with --debug for the traceback, and please report it.", err=True)
+                sys.exit(int(style.code if style.code is not None else ExitCode.INTERNAL))
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def user_message(exc: TierlensError) -> str:
+    """An error's message as the command line says it: parameters named by their options."""
+    if isinstance(exc, ParameterError):
+        return exc.named(option_name)
+    return str(exc)
+
+
+def option_name(param: str) -> str:
+    """The option of the running command that sets a library parameter (`grain` may be `--period`);
+    by default `--` and the name with dashes."""
+    ctx = click.get_current_context(silent=True)
+    for p in ctx.command.params if ctx is not None else ():
+        if p.name == param and isinstance(p, click.Option):
+            longs = [o for o in p.opts if o.startswith("--")]
+            return longs[0] if longs else p.opts[0]
+    return "--" + param.replace("_", "-")
 
 
 def data_option(fn: F) -> F:

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from tierlens.cli.app import (
+    ALERT_ERRORS,
     ALERT_FORMATS,
     Command,
     State,
@@ -22,7 +23,7 @@ from tierlens.cli.app import (
     output_options,
     period_options,
 )
-from tierlens.errors import ExitCode, TierlensError
+from tierlens.errors import ExitCode
 
 
 @main.command()
@@ -212,6 +213,7 @@ def _unknown(exc: click.UsageError) -> NoReturn:
     "-v", "--verbose", is_flag=True, help="Also print a status line (on stderr) when nothing fired."
 )
 @click.pass_obj
+@handle_errors(style=ALERT_ERRORS)
 def alert(
     state: State,
     rules_path: Path,
@@ -242,25 +244,14 @@ def alert(
     """
     from tierlens.alerts import STATUS
 
-    try:
-        outcome = state.workspace(data_dir=data_dir).alert(
-            rules_path,
-            state_path=state_path,
-            renotify=renotify,
-            as_of=day_of(as_of),
-            fmt=fmt,
-            echo=lambda text: emit(text, fmt, output, "alerts"),
-        )
-    except TierlensError as exc:
-        if state.debug:
-            raise
-        click.echo(f"UNKNOWN: {exc}", err=True)
-        sys.exit(int(ExitCode.UNKNOWN))
-    except Exception as exc:  # never a traceback for cron
-        if state.debug:
-            raise
-        click.echo(f"UNKNOWN: internal error {type(exc).__name__}: {exc}", err=True)
-        sys.exit(int(ExitCode.UNKNOWN))
+    outcome = state.workspace(data_dir=data_dir).alert(
+        rules_path,
+        state_path=state_path,
+        renotify=renotify,
+        as_of=day_of(as_of),
+        fmt=fmt,
+        echo=lambda text: emit(text, fmt, output, "alerts"),
+    )
     for err in outcome.errors:
         click.echo(f"UNKNOWN: {err}", err=True)
     if verbose or outcome.suppressed:

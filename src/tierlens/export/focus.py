@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tierlens.errors import ConfigError, StoreError
+from tierlens.errors import ConfigError, ParameterError, StoreError
 from tierlens.schema import TOOL_CALL_COLUMNS
 
 if TYPE_CHECKING:
@@ -126,7 +126,9 @@ def parse_accounts(pairs: Iterable[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"--account wants ISSUER=ID (e.g. anthropic=org_123), got {pair!r}")
+            raise ParameterError(
+                "{accounts} wants ISSUER=ID (e.g. anthropic=org_123), got {got}", got=repr(pair)
+            )
         accounts[key.strip().lower()] = value.strip()
     return accounts
 
