@@ -12,7 +12,6 @@ from the environment and are never printed.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import http.client
 import json
 import os
@@ -31,7 +30,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tierlens.config import ENV_PREFIX, SECRET_SUFFIXES, BudgetConfig, Settings, names_a_secret
-from tierlens.errors import ConfigError, TierlensError
+from tierlens.errors import ConfigError, TierlensError, did_you_mean
 from tierlens.pricing import PriceTable
 from tierlens.queries import get_query, run_query
 from tierlens.signals import KINDS, daily_spend, find_flags, forecast
@@ -90,8 +89,7 @@ class SignalRule(_Rule):
     def _known(cls, value: list[str]) -> list[str]:
         for name in value:
             if name not in SIGNAL_KINDS:
-                hint = difflib.get_close_matches(name, SIGNAL_KINDS, n=1)
-                tip = f"did you mean '{hint[0]}'?" if hint else f"known: {', '.join(SIGNAL_KINDS)}"
+                tip = did_you_mean(name, SIGNAL_KINDS, f"known: {', '.join(SIGNAL_KINDS)}")
                 raise ValueError(f"unknown signal {name!r} ({tip})")
         return value
 

@@ -12,7 +12,6 @@ except the few that are not settings (`NON_SETTING_VARIABLES`) and the secrets a
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -31,7 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from tierlens.errors import ConfigError
+from tierlens.errors import ConfigError, closest, did_you_mean
 from tierlens.source_settings import SourcesConfig, Strict
 
 DEFAULT_DATA_DIR = Path("tierlens-data")
@@ -272,12 +271,7 @@ class AttributionRule(Strict):
             v = {k: [p] if isinstance(p, str) else p for k, p in v.items()}
             for k in v:
                 if k not in ATTRIBUTION_COLUMNS:
-                    hint = difflib.get_close_matches(k, ATTRIBUTION_COLUMNS, n=1)
-                    tip = (
-                        f" (did you mean '{hint[0]}'?)"
-                        if hint
-                        else f" (known: {', '.join(ATTRIBUTION_COLUMNS)})"
-                    )
+                    tip = f" ({did_you_mean(k, ATTRIBUTION_COLUMNS, 'known: ' + ', '.join(ATTRIBUTION_COLUMNS))})"
                     raise ValueError(f"cannot match on '{k}'{tip}")
             if not v:
                 raise ValueError("a rule needs at least one pattern in `match`")
@@ -437,9 +431,9 @@ def _unknown_variable(name: str) -> str:
     head, nested, rest = name.upper().removeprefix(ENV_PREFIX).partition("__")
     known = _setting_variables() + ([] if nested else list(NON_SETTING_VARIABLES))
     bare = {v.removeprefix(ENV_PREFIX): v for v in known}  # the shared prefix would make all alike
-    hint = difflib.get_close_matches(head, bare, n=1)
-    if hint:
-        tip = f"did you mean '{bare[hint[0]]}{nested}{rest}'?"
+    hint = closest(head, bare)
+    if hint is not None:
+        tip = f"did you mean '{bare[hint]}{nested}{rest}'?"
     else:
         tip = (
             f"settings: {', '.join(_setting_variables())}, nested with '__'; "
@@ -484,12 +478,8 @@ def _explain(exc: ValidationError, path: Path | None) -> str:
         dotted = ".".join(str(p) for p in loc)
         if err["type"] == "extra_forbidden":
             known = _known_keys(Settings, loc[:-1])
-            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            tip = (
-                f" (did you mean '{hint[0]}'?)"
-                if hint
-                else (f" (known: {', '.join(known)})" if known else "")
-            )
+            tip = did_you_mean(str(loc[-1]), known, f"known: {', '.join(known)}" if known else "")
+            tip = f" ({tip})" if tip else ""
             msgs.append(f"unknown setting '{dotted}'{where}{tip}")
         else:
             msgs.append(f"invalid setting '{dotted}'{where}: {err['msg']}")

@@ -7,8 +7,9 @@ Exit codes are an interface that cron users script on, so they live here, next t
 
 from __future__ import annotations
 
+import difflib
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import IntEnum
 from typing import Any
 
@@ -130,6 +131,18 @@ class MissingExtraError(TierlensError):
     """An optional dependency is not installed (say which extra brings it)."""
 
     exit_code = ExitCode.USAGE
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice a mistyped `word` most likely meant (difflib's closest match), if any is close."""
+    hint = difflib.get_close_matches(word, list(choices), n=1)
+    return hint[0] if hint else None
+
+
+def did_you_mean(word: str, choices: Iterable[str], otherwise: str = "") -> str:
+    """`did you mean 'X'?` for the closest of `choices` to `word`, else `otherwise`."""
+    hint = closest(word, choices)
+    return f"did you mean '{hint}'?" if hint is not None else otherwise
 
 
 def optional_module(module: str, extra: str) -> Any:

@@ -3,11 +3,12 @@ custom mappings of CSV or JSON lines onto the canonical columns (`[sources.NAME]
 
 from __future__ import annotations
 
-import difflib
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tierlens.errors import did_you_mean
 
 
 class Strict(BaseModel):
@@ -171,8 +172,7 @@ class MappedSource(Strict):
             v = {k: [p] if isinstance(p, str) else p for k, p in v.items()}
             unknown = [k for k in v if k not in MAPPABLE_COLUMNS]
             for k in unknown:
-                hint = difflib.get_close_matches(k, MAPPABLE_COLUMNS, n=1)
-                tip = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(MAPPABLE_COLUMNS)})"
+                tip = f" ({did_you_mean(k, MAPPABLE_COLUMNS, 'known: ' + ', '.join(MAPPABLE_COLUMNS))})"
                 raise ValueError(f"unknown column '{k}'{tip}")
             missing = [k for k in ("ts", "model", "input_tokens", "output_tokens") if not v.get(k)]
             if missing:
@@ -212,8 +212,8 @@ class SourcesConfig(Strict):
             for name, value in data.items():
                 if name in _BUILTIN_SOURCES or (isinstance(value, dict) and "fields" in value):
                     continue
-                hint = difflib.get_close_matches(name, _BUILTIN_SOURCES, n=1)
-                tip = f"did you mean '{hint[0]}'? " if hint else ""
+                tip = did_you_mean(name, _BUILTIN_SOURCES)
+                tip = f"{tip} " if tip else ""
                 raise ValueError(
                     f"unknown source '{name}' ({tip}a custom source is a mapping with a `fields` table)"
                 )
