@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -30,7 +30,7 @@ from tierlens.quality.evidence import scores
 from tierlens.queries import get_query, run_query
 from tierlens.report.savings import as_report_finding, basic_findings, coverage_of, potential_of, savings_of
 from tierlens.schema import UNATTRIBUTED
-from tierlens.signals import find_flags
+from tierlens.signals import Flags, find_flags
 from tierlens.store.layout import snapshot
 from tierlens.store.rollup import DIMENSIONS as ROLLUP_DIMENSIONS
 from tierlens.store.rollup import rollup_of
@@ -182,48 +182,149 @@ def build_report(
     the unit costs and given to the signals.
     """
     step = _stepper(progress, REPORT_STEPS)
-    by = by or ["feature", "tier"]
-    unknown = [b for b in by if b not in BY_COLUMNS]
-    if unknown:
-        raise ConfigError(f"--by accepts {', '.join(BY_COLUMNS)}; got {', '.join(unknown)}")
+    by = _checked_by(by)
     if lf is None:
         snap = snapshot(data_dir)
         lf, rollup = snap.requests(), snap.rollup()
     sums = rollup if rollup is not None else rollup_of(lf)
+    scope = _scope_of(sums, grain, as_of, since, until, history, chart_periods)
+    table = table or PriceTable.load()
+    spend = _spend_of(
+        _Dataset(data_dir, engine, lf, sums), scope, grain, by, since is not None, top, judgments, step
+    )
+    savings = _savings_in(lf, sums, table, scope.current)
+    step()
+    flags = _flags_of(lf, sums, table, signals, judgments, scope.current)
+    step()
+    potential = potential_of(flags.findings)
+    coverage = coverage_of(_in(sums, scope.current))
+    step()
+    report = Report(
+        grain=grain,
+        by=by,
+        period=scope.current,
+        previous=scope.previous,
+        as_of=scope.as_of,
+        data_dir=str(data_dir),
+        generated_at=datetime.now(UTC).replace(microsecond=0),
+        totals=spend.totals,
+        matrix=_matrix(spend.cur),
+        by_model=spend.by_model,
+        breakdown=spend.breakdown,
+        movers=spend.movers,
+        unit_costs=spend.unit_costs,
+        savings=savings,
+        potential=potential,
+        coverage=coverage,
+        series=spend.series,
+        engine=engine,
+        custom=since is not None,
+        notes=_coverage_notes(scope.current, scope.prev1, scope.oldest, scope.newest, grain),
+    )
+    report.findings = [as_report_finding(f) for f in flags.findings if f.kind != "budget"][: top * 2]
+    flagged = {f.feature for f in flags.findings if f.feature}
+    report.findings += basic_findings(report, min_usd=max(1.0, 0.02 * spend.totals["cost_usd"]), skip=flagged)
+    return report
+
+
+class _Scope(NamedTuple):
+    """The days a report covers: the period, the periods it is compared with and the ones its
+    charts show, and where the data starts and ends."""
+
+    as_of: date
+    current: Window
+    previous: list[Window]
+    """The comparison baseline (most recent first)."""
+    shown: list[Window]
+    """The chart and caching history."""
+    oldest: date | None
+    newest: date | None
+
+    @property
+    def prev1(self) -> Window | None:
+        """The period just before this one, if any."""
+        return self.previous[0] if self.previous else None
+
+
+@dataclass(frozen=True)
+class _Dataset:
+    """What the report's queries read: the data directory on its engine, its scan and its rollup."""
+
+    data_dir: str | Path
+    engine: str
+    lf: pl.LazyFrame
+    sums: pl.LazyFrame
+
+
+@dataclass(frozen=True)
+class _Spend:
+    """What the period spent against the periods before: every figure the queries answer."""
+
+    series: pl.DataFrame
+    cur: pl.DataFrame
+    """The period's rows of the series (feature x tier)."""
+    totals: dict[str, Any]
+    by_model: pl.DataFrame
+    breakdown: pl.DataFrame
+    movers: pl.DataFrame
+    unit_costs: pl.DataFrame
+
+
+def _checked_by(by: list[str] | None) -> list[str]:
+    """The `--by` dimensions (feature and tier by default), all of them known."""
+    by = by or ["feature", "tier"]
+    unknown = [b for b in by if b not in BY_COLUMNS]
+    if unknown:
+        raise ConfigError(f"--by accepts {', '.join(BY_COLUMNS)}; got {', '.join(unknown)}")
+    return by
+
+
+def _scope_of(
+    sums: pl.LazyFrame,
+    grain: str,
+    as_of: date | None,
+    since: date | None,
+    until: date | None,
+    history: int,
+    chart_periods: int,
+) -> _Scope:
+    """The report's days; `as_of` defaults to the earlier of today and the day after the newest row."""
     oldest, newest = sums.select(oldest=pl.col("date").min(), newest=pl.col("date").max()).collect().row(0)
     today = datetime.now(UTC).date()
     as_of = as_of or (min(today, newest + timedelta(days=1)) if newest else today)
     current, previous = windows(grain, as_of, since, until, max(history, chart_periods))
-    shown = previous  # chart and caching history
-    previous = previous[:history]  # the comparison baseline
-    first = shown[-1].start if shown else current.start
-    table = table or PriceTable.load()
+    return _Scope(as_of, current, previous[:history], previous, oldest, newest)
 
-    params = {"since": first, "until": current.end}
-    series = run_query(
-        get_query("spend_by_period"), data_dir, {**params, "grain": grain}, engine, lf=lf, rollup=sums
-    )
-    if since:  # custom windows do not follow calendar periods: label rows by window start
-        series = _rebucket(sums, current, shown)
-    series = series.with_columns(pl.col("period").cast(pl.Date))
+
+def _spend_of(
+    data: _Dataset,
+    scope: _Scope,
+    grain: str,
+    by: list[str],
+    custom: bool,
+    top: int,
+    judgments: pl.DataFrame | None,
+    step: Callable[[], None],
+) -> _Spend:
+    """The spend figures, telling `step` each of the four steps they take."""
+    series = _series(data, scope, grain, custom)
     step()
-    prev1 = previous[0] if previous else None
+    current, prev1 = scope.current, scope.prev1
     cur = series.filter(pl.col("period") == current.start)
     before = series.filter(pl.col("period") == prev1.start) if prev1 else series.clear()
-
-    in_cur = lf.filter(pl.col("date").is_between(current.start, current.end))
-    by_rows = sums if {BY_COLUMNS[b] for b in by} <= ROLLUP_DIMENSIONS else lf  # users: the requests
-
+    by_rows = (
+        data.sums if {BY_COLUMNS[b] for b in by} <= ROLLUP_DIMENSIONS else data.lf
+    )  # users: the requests
     totals = _totals(
         cur,
         before,
         series,
         current,
-        previous,
-        _covered(prev1, oldest, newest),
-        _covered(current, oldest, newest),
+        scope.previous,
+        _covered(prev1, scope.oldest, scope.newest),
+        _covered(current, scope.oldest, scope.newest),
     )
-    ask = _window_queries(data_dir, engine, lf, sums)
+    ask = _window_queries(data.data_dir, data.engine, data.lf, data.sums)
     by_model = _by_model(ask, current, prev1)
     step()
     breakdown = _breakdown(_in(by_rows, current), _in(by_rows, prev1), by)
@@ -235,50 +336,51 @@ def build_report(
     )
     unit_costs = _with_quality(_unit_costs(ask, current, prev1), judgments, current)
     step()
-    savings = savings_of(
-        in_cur, table, Models.of(_in(sums, current).filter(pl.col("priced") & ~pl.col("bucket")))
+    return _Spend(series, cur, totals, by_model, breakdown, movers, unit_costs)
+
+
+def _series(data: _Dataset, scope: _Scope, grain: str, custom: bool) -> pl.DataFrame:
+    """Spend by period, feature and tier over the period and the history the charts show."""
+    first = scope.shown[-1].start if scope.shown else scope.current.start
+    params = {"since": first, "until": scope.current.end}
+    series = run_query(
+        get_query("spend_by_period"),
+        data.data_dir,
+        {**params, "grain": grain},
+        data.engine,
+        lf=data.lf,
+        rollup=data.sums,
     )
-    step()
-    flags = find_flags(
+    if custom:  # custom windows do not follow calendar periods: label rows by window start
+        series = _rebucket(data.sums, scope.current, scope.shown)
+    return series.with_columns(pl.col("period").cast(pl.Date))
+
+
+def _savings_in(lf: pl.LazyFrame, sums: pl.LazyFrame, table: PriceTable, w: Window) -> dict[str, Any]:
+    """What caching and batch saved in the period (and fast mode cost), re-pricing its requests."""
+    in_cur = lf.filter(pl.col("date").is_between(w.start, w.end))
+    return savings_of(in_cur, table, Models.of(_in(sums, w).filter(pl.col("priced") & ~pl.col("bucket"))))
+
+
+def _flags_of(
+    lf: pl.LazyFrame,
+    sums: pl.LazyFrame,
+    table: PriceTable,
+    signals: SignalsConfig | None,
+    judgments: pl.DataFrame | None,
+    w: Window,
+) -> Flags:
+    """The signals over the window that ends with the period."""
+    return find_flags(
         None,
         signals,
         None,
         table,
-        as_of=current.end + timedelta(days=1),
+        as_of=w.end + timedelta(days=1),
         lf=lf,
         rollup=sums,
         judgments=judgments,
     )
-    step()
-    potential = potential_of(flags.findings)
-    coverage = coverage_of(_in(sums, current))
-    step()
-    report = Report(
-        grain=grain,
-        by=by,
-        period=current,
-        previous=previous,
-        as_of=as_of,
-        data_dir=str(data_dir),
-        generated_at=datetime.now(UTC).replace(microsecond=0),
-        totals=totals,
-        matrix=_matrix(cur),
-        by_model=by_model,
-        breakdown=breakdown,
-        movers=movers,
-        unit_costs=unit_costs,
-        savings=savings,
-        potential=potential,
-        coverage=coverage,
-        series=series,
-        engine=engine,
-        custom=since is not None,
-        notes=_coverage_notes(current, prev1, oldest, newest, grain),
-    )
-    report.findings = [as_report_finding(f) for f in flags.findings if f.kind != "budget"][: top * 2]
-    flagged = {f.feature for f in flags.findings if f.feature}
-    report.findings += basic_findings(report, min_usd=max(1.0, 0.02 * totals["cost_usd"]), skip=flagged)
-    return report
 
 
 def _coverage_notes(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -113,10 +113,56 @@ def _headline(r: Report) -> list[str]:
     return lines
 
 
-def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
+class Section(NamedTuple):
+    """One table of the text formats: its title, column headers and formatted rows."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[Any]]
+
+
+def _sections(r: Report) -> list[Section]:
     """(title, headers, rows) for every table the text formats show."""
     tiers = [c for c in r.matrix.columns if c not in ("feature", "total")]
-    matrix = [
+    judged = "quality" in r.unit_costs.columns
+    by_title = " x ".join(r.by)
+    full = []  # the matrix already shows feature x tier; any other --by gets its whole table
+    if sorted(r.by) != ["feature", "tier"]:
+        full.append(
+            Section(
+                f"Spend by {by_title}, {r.label}",
+                [*r.by, "requests", "cost", "previous", "change", "%"],
+                _breakdown_rows(r),
+            )
+        )
+    return [
+        Section(
+            f"Spend by feature and tier, {r.label}", ["feature", *tiers, "total"], _matrix_rows(r, tiers)
+        ),
+        *full,
+        Section(
+            f"Top movers by {by_title} (vs the previous {r.grain})",
+            [*r.by, "previous", "now", "change", "%"],
+            _mover_rows(r),
+        ),
+        Section("Spend by model", ["model", "requests", "cost", "previous", "%"], _model_rows(r)),
+        Section(
+            "Unit costs by feature",
+            ["feature", "requests", "per request", "% vs prev", "per 1K output", "cache read"]
+            + (["quality"] if judged else []),
+            _unit_rows(r, judged),
+        ),
+        Section(
+            "Savings not taken (per month, from `tierlens flags`)",
+            ["feature", "action", "could save", "range", "basis"],
+            _potential_rows(r),
+        ),
+    ]
+
+
+def _matrix_rows(r: Report, tiers: list[str]) -> list[list[Any]]:
+    """The feature x tier matrix: a blank where a feature has no spend on a tier."""
+    return [
         [
             row["feature"],
             *[money(row[t]) if row[t] is not None else "" for t in tiers],
@@ -124,7 +170,11 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         ]
         for row in r.matrix.iter_rows(named=True)
     ]
-    movers = [
+
+
+def _mover_rows(r: Report) -> list[list[Any]]:
+    """The groups whose spend changed most."""
+    return [
         [
             *_dims(r, row),
             money(row["previous_cost_usd"]),
@@ -134,7 +184,11 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         ]
         for row in r.movers.iter_rows(named=True)
     ]
-    models = [
+
+
+def _model_rows(r: Report) -> list[list[Any]]:
+    """Spend by model against the previous period."""
+    return [
         [
             row["model_id"],
             count(row["requests"]),
@@ -144,8 +198,11 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         ]
         for row in r.by_model.iter_rows(named=True)
     ]
-    judged = "quality" in r.unit_costs.columns
-    units = [
+
+
+def _unit_rows(r: Report, judged: bool) -> list[list[Any]]:
+    """Unit costs by feature, with the best-judged quality metric when there are judgments."""
+    return [
         [
             row["feature"],
             count(row["requests"]),
@@ -157,7 +214,11 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         ]
         for row in r.unit_costs.iter_rows(named=True)
     ]
-    potential = [
+
+
+def _potential_rows(r: Report) -> list[list[Any]]:
+    """The savings the signals found and nobody took yet."""
+    return [
         [
             row["feature"],
             row["action"],
@@ -167,8 +228,11 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         ]
         for row in r.potential.iter_rows(named=True)
     ]
-    by_title = " x ".join(r.by)
-    breakdown = [
+
+
+def _breakdown_rows(r: Report) -> list[list[Any]]:
+    """The whole `--by` breakdown against the previous period."""
+    return [
         [
             *_dims(r, row),
             count(row["requests"]),
@@ -179,37 +243,6 @@ def _sections(r: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
         ]
         for row in r.breakdown.iter_rows(named=True)
     ]
-    full = []  # the matrix already shows feature x tier; any other --by gets its whole table
-    if sorted(r.by) != ["feature", "tier"]:
-        full.append(
-            (
-                f"Spend by {by_title}, {r.label}",
-                [*r.by, "requests", "cost", "previous", "change", "%"],
-                breakdown,
-            )
-        )
-    out = [
-        (f"Spend by feature and tier, {r.label}", ["feature", *tiers, "total"], matrix),
-        *full,
-        (
-            f"Top movers by {by_title} (vs the previous {r.grain})",
-            [*r.by, "previous", "now", "change", "%"],
-            movers,
-        ),
-        ("Spend by model", ["model", "requests", "cost", "previous", "%"], models),
-        (
-            "Unit costs by feature",
-            ["feature", "requests", "per request", "% vs prev", "per 1K output", "cache read"]
-            + (["quality"] if judged else []),
-            units,
-        ),
-        (
-            "Savings not taken (per month, from `tierlens flags`)",
-            ["feature", "action", "could save", "range", "basis"],
-            potential,
-        ),
-    ]
-    return out
 
 
 def _finding_lines(r: Report) -> list[str]:
