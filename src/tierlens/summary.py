@@ -13,7 +13,7 @@ from datetime import date
 
 import polars as pl
 
-from tierlens.errors import ConfigError
+from tierlens.errors import ParameterError
 from tierlens.schema import UNATTRIBUTED
 
 UNKNOWN_TIER = "(other)"
@@ -96,10 +96,12 @@ def spend_summary(
     """Aggregate the dataset by `period` (day, week from Monday, month) and the `by` dimensions
     (`DIMENSIONS`), for days in [since, until]."""
     if period not in PERIODS:
-        raise ConfigError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
+        raise ParameterError(f"{{period}} must be one of {', '.join(PERIODS)}, got {{got}}", got=repr(period))
     unknown = [b for b in by if b not in DIMENSIONS]
     if unknown:
-        raise ConfigError(f"unknown dimension {unknown[0]!r}: one of {', '.join(DIMENSIONS)}")
+        raise ParameterError(
+            f"{{by}}: unknown dimension {{got}}: one of {', '.join(DIMENSIONS)}", got=repr(unknown[0])
+        )
     by = tuple(dict.fromkeys(by))
     if since is not None:
         lf = lf.filter(pl.col("ts").dt.date() >= since)
