@@ -35,7 +35,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "slow or not slow"  # the whole suite; a bare `pytest` skips the slow tests
 
 bench: setup
 	$(BIN)/python bench/ingest.py

@@ -34,7 +34,9 @@ def usage(
     return u
 
 
-def message(model: str = "claude-sonnet-4-5-20250929", text: str = "Sure, here it is.", **kw: Any) -> dict[str, Any]:
+def message(
+    model: str = "claude-sonnet-4-5-20250929", text: str = "Sure, here it is.", **kw: Any
+) -> dict[str, Any]:
     n = next(_ids)
     content: list[dict[str, Any]] = [{"type": "text", "text": text}]
     stop = "end_turn"
@@ -67,7 +69,10 @@ def logged(ts: str = "2026-09-01T10:00:00Z", feature: str | None = "chat", **kw:
 def batch_result(custom_id: str, kind: str = "succeeded", **kw: Any) -> dict[str, Any]:
     if kind != "succeeded":
         return {"custom_id": custom_id, "result": {"type": kind}}
-    return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message(service_tier="batch", **kw)}}
+    return {
+        "custom_id": custom_id,
+        "result": {"type": "succeeded", "message": message(service_tier="batch", **kw)},
+    }
 
 
 def cc_line(

@@ -89,7 +89,9 @@ def chat_answer(body: dict[str, Any], n: int, b: Behaviour) -> dict[str, Any]:
     if body.get("tools"):
         call = {"id": f"call_{n}", "type": "function",
                 "function": {"name": body["tools"][0]["function"]["name"], "arguments": json.dumps({"label": label})}}  # fmt: skip
-        return _chat(body, {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls", prompt, out)
+        return _chat(
+            body, {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls", prompt, out
+        )
     return _chat(body, {"role": "assistant", "content": " ".join(["word"] * out)}, "stop", prompt, out)
 
 

@@ -41,11 +41,21 @@ amount = {amount}
 """
 
 
-@pytest.mark.parametrize(("amount", "code", "word"), [(5000.0, 0, None), (700.0, 1, "WARNING"), (500.0, 2, "CRITICAL")])
-def test_budget_exit_codes(amount: float, code: int, word: str | None, sample_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("amount", "code", "word"), [(5000.0, 0, None), (700.0, 1, "WARNING"), (500.0, 2, "CRITICAL")]
+)
+def test_budget_exit_codes(
+    amount: float, code: int, word: str | None, sample_data: Path, tmp_path: Path
+) -> None:
     # November 2026 projects to ~$635 on the sample data
-    res = alert("--rules", rules(tmp_path, BUDGET.format(amount=amount)), "--data", str(sample_data),
-                "--state", str(tmp_path / "state.json"))
+    res = alert(
+        "--rules",
+        rules(tmp_path, BUDGET.format(amount=amount)),
+        "--data",
+        str(sample_data),
+        "--state",
+        str(tmp_path / "state.json"),
+    )
     assert res.exit_code == code, res.output
     if word:
         assert res.output.startswith(f"{word} month: projected $")
@@ -54,7 +64,14 @@ def test_budget_exit_codes(amount: float, code: int, word: str | None, sample_da
 
 
 def test_fires_once_per_period_unless_renotify(sample_data: Path, tmp_path: Path) -> None:
-    args = ["--rules", rules(tmp_path, BUDGET.format(amount=500.0)), "--data", str(sample_data), "--state", str(tmp_path / "s.json")]
+    args = [
+        "--rules",
+        rules(tmp_path, BUDGET.format(amount=500.0)),
+        "--data",
+        str(sample_data),
+        "--state",
+        str(tmp_path / "s.json"),
+    ]
     first, second = alert(*args), alert(*args)
     assert first.output.count("CRITICAL month") == 1
     assert "CRITICAL month" not in second.stdout
@@ -92,14 +109,23 @@ severity = "critical"
 kind = "file"
 path = "%s"
 """ % (tmp_path / "alerts.jsonl")
-    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json"))
+    res = alert(
+        "--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json")
+    )
     assert res.exit_code == 2
     sent = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     got = {(a["rule"], a["severity"]) for a in sent}
-    assert got == {("growth", "warning"), ("anomalies", "warning"), ("waste", "warning"), ("unpriced", "critical")}
+    assert got == {
+        ("growth", "warning"),
+        ("anomalies", "warning"),
+        ("waste", "warning"),
+        ("unpriced", "critical"),
+    }
     growth = next(a for a in sent if a["rule"] == "growth")
     assert growth["subject"] == "doc-summarizer" and growth["value"] == pytest.approx(36.7176, rel=1e-4)
-    assert next(a for a in sent if a["rule"] == "unpriced")["subject"].startswith("model=claude-nimbus-preview")
+    assert next(a for a in sent if a["rule"] == "unpriced")["subject"].startswith(
+        "model=claude-nimbus-preview"
+    )
 
 
 SEVERAL = """
@@ -120,7 +146,16 @@ def test_alerts_in_every_output_format_carry_the_same_alerts(sample_data: Path, 
     path = rules(tmp_path, SEVERAL)
     seen = {}
     for fmt in ("text", "table", "markdown", "json", "csv"):
-        res = alert("--rules", path, "--data", str(sample_data), "--state", str(tmp_path / f"{fmt}.json"), "--format", fmt)
+        res = alert(
+            "--rules",
+            path,
+            "--data",
+            str(sample_data),
+            "--state",
+            str(tmp_path / f"{fmt}.json"),
+            "--format",
+            fmt,
+        )
         assert res.exit_code == 2, res.output
         seen[fmt] = res.stdout
     sent = json.loads(seen["json"])
@@ -139,7 +174,9 @@ def test_alerts_in_every_output_format_carry_the_same_alerts(sample_data: Path, 
 def test_alerts_written_to_a_file_replace_it_and_keep_stdout_empty(sample_data: Path, tmp_path: Path) -> None:
     path, out = rules(tmp_path, SEVERAL), tmp_path / "alerts.csv"
     out.write_text("left from an earlier run\n")
-    res = alert("--rules", path, "--data", str(sample_data), "--state", str(tmp_path / "s.json"), "-o", str(out))
+    res = alert(
+        "--rules", path, "--data", str(sample_data), "--state", str(tmp_path / "s.json"), "-o", str(out)
+    )
     assert res.exit_code == 2 and res.stdout == ""
     assert [r["rule"] for r in csv.DictReader(out.open())] == ["month", "growth"]
     bad = alert("--rules", path, "--data", str(sample_data), "-o", str(tmp_path / "alerts.xlsx"))
@@ -187,18 +224,28 @@ def test_the_example_rules_load_and_log_under_the_data_directory(tmp_path: Path)
         ("[[rule]]\nname = 'x'\nkind = 'budget'\n", "amount"),
         ("[[rule]]\nname = 'x'\nkind = 'weather'\n", "kind"),
         ("[[rule]\n", "Expected"),
-        ("[[rule]]\nname = 'x'\nkind = 'budget'\namount = 1\n[[rule]]\nname = 'x'\nkind = 'anomaly'\n", "unique"),
+        (
+            "[[rule]]\nname = 'x'\nkind = 'budget'\namount = 1\n[[rule]]\nname = 'x'\nkind = 'anomaly'\n",
+            "unique",
+        ),
         # a typo'd signal would otherwise match nothing and say OK forever
-        ("[[rule]]\nname = 'x'\nkind = 'signal'\nsignals = ['lost_cacheing']\n", "did you mean 'lost_caching'?"),
+        (
+            "[[rule]]\nname = 'x'\nkind = 'signal'\nsignals = ['lost_cacheing']\n",
+            "did you mean 'lost_caching'?",
+        ),
         ("[[rule]]\nname = 'x'\nkind = 'signal'\nsignals = ['weather']\n", "known: lost_caching"),
         ("# nothing here yet\n", "no rules in it"),
         ("[[sink]]\nkind = 'stdout'\n", "no rules in it"),
         # any other TIERLENS_* variable is a setting, and a mistyped one at that
-        ("[[rule]]\nname = 'x'\nkind = 'anomaly'\n[[sink]]\nkind = 'webhook'\nurl_env = 'TIERLENS_HOOK'\n",
-         "must end in _URL, _WEBHOOK"),
+        (
+            "[[rule]]\nname = 'x'\nkind = 'anomaly'\n[[sink]]\nkind = 'webhook'\nurl_env = 'TIERLENS_HOOK'\n",
+            "must end in _URL, _WEBHOOK",
+        ),
     ],
 )
-def test_bad_rules_are_unknown_not_a_traceback(body: str, message: str, sample_data: Path, tmp_path: Path) -> None:
+def test_bad_rules_are_unknown_not_a_traceback(
+    body: str, message: str, sample_data: Path, tmp_path: Path
+) -> None:
     res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data))
     assert res.exit_code == 3 and res.stderr.startswith("UNKNOWN: ") and message in res.stderr
     assert "Traceback" not in res.output
@@ -243,9 +290,19 @@ def hook() -> Iterator[str]:
 
 def test_webhook_posts_slack_json_and_retries(hook: str, sample_data: Path, tmp_path: Path) -> None:
     _Hook.fail_first = 1
-    body = BUDGET.format(amount=500.0) + '\n[[sink]]\nkind = "webhook"\nurl_env = "HOOK_URL"\nretries = 2\ntimeout = 5\n'
-    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json"),
-                env={"HOOK_URL": hook})
+    body = (
+        BUDGET.format(amount=500.0)
+        + '\n[[sink]]\nkind = "webhook"\nurl_env = "HOOK_URL"\nretries = 2\ntimeout = 5\n'
+    )
+    res = alert(
+        "--rules",
+        rules(tmp_path, body),
+        "--data",
+        str(sample_data),
+        "--state",
+        str(tmp_path / "s.json"),
+        env={"HOOK_URL": hook},
+    )
     assert res.exit_code == 2
     assert len(_Hook.received) == 1 and _Hook.received[0]["text"].startswith("CRITICAL month: projected")
     assert _Hook.received[0]["alerts"][0]["rule"] == "month"
@@ -253,8 +310,15 @@ def test_webhook_posts_slack_json_and_retries(hook: str, sample_data: Path, tmp_
 
 def test_a_webhook_secret_may_be_a_tierlens_variable(hook: str, sample_data: Path, tmp_path: Path) -> None:
     body = BUDGET.format(amount=500.0) + '\n[[sink]]\nkind = "webhook"\nurl_env = "TIERLENS_SLACK_WEBHOOK"\n'
-    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json"),
-                env={"TIERLENS_SLACK_WEBHOOK": hook})
+    res = alert(
+        "--rules",
+        rules(tmp_path, body),
+        "--data",
+        str(sample_data),
+        "--state",
+        str(tmp_path / "s.json"),
+        env={"TIERLENS_SLACK_WEBHOOK": hook},
+    )
     assert res.exit_code == 2, res.output
     assert [a["rule"] for a in _Hook.received[0]["alerts"]] == ["month"]
 
@@ -262,8 +326,15 @@ def test_a_webhook_secret_may_be_a_tierlens_variable(hook: str, sample_data: Pat
 def test_webhook_failure_never_prints_the_secret_url(hook: str, sample_data: Path, tmp_path: Path) -> None:
     _Hook.fail_first = 10
     body = BUDGET.format(amount=500.0) + '\n[[sink]]\nkind = "webhook"\nurl_env = "HOOK_URL"\nretries = 1\n'
-    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(tmp_path / "s.json"),
-                env={"HOOK_URL": hook})
+    res = alert(
+        "--rules",
+        rules(tmp_path, body),
+        "--data",
+        str(sample_data),
+        "--state",
+        str(tmp_path / "s.json"),
+        env={"HOOK_URL": hook},
+    )
     assert "webhook delivery to http://127.0.0.1/… failed after 2 attempt(s): HTTP 503" in res.stderr
     assert "secret-token" not in res.output and "services" not in res.output  # nothing after the host
     # not recorded as sent: the next run tries again
@@ -291,7 +362,15 @@ def test_a_malformed_webhook_url_is_never_printed_and_the_other_sinks_still_run(
         + f'\n[[sink]]\nkind = "file"\npath = "{out}"\n'
     )
     state = tmp_path / "s.json"
-    res = alert("--rules", rules(tmp_path, body), "--data", str(sample_data), "--state", str(state), env={"HOOK_URL": url})
+    res = alert(
+        "--rules",
+        rules(tmp_path, body),
+        "--data",
+        str(sample_data),
+        "--state",
+        str(state),
+        env={"HOOK_URL": url},
+    )
     assert "secret-token" not in res.output and "services" not in res.output
     assert "webhook sink" in res.stderr and "malformed" in res.stderr
     assert res.exit_code == 2  # the exit code follows the worst alert (CRITICAL), not the sink

@@ -343,7 +343,17 @@ attributed_row = st.fixed_dictionaries(
         "project": st.sampled_from([None, "", "-home-dev-src-app", "-home-dev-src-", "other"]),
         "api_key_id": st.sampled_from([None, "key_support_1", "key_x"]),
         "user_id": st.sampled_from([None, "svc-a", "u1"]),
-        "tags": st.sampled_from([None, [], ["team:x"], ["feature:chat"], ["feature: search ", "team:x", "feature:search"], ["feature:"], ["feature:a", "feature:b"]]),
+        "tags": st.sampled_from(
+            [
+                None,
+                [],
+                ["team:x"],
+                ["feature:chat"],
+                ["feature: search ", "team:x", "feature:search"],
+                ["feature:"],
+                ["feature:a", "feature:b"],
+            ]
+        ),
     }
 )
 single_valued_config = st.fixed_dictionaries(

@@ -50,7 +50,10 @@ def test_a_replay_reports_its_draws_policy_by_policy(tmp_path: Path) -> None:
     from tierlens.workspace import Workspace
 
     data = tmp_path / "data"
-    rows = [f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature="chat", model="claude-opus-4-1-20250805") for i in range(40)]
+    rows = [
+        f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature="chat", model="claude-opus-4-1-20250805")
+        for i in range(40)
+    ]
     path = tmp_path / "a.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     ingest([path], load_settings(data_dir=data))
@@ -70,11 +73,16 @@ def test_a_report_reports_its_steps(write: Any, tmp_path: Path) -> None:
     from tierlens.workspace import Workspace
 
     data = tmp_path / "data"
-    path = write("a.jsonl", [f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature="chat") for i in range(60)])
+    path = write(
+        "a.jsonl", [f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature="chat") for i in range(60)]
+    )
     ingest([path], load_settings(data_dir=data))
     shown = io.StringIO()
     progress = Progress(total=0, what="report", stream=shown, every=0.0, unit="steps")
     Workspace(data).report(progress=progress)
     drawn = [part.strip() for part in shown.getvalue().split("\r") if part.strip()]
-    assert drawn == [f"report: {i} steps, {100 * i / REPORT_STEPS:.0f}% of {REPORT_STEPS}, ETA " + d.rsplit("ETA ", 1)[1] for i, d in enumerate(drawn, 1)]
+    assert drawn == [
+        f"report: {i} steps, {100 * i / REPORT_STEPS:.0f}% of {REPORT_STEPS}, ETA " + d.rsplit("ETA ", 1)[1]
+        for i, d in enumerate(drawn, 1)
+    ]
     assert len(drawn) == REPORT_STEPS and shown.getvalue().endswith("\r")

@@ -46,7 +46,11 @@ def test_parameters_are_bound_as_literals_never_as_sql() -> None:
         "SELECT * FROM requests WHERE feature = :f AND requests > :n AND date >= :d"
     )
     sql = q.render("duckdb", {"f": "x' OR '1'='1"}, pretty=False)
-    assert "feature = 'x'' OR ''1''=''1'" in sql and "requests > 3" in sql and "CAST('2026-01-01' AS DATE)" in sql
+    assert (
+        "feature = 'x'' OR ''1''=''1'" in sql
+        and "requests > 3" in sql
+        and "CAST('2026-01-01' AS DATE)" in sql
+    )
     with pytest.raises(QueryError, match="must be a INT"):
         q.render("duckdb", {"f": "a", "n": "3; DROP TABLE requests"})
     with pytest.raises(QueryError, match="required"):
@@ -111,7 +115,12 @@ def test_query_cases(case: dict, tmp_path: Path, write) -> None:  # type: ignore
 
 def _same(a: pl.DataFrame, b: pl.DataFrame) -> None:
     assert a.columns == b.columns
-    assert_frame_equal(a.sort(a.columns, nulls_last=True), b.sort(b.columns, nulls_last=True), check_exact=False, rel_tol=1e-9)
+    assert_frame_equal(
+        a.sort(a.columns, nulls_last=True),
+        b.sort(b.columns, nulls_last=True),
+        check_exact=False,
+        rel_tol=1e-9,
+    )
 
 
 PARAMS = {"since": "2026-09-01", "until": "2026-11-15"}
@@ -136,4 +145,3 @@ def test_unknown_engine_and_dialect() -> None:
         run_query(QUERIES["daily_spend"], "x", engine="oracle")
     with pytest.raises(QueryError, match="unknown dialect"):
         QUERIES["daily_spend"].render("oracle")
-

@@ -22,7 +22,9 @@ from tierlens.pricing import PriceTable
 from tierlens.reprice import reprice
 
 # a model no price table knows, then priced by the user: $2 in, $8 out, $0.20 cache read per MTok
-NIMBUS = PriceOverride(model_id="claude-nimbus-preview", input=2, output=8, cache_read=0.2, cache_write_5m=2.5)
+NIMBUS = PriceOverride(
+    model_id="claude-nimbus-preview", input=2, output=8, cache_read=0.2, cache_write_5m=2.5
+)
 PRICED = PricingConfig(models=[NIMBUS])
 TOML = """[[pricing.models]]
 model_id = "claude-nimbus-preview"
@@ -67,7 +69,9 @@ def test_a_price_added_later_prices_the_stored_rows_by_hand(data: Path) -> None:
     for r in nimbus.to_dicts():
         assert r["cost_usd"] == pytest.approx(nimbus_cost(r), rel=1e-12)
     assert run.newly_priced == 3 and run.rows_changed == 3 and run.still_unpriced == {}
-    assert run.cost_after_usd - run.cost_before_usd == pytest.approx(sum(nimbus_cost(r) for r in nimbus.to_dicts()))
+    assert run.cost_after_usd - run.cost_before_usd == pytest.approx(
+        sum(nimbus_cost(r) for r in nimbus.to_dicts())
+    )
     # nothing else moved: tokens, ids, the other model's cost
     keep = [c for c in before.columns if c not in ("priced", "price_version", "price_multiplier", "family", "tier")
             and not c.startswith("cost_")]  # fmt: skip
@@ -106,7 +110,9 @@ def test_split_requests_keep_their_shares(tmp_path: Path) -> None:
     reprice(tmp_path / "d", PriceTable.load(PRICED))
     got = rows(tmp_path / "d")
     assert got.height == 3 and got["priced"].all()
-    whole = nimbus_cost({"input_tokens": 999, "output_tokens": 77, "cache_read_tokens": 0, "cache_write_5m_tokens": 0})
+    whole = nimbus_cost(
+        {"input_tokens": 999, "output_tokens": 77, "cache_read_tokens": 0, "cache_write_5m_tokens": 0}
+    )
     assert got["cost_usd"].sum() == pytest.approx(whole, rel=1e-12)
     assert got["cost_usd"].to_list() == pytest.approx([whole / 3] * 3, rel=1e-12)
 
@@ -116,7 +122,9 @@ def test_cli_reprices_after_an_override_and_summary_says_when_it_is_due(data: Pa
     config.write_text(TOML)
     res = CliRunner().invoke(main, ["--config", str(config), "summary", "--data", str(data)])
     assert res.exit_code == 0 and "`tierlens reprice`" in res.stderr
-    res = CliRunner().invoke(main, ["--config", str(config), "reprice", "--data", str(data), "--format", "json"])
+    res = CliRunner().invoke(
+        main, ["--config", str(config), "reprice", "--data", str(data), "--format", "json"]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["newly_priced"] == 3 and out["by_model"][0]["model"] == "claude-nimbus-preview"
@@ -148,7 +156,9 @@ def _reprice_subprocess(config: Path, data: Path, crash_at: str | None) -> subpr
 
 
 @pytest.mark.parametrize("crash_at", ["before_journal", "after_journal", "mid_rename"])
-def test_a_crash_while_repricing_leaves_one_price_per_request(crash_at: str, data: Path, tmp_path: Path) -> None:
+def test_a_crash_while_repricing_leaves_one_price_per_request(
+    crash_at: str, data: Path, tmp_path: Path
+) -> None:
     config = tmp_path / "tierlens.toml"
     config.write_text(TOML)
     died = _reprice_subprocess(config, data, crash_at)

@@ -34,7 +34,9 @@ def test_every_line_is_accounted_for(sample: tuple[IngestResult, Path]) -> None:
     assert r.duplicates_skipped == 40  # the W36 replay of W35
     assert r.lines_read == r.rows_added + r.duplicates_skipped + sum(r.skipped.values()) + r.rejected_total
     assert [(Path(x["file"]).name, x["line"]) for x in r.rejects] == [
-        ("messages-2026-W39.jsonl.gz", 855), ("messages-2026-W39.jsonl.gz", 1711), ("messages-2026-W39.jsonl.gz", 2570)
+        ("messages-2026-W39.jsonl.gz", 855),
+        ("messages-2026-W39.jsonl.gz", 1711),
+        ("messages-2026-W39.jsonl.gz", 2570),
     ]
     assert r.skipped["blank line"] == 2 and r.skipped["error response"] == 224
     assert r.unpriced == {"claude-nimbus-preview": 30}
@@ -45,8 +47,12 @@ def test_costs_match_the_generators_reference(sample: tuple[IngestResult, Path])
     ref = reference_costs()
     assert len(ref) >= 8
     got = dict(
-        tierlens.open(data).filter(pl.col("source") == "anthropic_messages")
-        .group_by("feature").agg(pl.col("cost_usd").sum()).collect().iter_rows()
+        tierlens.open(data)
+        .filter(pl.col("source") == "anthropic_messages")
+        .group_by("feature")
+        .agg(pl.col("cost_usd").sum())
+        .collect()
+        .iter_rows()
     )
     for feature, usd in ref.items():
         assert got[feature] == pytest.approx(usd, abs=0.005), feature  # the README rounds to cents

@@ -36,7 +36,9 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(REPO / "tests" / "realworld", logs)
     # the same responses under another name: every row of it is a duplicate
     shutil.copy(logs / "anthropic" / "msgs_thinking_claude-sonnet-4-5.jsonl", logs / "copy-of-thinking.jsonl")
-    good = json.loads((logs / "anthropic" / "msgs_thinking_claude-sonnet-4-5.jsonl").read_text().splitlines()[0])
+    good = json.loads(
+        (logs / "anthropic" / "msgs_thinking_claude-sonnet-4-5.jsonl").read_text().splitlines()[0]
+    )
     bad = json.loads(json.dumps(good))
     bad["usage"]["input_tokens"] = "many"
     good["id"] = "msg_mixed_fresh"
@@ -45,7 +47,12 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _rows(data: Path) -> pl.DataFrame:
-    return tierlens.open(data).drop("ingest_id").collect().sort("dedupe_key", "feature", "source_file", "source_line")
+    return (
+        tierlens.open(data)
+        .drop("ingest_id")
+        .collect()
+        .sort("dedupe_key", "feature", "source_file", "source_line")
+    )
 
 
 def _rejects(result: Any) -> list[tuple[Any, ...]]:
@@ -66,15 +73,23 @@ def test_spark_and_embedded_ingests_give_the_same_dataset(mixed: Path, tmp_path:
     a, b = _rows(tmp_path / "embedded"), _rows(tmp_path / "spark")
     assert a.height == embedded.rows_added and a.equals(b)
     # the quarantine holds the same lines
-    quarantined = sorted(json.dumps(r, sort_keys=True) for r in tierlens.Workspace(tmp_path / "spark").rejects())
+    quarantined = sorted(
+        json.dumps(r, sort_keys=True) for r in tierlens.Workspace(tmp_path / "spark").rejects()
+    )
     assert len(quarantined) == len(embedded.rejects)
 
 
 def test_a_spark_reingest_adds_nothing_and_the_command_line_runs_it(mixed: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    first = CliRunner().invoke(main, ["ingest", str(mixed), "--data", str(data), "--engine", "spark", "--master", "local[2]", "--json"])
+    first = CliRunner().invoke(
+        main,
+        ["ingest", str(mixed), "--data", str(data), "--engine", "spark", "--master", "local[2]", "--json"],
+    )
     assert first.exit_code == 0, first.output
-    again = CliRunner().invoke(main, ["ingest", str(mixed), "--data", str(data), "--engine", "spark", "--master", "local[2]", "--json"])
+    again = CliRunner().invoke(
+        main,
+        ["ingest", str(mixed), "--data", str(data), "--engine", "spark", "--master", "local[2]", "--json"],
+    )
     assert again.exit_code == 0, again.output
     one, two = json.loads(first.output), json.loads(again.output)
     assert one["rows_added"] > 0 and two["rows_added"] == 0

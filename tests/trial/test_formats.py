@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fake_messages import Behaviour, fake_messages_api
+from tests.paths import REPO
 from tierlens.cli import main
 from tierlens.config import Settings
 from tierlens.ingest import ingest
@@ -24,7 +25,6 @@ from tierlens.trial.cases import read_cases
 from tierlens.trial.converse import converse_answer, converse_to_messages
 from tierlens.trial.run import price
 
-REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "tests" / "fixtures" / "realworld" / "trial"
 LITELLM = REPO / "tests" / "realworld" / "litellm" / "standard_logging_payload_gpt-4o_stream.json"
 SECRET = "sk-proj-trial-test-secret-do-not-print"
@@ -44,7 +44,9 @@ def test_chat_completions_pairs_read_as_cases_of_the_openai_api(tmp_path: Path) 
     tool, text, reasoning = cases
     assert tool.logged.tool == ("get_user_country", {}) and tool.logged.stop_reason == "tool_calls"
     assert text.logged.text == "The capital of France is Paris." and text.logged.tool is None
-    assert tool.body["tool_choice"] == "required" and tool.request_id == "chatcmpl-D3aUtEhMCiguYuWihRuozlPfUWEdi"
+    assert (
+        tool.body["tool_choice"] == "required" and tool.request_id == "chatcmpl-D3aUtEhMCiguYuWihRuozlPfUWEdi"
+    )
     assert reasoning.logged.output_tokens == 809  # reasoning tokens are output tokens
     table = PriceTable.load()
     # gpt-4o: $2.50 in, $10 out; o3-mini: $1.10 in, $4.40 out (openai.com/api/pricing)
@@ -68,7 +70,11 @@ def _cases_of(record: dict[str, Any]) -> Any:
 
 
 def test_converse_calls_translate_block_for_block() -> None:
-    body = json.loads((SAMPLES / "converse" / "bedrock_converse_cassette_claude_sonnet45_cache_write_request.json").read_text())
+    body = json.loads(
+        (
+            SAMPLES / "converse" / "bedrock_converse_cassette_claude_sonnet45_cache_write_request.json"
+        ).read_text()
+    )
     sent = converse_to_messages(body)
     assert sent is not None
     [user] = sent["messages"]
@@ -81,23 +87,33 @@ def test_converse_calls_translate_block_for_block() -> None:
         "data": base64.b64decode(document["source"]["bytes"]).decode(),
     }
     assert user["content"][1]["title"] == document["name"]
-    assert [b["text"] for b in sent["system"]] == [body["system"][0]["text"]] and "cache_control" in sent["system"][0]
+    assert [b["text"] for b in sent["system"]] == [body["system"][0]["text"]] and "cache_control" in sent[
+        "system"
+    ][0]
     assert [t["name"] for t in sent["tools"]] == ["catalog_lookup", "diagnostics"]
     assert "cache_control" in sent["tools"][-1] and sent["tool_choice"] == {"type": "auto"}
     assert sent["max_tokens"] == 4096  # inferenceConfig names none; the Messages API requires one
-    tools = json.loads((SAMPLES / "converse" / "bedrock_converse_cassette_claude37_tool_use_request.json").read_text())
+    tools = json.loads(
+        (SAMPLES / "converse" / "bedrock_converse_cassette_claude37_tool_use_request.json").read_text()
+    )
     thinking = converse_to_messages(tools)
     assert thinking is not None and thinking["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert "system" not in thinking and thinking["tools"][0]["input_schema"]["type"] == "object"
 
 
 def test_converse_answers_keep_their_usage_and_tool_call() -> None:
-    read = json.loads((SAMPLES / "converse" / "bedrock_converse_cassette_claude37_tool_use_response.json").read_text())
+    read = json.loads(
+        (SAMPLES / "converse" / "bedrock_converse_cassette_claude37_tool_use_response.json").read_text()
+    )
     answer = converse_answer(read)
     assert answer is not None and answer.tool is not None and answer.tool[0] == "get_user_country"
     assert (answer.stop_reason, answer.usage["input_tokens"], answer.output_tokens) == ("tool_use", 397, 130)
     write = converse_answer(
-        json.loads((SAMPLES / "converse" / "bedrock_converse_cassette_claude_sonnet45_cache_write_response.json").read_text())
+        json.loads(
+            (
+                SAMPLES / "converse" / "bedrock_converse_cassette_claude_sonnet45_cache_write_response.json"
+            ).read_text()
+        )
     )
     assert write is not None and write.text == "21"
     # Sonnet 4.5: $3 in, $3.75 for a 5-minute cache write, $15 out (platform.claude.com pricing)
@@ -110,7 +126,9 @@ def test_converse_invocation_logs_read_as_messages_cases_and_a_guardrail_block_i
     # line 2 holds a guardContent block, which the Messages API has no counterpart for
     assert [c.line for c in cases] == [1, 3] and {c.api for c in cases} == {"anthropic"}
     text, stream = cases
-    assert text.body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "\nTEsting the model\n    "}]}]
+    assert text.body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "\nTEsting the model\n    "}]}
+    ]
     assert (text.body["max_tokens"], text.body["top_p"], text.body["top_k"]) == (4096, 0.999, 250)
     assert "stop_sequences" not in text.body  # an empty list is no stop sequence
     assert [m["role"] for m in stream.body["messages"]] == ["user", "assistant", "user"]
@@ -132,8 +150,16 @@ def _ticket(i: int) -> dict[str, Any]:
     expected, label = 10 + (i * 7) % 50, ("billing", "bug", "refund")[i % 3]
     text = f"ticket {i} [label {label}] [expect {expected}]"
     tools = [{"type": "function", "function": {"name": "classify", "parameters": {"type": "object"}}}]
-    call = {"id": f"call_{i}", "type": "function", "function": {"name": "classify", "arguments": json.dumps({"label": label})}}
-    body: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": text}], "tools": tools}
+    call = {
+        "id": f"call_{i}",
+        "type": "function",
+        "function": {"name": "classify", "arguments": json.dumps({"label": label})},
+    }
+    body: dict[str, Any] = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": text}],
+        "tools": tools,
+    }
     if i % 2:
         body["max_completion_tokens"] = 200
     return {
@@ -153,7 +179,9 @@ def _trial(logs: Path, data: Path, policy: Path, *extra: str) -> Any:
     return CliRunner().invoke(main, [*args, *extra])
 
 
-def test_a_trial_of_chat_completions_bodies_goes_through_the_openai_sdk(tmp_path: Path, fake: Behaviour) -> None:
+def test_a_trial_of_chat_completions_bodies_goes_through_the_openai_sdk(
+    tmp_path: Path, fake: Behaviour
+) -> None:
     logs = _lines(tmp_path, "chat.jsonl", [_ticket(i) for i in range(40)])
     data = tmp_path / "data"
     ingest([logs], Settings(data_dir=data))
@@ -164,7 +192,9 @@ def test_a_trial_of_chat_completions_bodies_goes_through_the_openai_sdk(tmp_path
     [feature] = json.loads(res.output)["features"]
     assert (feature["target"], feature["requests"]) == ("gpt-4o-mini", 24)
     assert set(fake.paths) == {"/v1/chat/completions"} and len(fake.seen) == 24
-    assert all(b["model"] == "gpt-4o-mini" and b["tools"][0]["function"]["name"] == "classify" for b in fake.seen)
+    assert all(
+        b["model"] == "gpt-4o-mini" and b["tools"][0]["function"]["name"] == "classify" for b in fake.seen
+    )
     # a body that named no output cap was sent with one, so its worst case bounded the budget
     assert {b.get("max_completion_tokens") for b in fake.seen} == {200, 16_384}
     assert any("name no output cap" in n for n in json.loads(res.output)["notes"])
@@ -194,7 +224,9 @@ def test_a_trial_of_chat_completions_bodies_without_an_openai_key_says_which(
     assert fake.seen == []
 
 
-def test_a_trial_of_converse_invocation_logs_sends_the_translated_body(tmp_path: Path, fake: Behaviour) -> None:
+def test_a_trial_of_converse_invocation_logs_sends_the_translated_body(
+    tmp_path: Path, fake: Behaviour
+) -> None:
     logs = tmp_path / "logs" / "invocations.jsonl"
     logs.parent.mkdir()
     logs.write_bytes((SAMPLES / "bedrock_converse_invocations.jsonl").read_bytes())

@@ -43,7 +43,11 @@ def test_sample_logs_flags_exactly_the_planted_patterns(sample_data: Path) -> No
     assert by_kind["lost_caching"].data["since"] == "2026-10-05"
     assert by_kind["top_tier_structured"].data["target"] == "claude-haiku-4-5"
     for x in flags.findings:
-        assert x.evidence and x.confidence in ("high", "medium", "low") and x.basis in ("exact", "modelled", "speculative")
+        assert (
+            x.evidence
+            and x.confidence in ("high", "medium", "low")
+            and x.basis in ("exact", "modelled", "speculative")
+        )
         if x.monthly_usd is not None:
             assert x.low_usd is not None and x.high_usd is not None
             assert 0 <= x.low_usd <= x.monthly_usd <= x.high_usd + 1e-9
@@ -52,12 +56,19 @@ def test_sample_logs_flags_exactly_the_planted_patterns(sample_data: Path) -> No
 def test_batch_candidate_saving_is_the_pricing_engines_batch_discount(sample_data: Path) -> None:
     flags = find_flags(sample_data)
     finding = next(x for x in flags.findings if x.kind == "batch_candidate")
-    rows = tierlens.open(sample_data).filter(
-        (pl.col("feature") == "catalog-enrichment") & pl.col("date").is_between(flags.window_start, flags.window_end)
-    ).collect()
+    rows = (
+        tierlens.open(sample_data)
+        .filter(
+            (pl.col("feature") == "catalog-enrichment")
+            & pl.col("date").is_between(flags.window_start, flags.window_end)
+        )
+        .collect()
+    )
     exact = (rows["cost_usd"].sum() - reprice(rows, PriceTable.load(), service_tier="batch").sum()) * 30 / 28
     assert finding.monthly_usd == pytest.approx(exact, rel=1e-9)
-    assert finding.monthly_usd == pytest.approx(rows["cost_usd"].sum() / 2 * 30 / 28, rel=1e-9)  # no web search here
+    assert finding.monthly_usd == pytest.approx(
+        rows["cost_usd"].sum() / 2 * 30 / 28, rel=1e-9
+    )  # no web search here
 
 
 def test_thresholds_are_configurable(sample_data: Path) -> None:
@@ -77,14 +88,36 @@ def _clean_logs(write: Any) -> Path:
         weekday = day.weekday() < 5
         for i in range(rng.randint(28, 34) if weekday else rng.randint(10, 14)):
             ts = f"{day}T{rng.randint(9, 17):02d}:{rng.randint(0, 59):02d}:00Z"
-            lines.append(f.logged(ts=ts, feature="assistant", model="claude-sonnet-4-5-20250929", input_tokens=rng.randint(300, 900),
-                                  cache_read=rng.randint(2500, 3500), output_tokens=rng.randint(150, 400)))
+            lines.append(
+                f.logged(
+                    ts=ts,
+                    feature="assistant",
+                    model="claude-sonnet-4-5-20250929",
+                    input_tokens=rng.randint(300, 900),
+                    cache_read=rng.randint(2500, 3500),
+                    output_tokens=rng.randint(150, 400),
+                )
+            )
             if i % 3 == 0:  # the newest Haiku: an older generation would be a stale-generation finding
-                lines.append(f.logged(ts=ts, feature="search", model="claude-haiku-5-5", input_tokens=rng.randint(800, 1500),
-                                      output_tokens=rng.randint(100, 300)))
+                lines.append(
+                    f.logged(
+                        ts=ts,
+                        feature="search",
+                        model="claude-haiku-5-5",
+                        input_tokens=rng.randint(800, 1500),
+                        output_tokens=rng.randint(100, 300),
+                    )
+                )
             if i % 5 == 0:
-                lines.append(f.logged(ts=ts, feature="planner", model="claude-opus-4-6", input_tokens=rng.randint(3000, 6000),
-                                      output_tokens=rng.randint(800, 1500)))
+                lines.append(
+                    f.logged(
+                        ts=ts,
+                        feature="planner",
+                        model="claude-opus-4-6",
+                        input_tokens=rng.randint(3000, 6000),
+                        output_tokens=rng.randint(800, 1500),
+                    )
+                )
     return write("clean.jsonl", lines)
 
 
@@ -99,13 +132,24 @@ def test_a_clean_dataset_stays_quiet(tmp_path: Path, write: Any) -> None:
 def test_cached_top_tier_calls_are_priced_with_the_cache_they_would_lose(tmp_path: Path, write: Any) -> None:
     # Opus calls that read most of their prompt from cache: on Haiku the cache would be cold at first
     lines = [
-        f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature="router", model="claude-opus-4-6", tool=True,
-                 input_tokens=50, cache_read=1500, output_tokens=10)
+        f.logged(
+            ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z",
+            feature="router",
+            model="claude-opus-4-6",
+            tool=True,
+            input_tokens=50,
+            cache_read=1500,
+            output_tokens=10,
+        )
         for i in range(400)
     ]
     data = tmp_path / "data"
     ingest([write("cached.jsonl", lines)], load_settings(data_dir=data))
-    finding = next(x for x in find_flags(data, SignalsConfig(min_monthly_usd=0.0)).findings if x.kind == "top_tier_structured")
+    finding = next(
+        x
+        for x in find_flags(data, SignalsConfig(min_monthly_usd=0.0)).findings
+        if x.kind == "top_tier_structured"
+    )
     # per call: opus 50x5 + 1500x0.5 + 10x25 = 1250; haiku kept 50x1 + 1500x0.1 + 10x5 = 250; haiku cold 1550x1 + 50 = 1600
     assert finding.high_usd is not None and finding.high_usd > 0
     assert finding.low_usd == 0.0  # with a cold cache, Haiku would cost more than cached Opus: no sure saving
@@ -115,12 +159,21 @@ def test_cached_top_tier_calls_are_priced_with_the_cache_they_would_lose(tmp_pat
     assert finding.high_usd == pytest.approx((1250 - 250) / 1e6 * 400 * 30 / 28, rel=1e-9)
 
 
-def test_unattributed_requests_are_flagged_and_priced_under_their_own_name(tmp_path: Path, write: Any) -> None:
+def test_unattributed_requests_are_flagged_and_priced_under_their_own_name(
+    tmp_path: Path, write: Any
+) -> None:
     # the same calls with no feature: flagged as "(unattributed)", with the same dollars
     def calls(feature: str | None) -> list[dict[str, Any]]:
         return [
-            f.logged(ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z", feature=feature, model="claude-opus-4-6", tool=True,
-                     input_tokens=50, cache_read=1500, output_tokens=10)
+            f.logged(
+                ts=f"2026-09-{1 + i % 28:02d}T10:00:00Z",
+                feature=feature,
+                model="claude-opus-4-6",
+                tool=True,
+                input_tokens=50,
+                cache_read=1500,
+                output_tokens=10,
+            )
             for i in range(400)
         ]
 
@@ -137,11 +190,15 @@ def test_unattributed_requests_are_flagged_and_priced_under_their_own_name(tmp_p
 
 def test_forecast_projects_the_rest_of_the_period(tmp_path: Path, write: Any) -> None:
     # $0.0045 a day, every day of September up to the 20th
-    lines = [f.logged(ts=f"2026-09-{d:02d}T10:00:00Z", input_tokens=1000, output_tokens=100) for d in range(1, 21)]
+    lines = [
+        f.logged(ts=f"2026-09-{d:02d}T10:00:00Z", input_tokens=1000, output_tokens=100) for d in range(1, 21)
+    ]
     data = tmp_path / "data"
     ingest([write("steady.jsonl", lines)], load_settings(data_dir=data))
     rows = tierlens.open(data).collect().with_columns(pl.col("feature").fill_null("x"))
-    [fc] = forecast(rows, date(2026, 9, 21), [BudgetConfig(name="b", amount=0.1, period="month")], date(2026, 9, 20))
+    [fc] = forecast(
+        rows, date(2026, 9, 21), [BudgetConfig(name="b", amount=0.1, period="month")], date(2026, 9, 20)
+    )
     assert fc["period_start"] == "2026-09-01" and fc["period_end"] == "2026-09-30" and fc["days_left"] == 10
     assert fc["spent_usd"] == pytest.approx(20 * 0.0045, rel=1e-9)
     assert fc["projected_usd"] == pytest.approx(30 * 0.0045, rel=1e-9)
@@ -161,7 +218,6 @@ def test_asking_for_some_kinds_gives_exactly_those_findings_of_a_full_run(
     assert [f.rounded(x.to_dict()) for x in some.findings] == [
         f.rounded(x.to_dict()) for x in full.findings if x.kind in kinds
     ]
-
 
 
 def test_a_feature_whose_caching_broke_is_only_called_that(tmp_path: Path, write: Any) -> None:

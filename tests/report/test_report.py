@@ -33,7 +33,11 @@ UPDATE = os.environ.get("TIERLENS_UPDATE_GOLDEN") == "1"
 @pytest.mark.parametrize(
     ("as_of", "grain", "expected"),
     [
-        (date(2026, 11, 16), "week", Window(date(2026, 11, 9), date(2026, 11, 15))),  # Monday: last week is complete
+        (
+            date(2026, 11, 16),
+            "week",
+            Window(date(2026, 11, 9), date(2026, 11, 15)),
+        ),  # Monday: last week is complete
         (date(2026, 11, 15), "week", Window(date(2026, 11, 2), date(2026, 11, 8))),  # Sunday not over yet
         (date(2026, 11, 11), "week", Window(date(2026, 11, 2), date(2026, 11, 8))),
         (date(2026, 11, 11), "day", Window(date(2026, 11, 10), date(2026, 11, 10))),
@@ -74,7 +78,11 @@ def test_report_defaults_to_the_last_complete_week_of_the_data(sample: Path) -> 
 def test_every_number_is_re_derivable(sample: Path) -> None:
     r = build_report(sample, by=["feature", "model"])
     week = tierlens.open(sample).filter(pl.col("date").is_between(r.period.start, r.period.end)).collect()
-    prev = tierlens.open(sample).filter(pl.col("date").is_between(r.previous[0].start, r.previous[0].end)).collect()
+    prev = (
+        tierlens.open(sample)
+        .filter(pl.col("date").is_between(r.previous[0].start, r.previous[0].end))
+        .collect()
+    )
     total = week["cost_usd"].sum()
     assert r.totals["cost_usd"] == pytest.approx(total, rel=1e-9)
     assert r.totals["requests"] == week.height
@@ -83,7 +91,9 @@ def test_every_number_is_re_derivable(sample: Path) -> None:
     assert r.breakdown["cost_usd"].sum() == pytest.approx(total, rel=1e-9)
     assert r.matrix["total"].sum() == pytest.approx(total, rel=1e-9)
     assert r.by_model["cost_usd"].sum() == pytest.approx(total, rel=1e-9)
-    independent = dict(week.filter(pl.col("priced")).group_by("model_id").agg(pl.col("cost_usd").sum()).iter_rows())
+    independent = dict(
+        week.filter(pl.col("priced")).group_by("model_id").agg(pl.col("cost_usd").sum()).iter_rows()
+    )
     for model_id, cost in r.by_model.select("model_id", "cost_usd").iter_rows():
         # a model with no priced row is unpriced: None, never $0
         assert cost == (pytest.approx(independent[model_id], rel=1e-9) if model_id in independent else None)
@@ -94,7 +104,9 @@ def test_every_number_is_re_derivable(sample: Path) -> None:
     # unit costs
     units = {row["feature"]: row for row in r.unit_costs.iter_rows(named=True)}
     chat = week.filter(pl.col("feature") == "support-chat")
-    assert units["support-chat"]["cost_per_request"] == pytest.approx(chat["cost_usd"].sum() / chat.height, rel=1e-9)
+    assert units["support-chat"]["cost_per_request"] == pytest.approx(
+        chat["cost_usd"].sum() / chat.height, rel=1e-9
+    )
     assert r.coverage["unpriced_requests"] == week.filter(~pl.col("priced")).height
 
 
@@ -130,12 +142,31 @@ def small(tmp_path: Path, write: Any) -> Any:
     for week, n in ((0, 3), (7, 4), (14, 6)):
         for i in range(n):
             day = 7 + week + i % 5
-            lines.append(f.logged(ts=f"2026-09-{day:02d}T10:00:00Z", feature="chat", model="claude-sonnet-4-5",
-                                  input_tokens=1000 + 100 * i, output_tokens=200, cache_read=2000 if week < 14 else 0,
-                                  id=f"msg_chat_{week}_{i}"))
-            lines.append(f.logged(ts=f"2026-09-{day:02d}T02:00:00Z", feature="tagger", model="claude-opus-4-6",
-                                  input_tokens=400, output_tokens=20, tool=True, id=f"msg_tag_{week}_{i}"))
-    lines.append(f.logged(ts="2026-09-22T09:00:00Z", feature="lab", model="claude-nimbus-preview", id="msg_lab"))
+            lines.append(
+                f.logged(
+                    ts=f"2026-09-{day:02d}T10:00:00Z",
+                    feature="chat",
+                    model="claude-sonnet-4-5",
+                    input_tokens=1000 + 100 * i,
+                    output_tokens=200,
+                    cache_read=2000 if week < 14 else 0,
+                    id=f"msg_chat_{week}_{i}",
+                )
+            )
+            lines.append(
+                f.logged(
+                    ts=f"2026-09-{day:02d}T02:00:00Z",
+                    feature="tagger",
+                    model="claude-opus-4-6",
+                    input_tokens=400,
+                    output_tokens=20,
+                    tool=True,
+                    id=f"msg_tag_{week}_{i}",
+                )
+            )
+    lines.append(
+        f.logged(ts="2026-09-22T09:00:00Z", feature="lab", model="claude-nimbus-preview", id="msg_lab")
+    )
     data = tmp_path / "data"
     ingest([write("small.jsonl", lines)], load_settings(data_dir=data))
     r = build_report(data, as_of=date(2026, 9, 28))
@@ -161,9 +192,26 @@ def test_json_schema_is_stable(small: Any) -> None:
     doc = json.loads(render.to_json(small))
     assert doc["schema"] == "tierlens.report/1"
     assert list(doc) == [
-        "schema", "generated_at", "data_dir", "engine", "grain", "by", "as_of", "period", "previous_periods",
-        "totals", "coverage", "savings", "findings", "feature_tier_matrix", "by_model", "breakdown",
-        "top_movers", "unit_costs", "potential_savings", "series",
+        "schema",
+        "generated_at",
+        "data_dir",
+        "engine",
+        "grain",
+        "by",
+        "as_of",
+        "period",
+        "previous_periods",
+        "totals",
+        "coverage",
+        "savings",
+        "findings",
+        "feature_tier_matrix",
+        "by_model",
+        "breakdown",
+        "top_movers",
+        "unit_costs",
+        "potential_savings",
+        "series",
     ]
 
 
@@ -180,7 +228,9 @@ def test_golden_chart_specs(name: str, small: Any) -> None:
 
 
 def test_charts_as_svg_and_png(small: Any, tmp_path: Path) -> None:
-    written = charts.save_images(small, tmp_path / "svg", "svg") + charts.save_images(small, tmp_path / "png", "png")
+    written = charts.save_images(small, tmp_path / "svg", "svg") + charts.save_images(
+        small, tmp_path / "png", "png"
+    )
     assert len(written) == 6
     assert all(p.stat().st_size > 1000 for p in written)
     assert written[3].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -333,7 +383,9 @@ def test_browser_unpriced_feature_is_named_not_drawn_at_zero(sample_page: Page) 
 @pytest.mark.parametrize("dimension", ["user", "project", "session", "model"])
 def test_report_by_a_dimension_lists_every_group_of_the_period(sample_data: Path, dimension: str) -> None:
     rep = build_report(sample_data, by=[dimension])
-    column = {"user": "user_id", "project": "project", "session": "session_id", "model": "model_id"}[dimension]
+    column = {"user": "user_id", "project": "project", "session": "session_id", "model": "model_id"}[
+        dimension
+    ]
     before = rep.previous[0]
     week = (
         tierlens.open(sample_data)
@@ -397,4 +449,6 @@ def test_a_custom_range_keeps_an_unpriced_feature_unpriced(sample_data: Path) ->
     rep = build_report(sample_data, since=date(2026, 11, 2), until=date(2026, 11, 12))
     row = rep.matrix.filter(pl.col("feature") == "labs-eval").row(0, named=True)
     assert row["total"] is None  # never $0.00
-    assert "unpriced" in next(line for line in render.to_text(rep).splitlines() if line.startswith("labs-eval"))
+    assert "unpriced" in next(
+        line for line in render.to_text(rep).splitlines() if line.startswith("labs-eval")
+    )

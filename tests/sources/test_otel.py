@@ -138,7 +138,7 @@ def test_reject_names_the_span_and_keeps_the_export_line() -> None:
         (2, "resourceSpans[0].scopeSpans[0].spans[0]: cache tokens exceed gen_ai.usage.input_tokens"),
         (
             2,
-            'resourceSpans[0].scopeSpans[0].spans[1]: gen_ai.usage.output_tokens: expected an integer, got a string',
+            "resourceSpans[0].scopeSpans[0].spans[1]: gen_ai.usage.output_tokens: expected an integer, got a string",
         ),
         (3, "resourceSpans[0].scopeSpans: expected an array"),
     ]

@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
 import tierlens
+from tests.paths import TESTS
 from tierlens.config import Settings
 from tierlens.ingest import IngestResult, ingest
 from tierlens.sources.otel import OPENLIT_NO_CACHE_NOTE
 
-CORPUS = Path(__file__).parent / "realworld"
+CORPUS = TESTS / "realworld"
 EXPECTED: dict[str, list[dict[str, Any]]] = json.loads((CORPUS / "expected.json").read_text())
 
 # (input, 5m cache write, 1h cache write, cache read, output): platform.claude.com/docs/en/about-claude/pricing
@@ -98,7 +98,9 @@ def expected_cost(r: dict[str, Any]) -> float | None:
             return None
         tokens = r["input"] * inp + r["cache_read"] * cached + r["output"] * out
         tokens += written * OPENAI_CACHE_WRITE.get(fam, 0)
-        fees = r["web_search"] * WEB_SEARCH + r["file_search"] * FILE_SEARCH + r["code_interpreter"] * CONTAINER
+        fees = (
+            r["web_search"] * WEB_SEARCH + r["file_search"] * FILE_SEARCH + r["code_interpreter"] * CONTAINER
+        )
         return tokens / 1e6 * batch + fees
     if fam in BEDROCK:
         inp, out = BEDROCK[fam]
@@ -134,11 +136,21 @@ def test_one_call_reads_every_file_of_many_tools(corpus: tuple[IngestResult, pl.
     assert result.rejected == {}, result.rejects[:5]
     assert set(rows["file"].unique()) == {f for f, reqs in UNITS.items() if reqs}
     formats = set(result.formats)
-    assert {"anthropic_messages", "anthropic_batch", "claude_code", "openai", "litellm", "bedrock", "otel"} <= formats
+    assert {
+        "anthropic_messages",
+        "anthropic_batch",
+        "claude_code",
+        "openai",
+        "litellm",
+        "bedrock",
+        "otel",
+    } <= formats
     assert len(EXPECTED) >= 15 and sum(p.stat().st_size for p in CORPUS.rglob("*") if p.is_file()) < 5 * 2**20
 
 
-def test_each_file_has_the_requests_and_tokens_read_by_hand(corpus: tuple[IngestResult, pl.DataFrame]) -> None:
+def test_each_file_has_the_requests_and_tokens_read_by_hand(
+    corpus: tuple[IngestResult, pl.DataFrame],
+) -> None:
     _, rows = corpus
     columns = {
         "input": "input_tokens",

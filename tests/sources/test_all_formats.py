@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 import tierlens
 from tests.fixtures.readers import FIXTURES, usd
+from tests.paths import REPO
 from tierlens.cli import main
 
 CONFIG = """
@@ -167,7 +168,7 @@ def test_tierlensignore_reads_gitignore_syntax(tmp_path: Path) -> None:
 
 def test_sample_logs_more_match_the_generators_reference(tmp_path: Path) -> None:
     """sample_logs/more/ (scripts/gen_more_sample_logs.py) ingests to its README's per-format reference costs."""
-    more = Path(__file__).resolve().parents[1] / "sample_logs" / "more"
+    more = REPO / "sample_logs" / "more"
     readme = (more.parent / "README.md").read_text()
     section = readme[readme.index("## 4. `more/`") :]
     ref = {

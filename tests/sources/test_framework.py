@@ -112,7 +112,7 @@ def test_csv_multiline_cells_blank_lines_and_ragged_rows() -> None:
     ]
     assert [(r["line"], r["reason"]) for r in p.rejects] == [
         (7, "expected 10 CSV fields, got 3"),
-        (8, 'completion_tokens: expected an integer, got a string'),
+        (8, "completion_tokens: expected an integer, got a string"),
     ]
     assert p.skipped == {"blank line": 1} and p.lines == 8
     assert_accounted(p)

@@ -218,7 +218,7 @@ def test_usage_page_structure_errors_name_the_bucket() -> None:
     }
     p = parse_bytes("openai_usage", json.dumps(page).encode() + b"\n" + b'{"data": 3}\n')
     assert [r["reason"] for r in p.rejects] == [
-        'data[0].results[0]: input_tokens: expected an integer, got a string',
+        "data[0].results[0]: input_tokens: expected an integer, got a string",
         "data: expected an array of buckets",
     ]
     assert p.skipped == {"organization.usage.embeddings.result (only completions usage is priced)": 1}

@@ -27,7 +27,9 @@ def totals(data: Path) -> tuple[int, float]:
 
 
 def logs(write: Any, n: int = 30, name: str = "a.jsonl", day: int = 1) -> Path:
-    lines = [f.logged(ts=f"2026-09-{day + i % 3:02d}T1{i % 10}:00:00Z", input_tokens=100 + i) for i in range(n)]
+    lines = [
+        f.logged(ts=f"2026-09-{day + i % 3:02d}T1{i % 10}:00:00Z", input_tokens=100 + i) for i in range(n)
+    ]
     return write(name, lines)
 
 
@@ -40,7 +42,10 @@ def test_reingesting_adds_nothing_and_overlaps_add_only_new(write: Any, settings
     assert again.rows_added == 0 and again.duplicates_skipped == 30
     assert totals(settings.data_dir) == before
     lines = a.read_text().splitlines()
-    overlap = write("b.jsonl", [*lines[10:], *[__import__("json").dumps(f.logged(ts="2026-09-02T00:00:00Z")) for _ in range(5)]])
+    overlap = write(
+        "b.jsonl",
+        [*lines[10:], *[__import__("json").dumps(f.logged(ts="2026-09-02T00:00:00Z")) for _ in range(5)]],
+    )
     third = ingest([overlap], settings)
     assert (third.rows_added, third.duplicates_skipped) == (5, 20)
     assert totals(settings.data_dir)[0] == 35
@@ -96,14 +101,19 @@ def _ingest_subprocess(data: Path, path: Path, crash_at: str | None) -> subproce
     code = "import sys; from tierlens.cli import main; sys.exit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, "ingest", str(path), "--data", str(data)],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
 @pytest.mark.parametrize(
     "crash_at", ["before_journal", "after_journal", "mid_rename", "before_snapshot", "after_log"]
 )
-def test_a_crash_at_any_commit_step_leaves_a_readable_dataset(crash_at: str, write: Any, tmp_path: Path) -> None:
+def test_a_crash_at_any_commit_step_leaves_a_readable_dataset(
+    crash_at: str, write: Any, tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     first = write("first.jsonl", [f.logged(ts="2026-09-01T00:00:00Z") for _ in range(5)])
     assert _ingest_subprocess(data, first, None).returncode == 0
@@ -150,13 +160,21 @@ def test_recovery_refuses_a_journal_that_reaches_outside(
     (data / "_txn" / "evil.json").write_text(json.dumps({"summary": {"ingest_id": "evil"}, **plan}))
     with pytest.raises(StoreError, match="refusing the unfinished transaction"):
         ingest([write("b.jsonl", [f.logged()])], Settings(data_dir=data))
-    assert victim.read_text() == "keep me" and not (tmp_path / "x").exists() and not (tmp_path / "outside").exists()
+    assert (
+        victim.read_text() == "keep me"
+        and not (tmp_path / "x").exists()
+        and not (tmp_path / "outside").exists()
+    )
     assert totals(data)[0] == 1  # nothing of it was done, nothing else was committed
 
 
 def test_writers_are_serialized_by_the_lock(settings: Settings, write: Any) -> None:
     layout = Layout(settings.data_dir)
-    with locked(layout), pytest.raises(StoreError, match="holds"), Store(settings.data_dir).transaction(lock_timeout=0.3):
+    with (
+        locked(layout),
+        pytest.raises(StoreError, match="holds"),
+        Store(settings.data_dir).transaction(lock_timeout=0.3),
+    ):
         pass
     assert ingest([logs(write)], settings).rows_added == 30  # free again
 
@@ -230,7 +248,9 @@ def test_rows_are_clustered_by_feature_so_a_read_of_one_feature_skips_row_groups
     monkeypatch.setattr(writer, "CLUSTER_ROWS", 10)  # the writer's own name for schema.CLUSTER_ROWS
     features = ["search", "chat", None, "tagger"]
     lines = [
-        f.logged(ts=f"2026-09-01T10:{i % 60:02d}:00Z", feature=features[i % 4], input_tokens=100 + i, id=f"msg_{i}")
+        f.logged(
+            ts=f"2026-09-01T10:{i % 60:02d}:00Z", feature=features[i % 4], input_tokens=100 + i, id=f"msg_{i}"
+        )
         for i in range(120)
     ]
     ingest([write("a.jsonl", lines)], settings)

@@ -22,7 +22,6 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -44,11 +43,12 @@ from genai_prices.types import (  # noqa: E402
 )
 
 from tests.fixtures.readers import parse_lines  # noqa: E402
+from tests.paths import REPO  # noqa: E402
 from tierlens.pricing import PriceTable, normalize_model, price_requests  # noqa: E402
 from tierlens.schema import conform  # noqa: E402
 from tierlens.sources.common import provider_of  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 DATA = ROOT / "src" / "tierlens" / "pricing" / "data"
 TABLE = PriceTable.load()
 REQUESTS = 1_000

@@ -150,7 +150,9 @@ def test_a_bad_file_is_reported_and_the_others_commit(tmp_path: Path) -> None:
     stored = tierlens.open(tmp_path / "d").collect()
     assert stored.filter(pl.col("source_file").str.ends_with("a.jsonl")).height == 3
     assert 0 < stored.filter(pl.col("source_file").str.ends_with("b.jsonl.gz")).height < 2000
-    again = CliRunner().invoke(main, ["ingest", str(logs / "a.jsonl"), "--data", str(tmp_path / "d"), "--json"])
+    again = CliRunner().invoke(
+        main, ["ingest", str(logs / "a.jsonl"), "--data", str(tmp_path / "d"), "--json"]
+    )
     assert json.loads(again.stdout)["rows_added"] == 0
 
 
@@ -174,7 +176,11 @@ def test_a_file_that_vanishes_mid_run_is_reported(tmp_path: Path, monkeypatch: p
 
 @pytest.mark.parametrize("exact", [False, True])
 def test_an_object_where_a_string_belongs_is_rejected_on_both_paths(exact: bool) -> None:
-    objects = [f.logged(feature={"name": "x"}), f.logged(request_id=["a", "b"]), f.logged(feature="{braces} ok")]
+    objects = [
+        f.logged(feature={"name": "x"}),
+        f.logged(request_id=["a", "b"]),
+        f.logged(feature="{braces} ok"),
+    ]
     p = parse([f.logged(), *objects], exact=exact)  # type: ignore[arg-type]
     assert [(r["line"], r["reason"]) for r in p.rejects] == [
         (2, "feature: expected a string, got an object"),
@@ -191,7 +197,11 @@ def test_deep_nesting_is_classified_alike_on_both_paths_and_at_any_cut(levels: i
         return json.dumps(f.logged(**kw)).replace('"ts"', f'"extra": {nest}, "ts"', 1)
 
     lines = [f.logged(), deep(), deep(feature={"a": 1}), f.logged()]
-    reason = "feature: expected a string, got an object" if levels < 900 else "a string field holds an object or array"
+    reason = (
+        "feature: expected a string, got an object"
+        if levels < 900
+        else "a string field holds an object or array"
+    )
     for exact in (False, True):
         whole = parse(lines, exact=exact)
         assert whole.rows["source_line"].to_list() == [1, 2, 4]

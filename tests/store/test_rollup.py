@@ -46,7 +46,9 @@ def test_the_stored_rollup_equals_the_requests_summed(sample_data: Path) -> None
     stored, again = cells(ws.rollup), cells(rollup_of(ws.requests))
     assert stored.equals(again)
     assert stored["requests"].sum() == ws.requests.select(pl.col("requests").sum()).collect().item()
-    assert stored.filter(~pl.col("priced"))["cost_usd"].null_count() == stored.filter(~pl.col("priced")).height
+    assert (
+        stored.filter(~pl.col("priced"))["cost_usd"].null_count() == stored.filter(~pl.col("priced")).height
+    )
 
 
 def test_an_ingest_writes_the_rollups_of_the_files_it_commits(write: Any, tmp_path: Path) -> None:
@@ -142,7 +144,9 @@ def test_any_rows_roll_up_to_their_sums(tmp_path_factory: pytest.TempPathFactory
     assert cells(ws.rollup).equals(cells(rollup_of(ws.requests)))
 
 
-@pytest.mark.parametrize("name", ["spend_by_period", "spend_by_model", "feature_unit_costs", "daily_spend", "unpriced_models"])
+@pytest.mark.parametrize(
+    "name", ["spend_by_period", "spend_by_model", "feature_unit_costs", "daily_spend", "unpriced_models"]
+)
 def test_every_report_query_reads_the_same_over_the_rollup(name: str, sample_data: Path) -> None:
     ws = Workspace(sample_data)
     query = get_query(name)
@@ -151,7 +155,9 @@ def test_every_report_query_reads_the_same_over_the_rollup(name: str, sample_dat
     over_requests = run_query(query, sample_data, {}, lf=ws.requests)
     assert over_rollup.columns == over_requests.columns
     floats = [c for c, t in over_rollup.schema.items() if t == pl.Float64]
-    assert over_rollup.with_columns(pl.col(floats).round(9)).equals(over_requests.with_columns(pl.col(floats).round(9)))
+    assert over_rollup.with_columns(pl.col(floats).round(9)).equals(
+        over_requests.with_columns(pl.col(floats).round(9))
+    )
 
 
 @pytest.mark.parametrize(

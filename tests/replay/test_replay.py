@@ -244,7 +244,9 @@ def test_a_counterfactual_without_a_price_keeps_its_baseline(sample_data: Path, 
     acme = parse_policy(text, "<acme>", table, default_name="acme")
     r = replay(tierlens.open(sample_data), [acme], table, draws=200, seed=0)
     row = r.policy("acme").rows.filter(pl.col("feature") == "search-answer").row(0, named=True)
-    searched = rows.filter((pl.col("feature") == "search-answer") & (pl.col("web_search_requests") > 0)).height
+    searched = rows.filter(
+        (pl.col("feature") == "search-answer") & (pl.col("web_search_requests") > 0)
+    ).height
     assert row["unpriced_cf_requests"] == searched > 0
     assert totals(r, "acme")["unpriced_cf_requests"] == searched
     assert row["label"] == "speculative"  # an unknown model: another tokenizer, no calibration

@@ -20,17 +20,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tierlens
+from tests import focus_spec as spec
+from tests.factories import message
+from tests.paths import REPO, TESTS
 from tierlens.config import PricingConfig, Settings
 from tierlens.errors import ConfigError, StoreError
 from tierlens.export import CATEGORIES, FOCUS_COLUMNS, focus_frame, write_focus
 from tierlens.export.focus_columns import tags_json
 from tierlens.ingest import ingest
 
-from . import focus_spec as spec
-from .factories import message
-
-REPO = Path(__file__).resolve().parents[1]
-REALWORLD = Path(__file__).parent / "realworld"
+REALWORLD = TESTS / "realworld"
 CLOUD_SERVICES = {"Amazon Bedrock", "Vertex AI", "Azure AI Foundry"}
 
 

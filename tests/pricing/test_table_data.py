@@ -6,7 +6,7 @@ models they name. Independent of the tierlens package on purpose: both files are
 with the csv module and priced here with the rules of /work/shared/FACTS.md (rules 1-3, 5, 7, 8);
 every expected value is then compared with `genai_prices.calc_price` (bundled data, no network).
 The other ids a correction covers (`claude-opus-4.6`) and the random cross-check of every provider
-are in tests/test_genai_prices.py.
+are in tests/pricing/test_genai_prices.py.
 
 Cases where genai-prices deliberately disagrees with FACTS.md are excluded one by one, each
 with a comment naming the rule, and pinned by a `test_known_disagreement_*` test so that a
@@ -29,7 +29,9 @@ import genai_prices
 import pytest
 from genai_prices import calc_price, extract_usage
 
-DATA = Path(__file__).resolve().parents[1] / "src" / "tierlens" / "pricing" / "data"
+from tests.paths import REPO
+
+DATA = REPO / "src" / "tierlens" / "pricing" / "data"
 CORRECTIONS, SNAPSHOT = DATA / "corrections.csv", DATA / "genai_prices.csv"
 
 COLUMNS = [

@@ -12,12 +12,13 @@ import polars as pl
 import pytest
 
 import tierlens
+from tests.paths import TESTS
 from tierlens.config import Settings
 from tierlens.errors import SourceError
 from tierlens.ingest import ingest
 from tierlens.sources.claude_code import claude_code_roots
 
-REAL = Path(__file__).parent / "realworld"
+REAL = TESTS / "realworld"
 STREAM = REAL / "anthropic" / "stream_plain_claude-opus-4-6.jsonl"
 
 
@@ -56,7 +57,11 @@ def test_interleaved_streams_are_told_apart_by_the_gateways_request_id(tmp_path:
     def stream(rid: str, mid: str, out: int) -> list[dict[str, Any]]:
         start = {"type": "message_start", "message": {"id": mid, "type": "message", "role": "assistant",
                  "model": "claude-haiku-4-5", "usage": {"input_tokens": 100, "output_tokens": 1}}}  # fmt: skip
-        delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": out}}
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": out},
+        }
         return [{"request_id": rid, "ts": "2026-11-02T10:00:00Z", "response": e}
                 for e in (start, delta, {"type": "message_stop"})]  # fmt: skip
 
@@ -80,7 +85,9 @@ def test_fast_mode_is_billed_at_the_models_multiplier(tmp_path: Path) -> None:
     assert got["m1"]["cost_usd"] == pytest.approx(base * 6, rel=1e-12)  # $30 / $150
     assert got["m2"]["cost_usd"] == pytest.approx(base * 2, rel=1e-12)  # $10 / $50
     assert got["m3"]["cost_usd"] == pytest.approx(base, rel=1e-12)
-    assert not got["m4"]["priced"] and got["m4"]["cost_usd"] is None  # Sonnet has no fast mode: unknown, not $0
+    assert (
+        not got["m4"]["priced"] and got["m4"]["cost_usd"] is None
+    )  # Sonnet has no fast mode: unknown, not $0
     assert got["m1"]["speed"] == "fast" and got["m3"]["speed"] == "standard"
 
 
@@ -143,8 +150,20 @@ def test_the_report_counts_fast_mode_apart(tmp_path: Path) -> None:
                 "model": "claude-opus-4-8", "usage": {"input_tokens": 1000, "output_tokens": 100, "speed": speed}}}  # fmt: skip
 
     data = tmp_path / "d"
-    ingest([write(tmp_path / "fast.jsonl", [msg("m1", "fast"), msg("m2", "standard")])], Settings(data_dir=data))
-    args = ["report", "--data", str(data), "--since", "2026-11-02", "--until", "2026-11-09", "--format", "json"]
+    ingest(
+        [write(tmp_path / "fast.jsonl", [msg("m1", "fast"), msg("m2", "standard")])], Settings(data_dir=data)
+    )
+    args = [
+        "report",
+        "--data",
+        str(data),
+        "--since",
+        "2026-11-02",
+        "--until",
+        "2026-11-09",
+        "--format",
+        "json",
+    ]
     out = CliRunner().invoke(main, args, catch_exceptions=False)
     savings = json.loads(out.output)["savings"]
     base = (1000 * 5 + 100 * 25) / 1e6

@@ -44,8 +44,15 @@ def assembled(p: Parsed, reader: Reader) -> Parsed:
 
 @pytest.mark.parametrize("exact", [False, True])
 def test_wrapped_and_bare_messages(exact: bool) -> None:
-    wrapped = f.logged(feature="support-chat", model="claude-opus-4-6", input_tokens=10, output_tokens=5,
-                       metadata={"user_id": "u7", "api_key_id": "key1"}, tags=["team:a"], latency_ms=812.5)
+    wrapped = f.logged(
+        feature="support-chat",
+        model="claude-opus-4-6",
+        input_tokens=10,
+        output_tokens=5,
+        metadata={"user_id": "u7", "api_key_id": "key1"},
+        tags=["team:a"],
+        latency_ms=812.5,
+    )
     bare = f.message(model="claude-haiku-4-5-20251001", input_tokens=20, output_tokens=2)
     bare_line = {**bare, "timestamp": 1756720800}  # epoch seconds beside a bare response
     p = parse([wrapped, bare_line], exact=exact)
@@ -88,12 +95,40 @@ def test_message_text_is_never_kept() -> None:
 def test_skips_and_rejects_are_counted_with_reasons(exact: bool) -> None:
     lines: list[Any] = [
         f.logged(),
-        {"ts": "2026-09-01T10:00:00Z", "request_id": "r", "response": {"type": "error", "error": {"type": "overloaded_error"}}},
+        {
+            "ts": "2026-09-01T10:00:00Z",
+            "request_id": "r",
+            "response": {"type": "error", "error": {"type": "overloaded_error"}},
+        },
         {"type": "message_delta", "usage": {"output_tokens": 5}},
-        {"ts": "2026-09-01T10:00:00Z", "response": {"id": "m1", "model": "claude-haiku-4-5", "usage": {"input_tokens": "1623", "output_tokens": 1}}},
-        {"ts": "not a time", "response": {"id": "m2", "model": "claude-haiku-4-5", "usage": {"input_tokens": 1, "output_tokens": 1}}},
-        {"ts": "2026-09-01T10:00:00Z", "response": {"id": "m3", "model": "claude-haiku-4-5", "usage": {"input_tokens": -1, "output_tokens": 1}}},
-        {"ts": "2026-09-01T10:00:00Z", "response": {"id": "m4", "usage": {"input_tokens": 1, "output_tokens": 1}}},
+        {
+            "ts": "2026-09-01T10:00:00Z",
+            "response": {
+                "id": "m1",
+                "model": "claude-haiku-4-5",
+                "usage": {"input_tokens": "1623", "output_tokens": 1},
+            },
+        },
+        {
+            "ts": "not a time",
+            "response": {
+                "id": "m2",
+                "model": "claude-haiku-4-5",
+                "usage": {"input_tokens": 1, "output_tokens": 1},
+            },
+        },
+        {
+            "ts": "2026-09-01T10:00:00Z",
+            "response": {
+                "id": "m3",
+                "model": "claude-haiku-4-5",
+                "usage": {"input_tokens": -1, "output_tokens": 1},
+            },
+        },
+        {
+            "ts": "2026-09-01T10:00:00Z",
+            "response": {"id": "m4", "usage": {"input_tokens": 1, "output_tokens": 1}},
+        },
         f.logged(),
     ]
     p = parse(lines, exact=exact)
@@ -101,7 +136,7 @@ def test_skips_and_rejects_are_counted_with_reasons(exact: bool) -> None:
     assert p.skipped == {"error response": 1, "stream events without their message_start": 1}
     reasons = {r["line"]: r["reason"] for r in p.rejects}
     assert reasons == {
-        4: 'response.usage.input_tokens: expected an integer, got a string',
+        4: "response.usage.input_tokens: expected an integer, got a string",
         5: BAD_TIME,
         6: "negative token count",
         7: "missing model",
@@ -109,24 +144,40 @@ def test_skips_and_rejects_are_counted_with_reasons(exact: bool) -> None:
 
 
 def test_garbage_lines_cost_only_themselves_and_keep_line_numbers() -> None:
-    lines: list[Any] = [f.logged(), "upstream connect error", "", '{"ts": "2026-09-01', f.logged(), "[1, 2]", "null"]
+    lines: list[Any] = [
+        f.logged(),
+        "upstream connect error",
+        "",
+        '{"ts": "2026-09-01',
+        f.logged(),
+        "[1, 2]",
+        "null",
+    ]
     p = parse(lines)
     # the good lines still go through the fast path; only the bad ones are decoded one by one
     assert p.path_used == "mixed" and p.rows.height == 2
     assert p.rows["source_line"].to_list() == [1, 5]
     assert p.skipped == {"blank line": 1}
     assert [(r["line"], r["reason"].split(":")[0]) for r in p.rejects] == [
-        (2, "invalid JSON"), (4, "invalid JSON"), (6, "expected a JSON object, got array"), (7, "expected a JSON object, got null")
+        (2, "invalid JSON"),
+        (4, "invalid JSON"),
+        (6, "expected a JSON object, got array"),
+        (7, "expected a JSON object, got null"),
     ]
     assert all(r["file"] == "test.jsonl" and len(r["sha256"]) == 64 for r in p.rejects)
 
 
 def test_batch_results_only_succeeded_billed_at_batch_tier(tmp_path: Path) -> None:
     path = tmp_path / "msgbatch_01ABC_results.jsonl"
-    lines = [f.batch_result("nightly-digest:0001", input_tokens=1000, output_tokens=100),
-             f.batch_result("nightly-digest:0002", kind="errored"), f.batch_result("x:3", kind="expired")]
+    lines = [
+        f.batch_result("nightly-digest:0001", input_tokens=1000, output_tokens=100),
+        f.batch_result("nightly-digest:0002", kind="errored"),
+        f.batch_result("x:3", kind="expired"),
+    ]
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    (tmp_path / "msgbatch_01ABC.batch.json").write_text(json.dumps({"id": "msgbatch_01ABC", "ended_at": "2026-09-07T03:10:00Z"}))
+    (tmp_path / "msgbatch_01ABC.batch.json").write_text(
+        json.dumps({"id": "msgbatch_01ABC", "ended_at": "2026-09-07T03:10:00Z"})
+    )
     ctx = Context(source_file=str(path), path=path, ingest_id="t")
     p = parse_chunk(make_reader("anthropic_batch", Settings()), path.read_bytes(), 1, ctx)
     assert p.skipped == {"batch result errored": 1, "batch result expired": 1}
@@ -144,7 +195,9 @@ def test_batch_time_precedence_option_then_sidecar_then_mtime(tmp_path: Path) ->
     ctx = Context(source_file=str(path), path=path, ingest_id="t")
     by_mtime = parse_chunk(reader, path.read_bytes(), 1, ctx).rows.row(0, named=True)
     assert by_mtime["ts_source"] == "file_mtime" and by_mtime["ts"] == datetime.fromtimestamp(1757000000, UTC)
-    given = Context(source_file=str(path), path=path, ingest_id="t", options={"batch_ended_at": datetime(2026, 1, 2)})
+    given = Context(
+        source_file=str(path), path=path, ingest_id="t", options={"batch_ended_at": datetime(2026, 1, 2)}
+    )
     by_option = parse_chunk(reader, path.read_bytes(), 1, given).rows.row(0, named=True)
     assert by_option["ts_source"] == "option" and by_option["ts"] == datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -158,7 +211,12 @@ def test_claude_code_dedupe_sidechain_and_synthetic(tmp_path: Path) -> None:
     side_only = f.cc_line(id="msg_B", request_id="req_3", sidechain=True, input_tokens=1, output_tokens=1)
     bigger = f.cc_line(id="msg_B", request_id="req_4", sidechain=True, input_tokens=9, output_tokens=9)
     synthetic = f.cc_line(id="msg_C", model="<synthetic>", input_tokens=0, output_tokens=0)
-    user = {"type": "user", "sessionId": "sess-9", "message": {"role": "user", "content": "fix the test"}, "timestamp": "2026-09-02T10:00:00Z"}
+    user = {
+        "type": "user",
+        "sessionId": "sess-9",
+        "message": {"role": "user", "content": "fix the test"},
+        "timestamp": "2026-09-02T10:00:00Z",
+    }
     summary = {"type": "summary", "summary": "Fixing tests", "leafUuid": "x"}
     lines = [user, side, base, repeat, side_only, bigger, synthetic, summary]
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
@@ -199,9 +257,9 @@ def test_chunks_smaller_than_the_file_keep_line_numbers(tmp_path: Path, write: A
     small = load_settings(data_dir=tmp_path / "d", chunk_bytes=2048)
     res = ingest([path], small)
     assert res.rows_added == 49 and [r["line"] for r in res.rejects] == [31]
-    assert sorted(pl.read_parquet(str(tmp_path / "d" / "requests" / "**" / "*.parquet"))["source_line"].to_list()) == [
-        n for n in range(1, 51) if n != 31
-    ]
+    assert sorted(
+        pl.read_parquet(str(tmp_path / "d" / "requests" / "**" / "*.parquet"))["source_line"].to_list()
+    ) == [n for n in range(1, 51) if n != 31]
 
 
 # --- properties ------------------------------------------------------------------------------------
@@ -209,10 +267,20 @@ def test_chunks_smaller_than_the_file_keep_line_numbers(tmp_path: Path, write: A
 token = st.integers(min_value=0, max_value=2_000_000)
 valid_record = st.builds(
     lambda i, o, r, w5, w1, geo, tier, model: f.logged(
-        input_tokens=i, output_tokens=o, cache_read=r, cache_creation=w5 + w1, split=(w5, w1),
-        inference_geo=geo, service_tier=tier, model=model,
+        input_tokens=i,
+        output_tokens=o,
+        cache_read=r,
+        cache_creation=w5 + w1,
+        split=(w5, w1),
+        inference_geo=geo,
+        service_tier=tier,
+        model=model,
     ),
-    token, token, token, token, token,
+    token,
+    token,
+    token,
+    token,
+    token,
     st.sampled_from([None, "us", "global"]),
     st.sampled_from(["standard", "batch", "priority"]),
     st.sampled_from(["claude-opus-4-6", "claude-haiku-4-5-20251001", "claude-sonnet-4-5", "unknown-model"]),
@@ -229,10 +297,13 @@ def test_valid_records_round_trip(records: list[dict[str, Any]]) -> None:
     for rec, row in zip(records, fast.rows.sort("source_line").to_dicts(), strict=True):
         u = rec["response"]["usage"]
         assert (row["input_tokens"], row["output_tokens"], row["cache_read_tokens"]) == (
-            u["input_tokens"], u["output_tokens"], u["cache_read_input_tokens"]
+            u["input_tokens"],
+            u["output_tokens"],
+            u["cache_read_input_tokens"],
         )
         assert (row["cache_write_5m_tokens"], row["cache_write_1h_tokens"]) == (
-            u["cache_creation"]["ephemeral_5m_input_tokens"], u["cache_creation"]["ephemeral_1h_input_tokens"]
+            u["cache_creation"]["ephemeral_5m_input_tokens"],
+            u["cache_creation"]["ephemeral_1h_input_tokens"],
         )
 
 
@@ -241,7 +312,14 @@ garbage = st.one_of(
     st.binary(max_size=40).map(lambda b: b.replace(b"\n", b" ").decode("latin-1")),
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["usage", "response", "model", "ts", "input_tokens", "type"]), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["usage", "response", "model", "ts", "input_tokens", "type"]),
+                inner,
+                max_size=3,
+            )
+        ),
         max_leaves=8,
     ).map(lambda v: json.dumps(v)),
 )
@@ -283,7 +361,9 @@ def test_a_relayed_copy_never_wins_over_the_subagents_own_transcript(tmp_path: P
     parent = project / "parent.jsonl"
     own = project / "other-session" / "subagents" / "agent-a1.jsonl"
     own.parent.mkdir(parents=True)
-    parent.write_text(json.dumps(f.cc_line(session="parent", id="msg_main")) + "\n" + json.dumps(_relayed(early)) + "\n")
+    parent.write_text(
+        json.dumps(f.cc_line(session="parent", id="msg_main")) + "\n" + json.dumps(_relayed(early)) + "\n"
+    )
     own.write_text(json.dumps(final) + "\n")
     for name, files in (("both", [parent, own]), ("parent only", [parent])):
         data = tmp_path / name
@@ -309,11 +389,16 @@ def _session_tree(root: Path) -> list[Path]:
     a.write_text("".join(json.dumps(x) + "\n" for x in [one, {**one, "uuid": "block-2"}]))
     anonymous = {k: v for k, v in f.cc_line(id="msg_2", request_id="req_2").items() if k != "sessionId"}
     b.write_text(
-        json.dumps(anonymous) + "\n" + '{"type": "assistant", "message": \n'
-        + json.dumps(f.cc_line(session="sess-b", id="msg_1", request_id="req_1", output_tokens=50)) + "\n"
+        json.dumps(anonymous)
+        + "\n"
+        + '{"type": "assistant", "message": \n'
+        + json.dumps(f.cc_line(session="sess-b", id="msg_1", request_id="req_1", output_tokens=50))
+        + "\n"
     )
     relayed = _relayed(f.cc_line(session="agent", sidechain=True, id="msg_sub", output_tokens=7))
-    c.write_text(json.dumps(f.cc_line(session="sess-c", id="msg_3", request_id="req_3")) + "\n" + json.dumps(relayed))
+    c.write_text(
+        json.dumps(f.cc_line(session="sess-c", id="msg_3", request_id="req_3")) + "\n" + json.dumps(relayed)
+    )
     empty.write_text("")
     return [a, b, c, empty]
 
@@ -338,7 +423,10 @@ def test_small_sessions_parsed_together_keep_each_files_rows_lines_and_rejects(
     by_message = {r["message_id"]: r for r in joined.to_dicts()}
     assert by_message["msg_1"]["source_file"] == str(files[0]) and by_message["msg_1"]["output_tokens"] == 5
     assert by_message["msg_2"]["session_id"] == "sess-b"  # the file's name, when the line has none
-    assert by_message["msg_2"]["project"] == "-home-dev-lib" and by_message["msg_3"]["project"] == "-home-dev-lib"
+    assert (
+        by_message["msg_2"]["project"] == "-home-dev-lib"
+        and by_message["msg_3"]["project"] == "-home-dev-lib"
+    )
     assert by_message["msg_3"]["source_line"] == 1 and by_message["msg_sub"]["source_line"] == 2
     assert [(r["file"], r["line"]) for r in res.rejects] == [(str(files[1]), 2)]
     for key in ("lines_read", "records_read", "duplicates_skipped", "skipped", "files", "files_skipped"):
@@ -348,7 +436,9 @@ def test_small_sessions_parsed_together_keep_each_files_rows_lines_and_rejects(
     ]
 
 
-def test_a_file_that_breaks_a_joined_parse_is_reported_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_that_breaks_a_joined_parse_is_reported_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tierlens.ingest as ingest_module
 
     files = _session_tree(tmp_path)

@@ -23,15 +23,25 @@ def run(*args: str, env: dict[str, str] | None = None) -> Any:
 
 def test_ingest_then_summary(write: Any, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    path = write("a.jsonl", [f.logged(feature="chat", input_tokens=1000, output_tokens=100), "bad line",
-                             f.logged(feature="search", model="claude-haiku-4-5", input_tokens=1000)])
+    path = write(
+        "a.jsonl",
+        [
+            f.logged(feature="chat", input_tokens=1000, output_tokens=100),
+            "bad line",
+            f.logged(feature="search", model="claude-haiku-4-5", input_tokens=1000),
+        ],
+    )
     res = run("ingest", str(path), "--data", str(data))
     assert res.exit_code == 0, res.output
-    assert re.search(r"rows added\s+2", res.output) and re.search(r"rejected\s+1\s+\(invalid JSON: 1\)", res.output)
+    assert re.search(r"rows added\s+2", res.output) and re.search(
+        r"rejected\s+1\s+\(invalid JSON: 1\)", res.output
+    )
     summary = run("summary", "--data", str(data), "--format", "json")
     payload = json.loads(summary.output)
     assert payload["total_requests"] == 2
-    assert payload["total_cost_usd"] == pytest.approx((1000 * 3 + 100 * 15 + 1000 * 1 + 50 * 5) / 1e6, rel=1e-12)
+    assert payload["total_cost_usd"] == pytest.approx(
+        (1000 * 3 + 100 * 15 + 1000 * 1 + 50 * 5) / 1e6, rel=1e-12
+    )
     text = run("summary", "--data", str(data)).output
     assert "chat" in text and "search" in text and "By feature and tier" in text
 
@@ -41,7 +51,11 @@ def test_exit_codes(write: Any, tmp_path: Path) -> None:
     bad = write("bad.jsonl", [f.logged(), "{"])
     assert run("ingest", str(bad), "--data", data, "--strict").exit_code == 3
     missing = run("ingest", str(tmp_path / "missing.jsonl"), "--data", data)
-    assert missing.exit_code == 3 and "Error: no such file" in missing.output and "Traceback" not in missing.output
+    assert (
+        missing.exit_code == 3
+        and "Error: no such file" in missing.output
+        and "Traceback" not in missing.output
+    )
     assert run("ingest", str(bad), "--data", data, "--format", "nope").exit_code == 2
     assert run("summary", "--data", str(tmp_path / "empty")).exit_code == 3
 
@@ -54,7 +68,9 @@ def test_unknown_config_key_suggests_the_right_one(tmp_path: Path) -> None:
     assert "did you mean 'data_dir'" in res.output and "did you mean 'ended_at'" in res.output
 
 
-def test_precedence_flag_over_env_over_file(tmp_path: Path, write: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_flag_over_env_over_file(
+    tmp_path: Path, write: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tierlens.config import load_settings
 
     cfg = tmp_path / "tierlens.toml"

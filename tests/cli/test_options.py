@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests import factories as f
+from tests.paths import REPO
 from tierlens.cli import main
 from tierlens.errors import ConfigError
 
@@ -110,10 +111,12 @@ def test_ingest_reads_input_format_and_still_accepts_the_old_spelling(write: Any
         ["reconcile", "--logged"],
         ["query", "spend_by_period"],
         ["export", "-o", "focus.csv"],
-        ["replay", "--policy", str(Path(__file__).resolve().parents[1] / "policies")],
+        ["replay", "--policy", str(REPO / "policies")],
     ],
 )
-def test_a_missing_or_foreign_directory_is_an_error_on_every_command(command: list[str], tmp_path: Path) -> None:
+def test_a_missing_or_foreign_directory_is_an_error_on_every_command(
+    command: list[str], tmp_path: Path
+) -> None:
     assert run(*command, "--data", str(tmp_path / "nope")).exit_code == 3
     (tmp_path / "photos").mkdir()
     res = run(*command, "--data", str(tmp_path / "photos"))
@@ -269,16 +272,29 @@ def test_a_subagent_call_is_stored_with_its_final_tokens_not_the_relayed_partial
     session = "5f74f3dd-5e57-45c0-9fe2-46e9e1b5f2c4"
     project = tmp_path / "claude" / "projects" / "-home-dev-app"
     (project / session / "subagents").mkdir(parents=True)
-    final = f.cc_line(session=session, request_id="req_sub1", sidechain=True, id="msg_sub1",
-                      model="claude-haiku-4-5-20251001", input_tokens=100, output_tokens=500)
+    final = f.cc_line(
+        session=session,
+        request_id="req_sub1",
+        sidechain=True,
+        id="msg_sub1",
+        model="claude-haiku-4-5-20251001",
+        input_tokens=100,
+        output_tokens=500,
+    )
     partial = json.loads(json.dumps(final))
     partial["message"]["usage"]["output_tokens"] = 7
     relayed = {
-        "type": "progress", "isSidechain": False, "sessionId": session, "timestamp": final["timestamp"],
-        "uuid": "uuid-relay", "data": {"message": {"type": "assistant", "requestId": "req_sub1", "message": partial["message"]}},
+        "type": "progress",
+        "isSidechain": False,
+        "sessionId": session,
+        "timestamp": final["timestamp"],
+        "uuid": "uuid-relay",
+        "data": {"message": {"type": "assistant", "requestId": "req_sub1", "message": partial["message"]}},
     }
     (project / f"{session}.jsonl").write_text(json.dumps(relayed) + "\n", encoding="utf-8")
-    (project / session / "subagents" / "agent-a0b6df9.jsonl").write_text(json.dumps(final) + "\n", encoding="utf-8")
+    (project / session / "subagents" / "agent-a0b6df9.jsonl").write_text(
+        json.dumps(final) + "\n", encoding="utf-8"
+    )
     data = tmp_path / "data"
     res = run("ingest", str(tmp_path / "claude"), "--data", str(data), "--json")
     assert res.exit_code == 0, res.output
@@ -288,7 +304,11 @@ def test_a_subagent_call_is_stored_with_its_final_tokens_not_the_relayed_partial
     assert rows["output_tokens"].to_list() == [500]
 
 
-@pytest.mark.parametrize("cmd", [["summary"], ["reconcile", "--logged"], ["replay", "--policy", "policies/opus-to-sonnet.toml"]], ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "cmd",
+    [["summary"], ["reconcile", "--logged"], ["replay", "--policy", "policies/opus-to-sonnet.toml"]],
+    ids=lambda c: c[0],
+)
 def test_as_of_reads_the_data_before_that_day_like_until(cmd: list[str], sample_data: Path) -> None:
     from tests.conftest import REPO
 
@@ -323,7 +343,17 @@ def test_a_bad_argument_names_the_parameter_in_the_library_and_the_option_on_the
     assert str(caught.value) == "accounts wants ISSUER=ID (e.g. anthropic=org_123), got 'org_123'"
     res = CliRunner().invoke(
         main,
-        ["export", "--data", str(sample_data), "--format", "focus", "-o", str(tmp_path / "f.csv"), "--account", "{x}"],
+        [
+            "export",
+            "--data",
+            str(sample_data),
+            "--format",
+            "focus",
+            "-o",
+            str(tmp_path / "f.csv"),
+            "--account",
+            "{x}",
+        ],
     )
     assert res.exit_code == 2
     # the option's own spelling (`--account`, not the parameter's `accounts`); the value as given

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import tierlens
 from tests.fake_messages import Behaviour, fake_messages_api
+from tests.paths import REPO
 from tierlens.cli import main
 from tierlens.config import Settings
 from tierlens.ingest import ingest
@@ -21,7 +22,6 @@ from tierlens.trial.cases import Answer, Case, answer_of, read_cases
 from tierlens.trial.run import agreement
 from tierlens.trial.sample import representative
 
-REPO = Path(__file__).resolve().parents[1]
 POLICY = REPO / "policies" / "short-structured-to-haiku.toml"
 SECRET = "sk-ant-api03-trial-test-secret-do-not-print"
 LABELS = ("billing", "bug", "account", "refund")
@@ -365,9 +365,7 @@ def test_a_judge_grades_each_answer_and_its_cost_counts_in_the_spend(
     trials = stored_trials(data)
     assert sorted(trials["judge_score"].to_list()) == [2] * 5 + [5] * 20
     # Opus 4.6: $5 in, $25 out; the fake judge's usage is known from what it was shown
-    judge_cost = sum(
-        (len(b["messages"][-1]["content"]) // 4) * 5 * M + 3 * 25 * M for b in fake.judged
-    )
+    judge_cost = sum((len(b["messages"][-1]["content"]) // 4) * 5 * M + 3 * 25 * M for b in fake.judged)
     assert trials["judge_cost_usd"].sum() == pytest.approx(judge_cost)
     assert feature["spent_usd"] == pytest.approx(trials["cost_usd"].sum() + judge_cost)
     shown = fake.judged[0]["messages"][0]["content"]
@@ -400,7 +398,9 @@ def test_a_judge_without_a_price_is_refused_before_anything_is_sent(
     assert fake.seen == [] and fake.judged == []
 
 
-def test_a_dry_run_with_a_judge_counts_the_judges_worst_case(bodies: tuple[Path, Path], fake: Behaviour) -> None:
+def test_a_dry_run_with_a_judge_counts_the_judges_worst_case(
+    bodies: tuple[Path, Path], fake: Behaviour
+) -> None:
     logs, data = bodies
     args = ("--logs", str(logs), "--data", str(data), "--sample", "10", "--dry-run", "--format", "json")
     alone = json.loads(_cli(*args).output)["estimated_max_usd"]

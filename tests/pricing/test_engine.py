@@ -402,7 +402,13 @@ def test_price_diff_lists_each_difference_and_its_source() -> None:
     assert not any(r["provider"] == "google" for r in by_id.values())  # uncorrected rows are genai-prices'
 
 
-_MODELS = ["claude-sonnet-4-5-20250929", "claude-haiku-4-5", "claude-opus-4-6", "claude-nimbus-preview", "gpt-4.1"]
+_MODELS = [
+    "claude-sonnet-4-5-20250929",
+    "claude-haiku-4-5",
+    "claude-opus-4-6",
+    "claude-nimbus-preview",
+    "gpt-4.1",
+]
 
 
 def _canonical_rows(spec: list[tuple[Any, ...]]) -> pl.DataFrame:
@@ -460,7 +466,12 @@ def test_counterfactuals_priced_by_cells_equal_the_rows_priced_one_by_one(
         {"model_id": target},
         {"input_tokens": prompt, "cache_read_tokens": zero, "cache_write_5m_tokens": zero},
         {"service_tier": "standard"},
-        {"input_tokens": prompt, "cache_read_tokens": zero, "cache_write_5m_tokens": zero, "model_id": target},
+        {
+            "input_tokens": prompt,
+            "cache_read_tokens": zero,
+            "cache_write_5m_tokens": zero,
+            "model_id": target,
+        },
     ]
     got = reprice_sums(rows.lazy(), TABLE, counterfactuals)
     for (total, change), cf in zip(got, counterfactuals, strict=True):
@@ -488,7 +499,9 @@ def _rows_of(tokens: list[tuple[int, int, int]]) -> pl.DataFrame:
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(*[st.integers(0, 2_000_000)] * 3), min_size=2, max_size=40))
-def test_a_requests_cost_does_not_depend_on_the_batch_it_is_priced_in(tokens: list[tuple[int, int, int]]) -> None:
+def test_a_requests_cost_does_not_depend_on_the_batch_it_is_priced_in(
+    tokens: list[tuple[int, int, int]],
+) -> None:
     rows = _rows_of(tokens)
     together = price_requests(rows, TABLE)
     alone = pl.concat([price_requests(rows[i : i + 1], TABLE) for i in range(rows.height)])
@@ -499,12 +512,17 @@ def test_a_requests_cost_does_not_depend_on_the_batch_it_is_priced_in(tokens: li
     # (prompts of at most 200K tokens: above, Sonnet 4.5 has its long-context rates)
     rate = {"claude-opus-4-6": 25, "claude-haiku-4-5": 5, "claude-sonnet-4-5": 15}
     short = together.filter(pl.col("input_tokens") + pl.col("cache_read_tokens") <= 200_000)
-    expected = [o * rate[m] / 1_000_000 for o, m in zip(short["output_tokens"], short["model_id"], strict=True)]
+    expected = [
+        o * rate[m] / 1_000_000 for o, m in zip(short["output_tokens"], short["model_id"], strict=True)
+    ]
     assert short["cost_output_usd"].to_list() == expected
 
 
 def test_44_output_tokens_of_opus_cost_exactly_what_a_division_gives() -> None:
     rows = _rows_of([(0, 0, 44)] * 6)
-    assert price_requests(rows, TABLE).filter(pl.col("model_id") == "claude-opus-4-6")["cost_output_usd"].to_list() == [
-        44 * 25 / 1_000_000
-    ] * 2
+    assert (
+        price_requests(rows, TABLE)
+        .filter(pl.col("model_id") == "claude-opus-4-6")["cost_output_usd"]
+        .to_list()
+        == [44 * 25 / 1_000_000] * 2
+    )

@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import tierlens
+from tests.paths import TESTS
 from tierlens.config import Settings
 from tierlens.ingest import ingest
 
-CORPUS = Path(__file__).parent / "realworld"
-FORMATS = Path(__file__).parent / "fixtures" / "formats"
+CORPUS = TESTS / "realworld"
+FORMATS = TESTS / "fixtures" / "formats"
 # the real files, plus one small file of every other JSON-lines reader (Bedrock, OTel, Usage API)
 LINE_FILES = sorted(CORPUS.rglob("*.jsonl")) + sorted(FORMATS.glob("*.jsonl"))
 KEY = ["dedupe_key", "model", "input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
@@ -41,7 +42,9 @@ def streams(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [*(str(p.relative_to(p.parents[1])) for p in LINE_FILES), "all real streams"])
+@pytest.mark.parametrize(
+    "name", [*(str(p.relative_to(p.parents[1])) for p in LINE_FILES), "all real streams"]
+)
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunk=st.integers(1024, 64 * 1024))
 def test_any_chunk_size_gives_the_same_rows(
