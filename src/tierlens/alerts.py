@@ -286,7 +286,7 @@ def _budget(rule: BudgetRule, rows: pl.DataFrame, as_of: date, newest: date) -> 
 
 
 def _growth(rule: GrowthRule, rows: pl.LazyFrame, as_of: date) -> list[Alert]:
-    from tierlens.report.model import windows
+    from tierlens.report.windows import windows
 
     current, previous = windows(rule.period, as_of, history=1)
     before = previous[0]

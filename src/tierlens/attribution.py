@@ -35,7 +35,6 @@ from typing import Any
 import polars as pl
 
 from tierlens.config import AttributionConfig, AttributionRule
-from tierlens.errors import StoreError
 from tierlens.schema import COST_COLUMNS, SCHEMA, TOKEN_COLUMNS, TOOL_CALL_COLUMNS, UNATTRIBUTED, conform
 from tierlens.store import Layout, Store, scan
 from tierlens.store.doctor import readable
@@ -302,8 +301,6 @@ def reattribute(data_dir: str | Path, cfg: AttributionConfig, *, dry_run: bool =
     """Re-run attribution over the stored dataset with `cfg`, rewriting changed partitions atomically."""
     layout = Layout(Path(data_dir))
     layout.require()  # missing, or a directory that is no dataset: a clear error
-    if not layout.root.exists():
-        raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
     attribution = Attribution(cfg)
     started = time.perf_counter()
     store = Store(data_dir)

@@ -92,6 +92,12 @@ class ParameterError(ConfigError):
         return self.template.format(**{p: name(p) for p in self.params}, **self.values)
 
 
+class NoDatasetError(ParameterError, StoreError):
+    """No tierlens dataset where one was asked for (the message names the `data_dir` parameter)."""
+
+    exit_code = ExitCode.INPUT
+
+
 class PolicyError(ConfigError):
     """A policy file is invalid; the message starts with `path:line:col:` when the place is known."""
 
@@ -119,6 +125,10 @@ class ConditionError(ConfigError):
 
 class AssumptionError(ConfigError):
     """An `[assumptions]` value or a `--assume` option is invalid."""
+
+
+class AssumeItemError(ParameterError, AssumptionError):
+    """An `assume` item that is no `KEY=VALUE` (named as the parameter, or the CLI's `--assume`)."""
 
 
 class BacktestError(TierlensError):

@@ -20,7 +20,6 @@ from typing import Any
 import polars as pl
 
 from tierlens.attribution import Attribution
-from tierlens.errors import StoreError
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import price_stored
 from tierlens.schema import COST_COLUMNS, PRICE_COLUMNS, SCHEMA, conform
@@ -84,9 +83,7 @@ def reprice(
 ) -> RepriceRun:
     """Re-price the stored requests of days in [since, until] (and of `model`, logged or normalized)."""
     layout = Layout(Path(data_dir))
-    layout.require()  # missing, or a directory that is no dataset: a clear error
-    if not layout.requests.is_dir():
-        raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
+    layout.require(requests=True)  # missing, or a directory that is no dataset: a clear error
     started = time.perf_counter()
     with Store(data_dir).transaction(log="repricings.jsonl") as txn:
         run = RepriceRun(txn.ingest_id, str(data_dir), dry_run, table.version)

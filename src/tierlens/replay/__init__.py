@@ -77,19 +77,19 @@ def run(
     """Load the policies and the dataset, then replay (or backtest at `backtest_at`); `progress`
     is told how many draws are made; `bench`: quality judgments for the quality grades; `trials`:
     the output ratios trials measured (they replace the logs' own for their features)."""
-    from tierlens.errors import ConfigError
+    from tierlens.errors import ParameterError
     from tierlens.store import scan
 
     if draws < 1:
-        raise ConfigError("--draws must be at least 1")
+        raise ParameterError("{draws} must be at least 1")
     table = table or PriceTable.load()
     overrides = parse_assume(list(assume))
     loaded = load_policies(policies, table, overrides) if policies else []
     lf = lf if lf is not None else scan(data_dir)
     if backtest_at is not None:
         if since or until:
-            raise ConfigError(
-                "--since/--until do not apply to --backtest (its windows are --backtest-days each side)"
+            raise ParameterError(
+                "{since}/{until} do not apply to {backtest_at} (its windows are {backtest_days} each side)"
             )
         return backtest(
             lf,
@@ -104,7 +104,9 @@ def run(
             progress=progress,
         )
     if not loaded:
-        raise ConfigError("give at least one --policy (a TOML file or a directory of them, e.g. policies/)")
+        raise ParameterError(
+            "give at least one {policies} (a TOML file or a directory of them, e.g. policies/)"
+        )
     return replay(
         lf,
         loaded,

@@ -32,9 +32,7 @@ from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 from typing import Any
 
-from tierlens.errors import (
-    AssumptionError,
-)
+from tierlens.errors import AssumeItemError, AssumptionError
 
 _STD_NORMAL = NormalDist()
 CACHE_MODES = ("auto", "kept", "cold")
@@ -210,7 +208,7 @@ answer length by x0.73..x1.87, a log-ratio standard deviation of 0.25; all 21 pa
 Claude models, 0.48. Announcements of the 4.x generations report larger moves still where effort
 or thinking settings change (Opus 4.5 at medium effort: "76% fewer output tokens" than Sonnet
 4.5). 0.30 holds the Claude-to-Claude moves (the replay's common case) and, as
-`tests/test_replay_coverage.py` checks, contains the observed outcome of simulated migrations
+`tests/replay/test_coverage.py` checks, contains the observed outcome of simulated migrations
 with ratios of that spread inside P10..P90 about 80% of the time. A feature observed on both
 models replaces this prior with its calibrated ratio (`calibrate.py`), much narrower [P: the
 leaderboard; U: its transfer to one team's traffic]."""
@@ -403,7 +401,7 @@ def parse_assume(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise AssumptionError(f"--assume expects KEY=VALUE, got {item!r}")
+            raise AssumeItemError("{assume} expects KEY=VALUE, got {got}", got=repr(item))
         doc = None
         for text in (f"{key.strip()} = {raw.strip()}", f"{key.strip()} = {_toml_string(raw.strip())}"):
             try:
@@ -412,7 +410,7 @@ def parse_assume(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
             except tomllib.TOMLDecodeError:
                 continue
         if doc is None:
-            raise AssumptionError(f"--assume {item!r}: not a valid KEY=VALUE (TOML value syntax)")
+            raise AssumeItemError("{assume} {got}: not a valid KEY=VALUE (TOML value syntax)", got=repr(item))
         _deep_merge(merged, doc)
     return merged
 

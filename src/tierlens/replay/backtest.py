@@ -15,7 +15,7 @@ code-review moved from Opus 4.6 to Sonnet 4.6 on 2026-10-12). `backtest(lf, DATE
 4. compares the P10/P50/P90 (and P5/P95) of that prediction with the observed cost (re-priced by
    the pricing engine, so both sides use one price table).
 
-The ranges are validated by `tests/test_replay_coverage.py`: over simulated migrations whose
+The ranges are validated by `tests/replay/test_coverage.py`: over simulated migrations whose
 answer-length ratios have the spread of the default prior, the observed cost falls inside
 P10..P90 in `VALIDATED_COVERAGE["p10_p90"]` of them and inside P5..P95 in `["p05_p95"]`.
 

@@ -21,14 +21,14 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from tierlens.config import SignalsConfig
-from tierlens.errors import ConfigError
-from tierlens.periods import period_bounds
+from tierlens.errors import ParameterError
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import Models
 from tierlens.progress import Progress
 from tierlens.quality.evidence import scores
 from tierlens.queries import get_query, run_query
 from tierlens.report.savings import as_report_finding, basic_findings, coverage_of, potential_of, savings_of
+from tierlens.report.windows import Window, windows
 from tierlens.schema import UNATTRIBUTED
 from tierlens.signals import Flags, find_flags
 from tierlens.store.layout import snapshot
@@ -36,31 +36,8 @@ from tierlens.store.rollup import DIMENSIONS as ROLLUP_DIMENSIONS
 from tierlens.store.rollup import rollup_of
 from tierlens.summary import DIMENSIONS, UNKNOWN_TIER, unknown_value
 
-GRAINS = ("day", "week", "month")
 BY_COLUMNS = DIMENSIONS  # the report breaks spend down by the summary's dimensions
 SCHEMA_VERSION = "tierlens.report/1"
-
-
-@dataclass(frozen=True)
-class Window:
-    """An inclusive range of days."""
-
-    start: date
-    end: date
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    def label(self, grain: str) -> str:
-        if grain == "week" and self.days == 7 and self.start.weekday() == 0:
-            iso = self.start.isocalendar()
-            return f"{iso.year}-W{iso.week:02d} ({self.start} .. {self.end})"
-        if grain == "month" and self.start.day == 1 and self.end.month == self.start.month:
-            return self.start.strftime("%Y-%m")
-        if self.days == 1:
-            return str(self.start)
-        return f"{self.start} .. {self.end}"
 
 
 @dataclass
@@ -95,38 +72,6 @@ class Report:
     def label(self) -> str:
         """The period as the report names it: `2026-W46 (...)`, `2026-11`, or a range."""
         return self.period.label("range" if self.custom else self.grain)
-
-
-# --- periods -------------------------------------------------------------------------------------
-
-
-def _period_of(day: date, grain: str) -> Window:
-    return Window(*period_bounds(day, grain))
-
-
-def windows(
-    grain: str, as_of: date, since: date | None = None, until: date | None = None, history: int = 4
-) -> tuple[Window, list[Window]]:
-    """The report window and the `history` windows before it (most recent first)."""
-    if grain not in GRAINS:
-        raise ConfigError(f"--period must be one of {', '.join(GRAINS)}, got {grain!r}")
-    if since or until:
-        if not (since and until):
-            raise ConfigError("give both --since and --until, or neither")
-        if until < since:
-            raise ConfigError("--until is before --since")
-        current = Window(since, until)
-        prev, w = [], current
-        for _ in range(history):
-            w = Window(w.start - timedelta(days=current.days), w.start - timedelta(days=1))
-            prev.append(w)
-        return current, prev
-    current = _period_of(_period_of(as_of, grain).start - timedelta(days=1), grain)
-    prev, w = [], current
-    for _ in range(history):
-        w = _period_of(w.start - timedelta(days=1), grain)
-        prev.append(w)
-    return current, prev
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -275,7 +220,7 @@ def _checked_by(by: list[str] | None) -> list[str]:
     by = by or ["feature", "tier"]
     unknown = [b for b in by if b not in BY_COLUMNS]
     if unknown:
-        raise ConfigError(f"--by accepts {', '.join(BY_COLUMNS)}; got {', '.join(unknown)}")
+        raise ParameterError(f"{{by}} accepts {', '.join(BY_COLUMNS)}; got {{got}}", got=", ".join(unknown))
     return by
 
 

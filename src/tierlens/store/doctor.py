@@ -19,7 +19,6 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from tierlens.errors import StoreError
 from tierlens.schema import SCHEMA
 from tierlens.store.layout import Layout
 
@@ -95,9 +94,7 @@ def checkup(data_dir: str | Path, *, repair: bool = False) -> Checkup:
     Repairing takes the writer lock, so that no ingest is under way while files move.
     """
     layout = Layout(Path(data_dir))
-    layout.require()  # missing, or a directory that is no dataset: a clear error
-    if not layout.requests.is_dir():
-        raise StoreError(f"no dataset at {layout.root} (run `tierlens ingest` first, or pass --data)")
+    layout.require(requests=True)  # missing, or a directory that is no dataset: a clear error
     if repair:
         from tierlens.store.snapshot import publish
         from tierlens.store.writer import locked

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tierlens.errors import StoreError
+from tierlens.errors import NoDatasetError
 from tierlens.schema import PARTITION_COLUMN, SCHEMA
 
 
@@ -63,12 +63,17 @@ class Layout:
         n = max((int(t) for t in taken if t.isdigit()), default=0)
         return folder / f"part-{n + 1:08d}-{ident}.parquet"
 
-    def require(self) -> None:
-        """Raise StoreError unless a tierlens dataset is here (what every read checks first)."""
-        if not self.root.exists():
-            raise StoreError(f"no dataset at {self.root} (run `tierlens ingest` first, or pass --data)")
+    def require(self, requests: bool = False) -> None:
+        """Raise `NoDatasetError` unless a tierlens dataset is here (what every read checks first);
+        `requests`: unless it holds requests too (a dataset of quality judgments alone has none)."""
+        if not self.root.exists() or (requests and not self.requests.is_dir()):
+            raise NoDatasetError(
+                "no dataset at {root} (run `tierlens ingest` first, or pass {data_dir})", root=str(self.root)
+            )
         if not any(p.exists() for p in (self.requests, self.snapshots, self.meta)):
-            raise StoreError(f"{self.root} is not a tierlens dataset (no requests/ in it; pass --data)")
+            raise NoDatasetError(
+                "{root} is not a tierlens dataset (no requests/ in it; pass {data_dir})", root=str(self.root)
+            )
 
     def partition(self, day: str) -> Path:
         return self.requests / f"{PARTITION_COLUMN}={day}"
