@@ -44,6 +44,14 @@ _LEVEL = {"warning": WARNING, "critical": CRITICAL}
 # under-provisioned feature is a quality question, not spend to page anyone about
 SIGNAL_KINDS = tuple(k for k in KINDS if k not in ("anomaly", "budget", "under_provisioned"))
 
+AlertSeverity = Literal["warning", "critical"]
+"""How bad an alert is: `critical` exits 2 and `warning` 1 (the monitoring-plugin convention)."""
+
+
+def _level(pct: float, warn_pct: float, critical_pct: float) -> AlertSeverity | None:
+    """The severity a percentage reaches against a rule's two thresholds (None below both)."""
+    return "critical" if pct >= critical_pct else "warning" if pct >= warn_pct else None
+
 
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -72,7 +80,7 @@ class GrowthRule(_Rule):
 
 class AnomalyRule(_Rule):
     kind: Literal["anomaly"]
-    severity: Literal["warning", "critical"] = "warning"
+    severity: AlertSeverity = "warning"
     days: int = Field(default=2, ge=1)
     """Only anomalies on the last N days alert (older ones were already actionable before)."""
 
@@ -82,7 +90,7 @@ class SignalRule(_Rule):
     signals: list[str] = []
     """Signal kinds (e.g. top_tier_structured, lost_caching); empty = every over-provisioning signal."""
     min_monthly_usd: float = 0.0
-    severity: Literal["warning", "critical"] = "warning"
+    severity: AlertSeverity = "warning"
 
     @field_validator("signals")
     @classmethod
@@ -99,7 +107,7 @@ class SqlRule(_Rule):
     query: str
     params: dict[str, str] = {}
     """Values may be relative days: "-7d" is seven days before the evaluation day."""
-    severity: Literal["warning", "critical"] = "warning"
+    severity: AlertSeverity = "warning"
 
 
 Rule = Annotated[BudgetRule | GrowthRule | AnomalyRule | SignalRule | SqlRule, Field(discriminator="kind")]
@@ -138,9 +146,11 @@ class Rules(BaseModel):
 
 @dataclass(frozen=True)
 class Alert:
+    """One alert a rule raised for a subject in a period (sent once per threshold and period)."""
+
     rule: str
     kind: str
-    severity: str  # warning | critical
+    severity: AlertSeverity
     subject: str
     period: str
     message: str
@@ -272,7 +282,7 @@ def _budget(rule: BudgetRule, rows: pl.DataFrame, as_of: date, newest: date) -> 
     fc = forecast(rows, as_of, [b], newest)[0]
     value = fc["projected_usd"] if rule.use_forecast else fc["spent_usd"]
     pct = 100 * value / rule.amount
-    level = "critical" if pct >= rule.critical_pct else "warning" if pct >= rule.warn_pct else None
+    level = _level(pct, rule.warn_pct, rule.critical_pct)
     if level is None:
         return []
     what = "projected" if rule.use_forecast else "spent"
@@ -308,7 +318,7 @@ def _growth(rule: GrowthRule, rows: pl.LazyFrame, as_of: date) -> list[Alert]:
         if not then or now is None or now - then < rule.min_usd:
             continue
         pct = 100 * (now - then) / then
-        level = "critical" if pct >= rule.critical_pct else "warning" if pct >= rule.warn_pct else None
+        level = _level(pct, rule.warn_pct, rule.critical_pct)
         if level:
             msg = f"{feat}: ${now:,.2f} in {current.start}..{current.end}, {pct:+.0f}% on ${then:,.2f} the {rule.period} before"
             out.append(
