@@ -39,7 +39,7 @@ from tierlens.errors import (
 from tierlens.pricing import PriceTable, price_requests
 from tierlens.progress import Progress
 from tierlens.replay.assumptions import Dist, Param, draw_values, quantile
-from tierlens.replay.columns import LABELS
+from tierlens.replay.columns import least_certain
 from tierlens.replay.engine import replay
 from tierlens.replay.numeric import fmean, fstd, fsum
 from tierlens.replay.policy import Policy, policy_from_dict
@@ -62,7 +62,7 @@ class Change:
     after_model: str
     n_before: int
     n_after: int
-    shift: float  # total variation distance between the model mixes
+    shift: float  # mix_distance between the model mixes before and after
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,23 +133,31 @@ def detect_changes(lf: pl.LazyFrame, before: tuple[date, date], after: tuple[dat
     )
     changes = []
     for (feature,), part in sorted(mix.group_by("feature"), key=lambda kv: str(kv[0][0])):
-        b = {
-            str(m): int(n)
-            for m, n in part.filter(pl.col("_side") == "before").select("model_id", "n").iter_rows()
-        }
-        a = {
-            str(m): int(n)
-            for m, n in part.filter(pl.col("_side") == "after").select("model_id", "n").iter_rows()
-        }
+        b, a = (
+            {
+                str(m): int(n)
+                for m, n in part.filter(pl.col("_side") == side).select("model_id", "n").iter_rows()
+            }
+            for side in ("before", "after")
+        )
         nb, na = sum(b.values()), sum(a.values())
         if nb < MIN_REQUESTS or na < MIN_REQUESTS:
             continue
-        shift = 0.5 * sum(abs(b.get(m, 0) / nb - a.get(m, 0) / na) for m in set(a) | set(b))
+        shift = mix_distance(a, b)
         top_b = max(sorted(b), key=lambda m: b[m])
         top_a = max(sorted(a), key=lambda m: a[m])
         if shift >= MIN_SHIFT and top_b != top_a:
             changes.append(Change(str(feature), top_b, top_a, nb, na, shift))
     return changes
+
+
+def mix_distance(p: Mapping[str, int], q: Mapping[str, int]) -> float:
+    """The total variation distance between two model mixes (requests per model): the share of
+    requests that would have to move to turn one mix into the other; 1 when either has none."""
+    total_p, total_q = sum(p.values()), sum(q.values())
+    if not (total_p and total_q):
+        return 1.0
+    return 0.5 * sum(abs(p.get(m, 0) / total_p - q.get(m, 0) / total_q) for m in set(p) | set(q))
 
 
 def backtest(
@@ -347,20 +355,13 @@ def _observed(pr: PolicyResult, c: Change, before: Side, after: Side) -> dict[st
 
 
 def _mix(routes: pl.DataFrame, observed: dict[str, int]) -> Mix:
-    """Where the policy sends the feature's requests (a cascade's strong leg aside) and the total
-    variation distance to where they actually went (1 when either side has none)."""
+    """Where the policy sends the feature's requests (a cascade's strong leg aside) and its
+    `mix_distance` to where they actually went."""
     predicted: dict[str, int] = {}
     for to_model, leg, n in routes.select("to_model", "leg", "requests").iter_rows():
         if leg in ("none", "route", "tier", "cheap"):
             predicted[str(to_model)] = predicted.get(str(to_model), 0) + int(n)
-    tp, to = sum(predicted.values()), sum(observed.values())
-    distance = (
-        0.5
-        * sum(abs(predicted.get(m, 0) / tp - observed.get(m, 0) / to) for m in set(predicted) | set(observed))
-        if tp and to
-        else 1.0
-    )
-    return Mix(predicted, tp, distance)
+    return Mix(predicted, sum(predicted.values()), mix_distance(predicted, observed))
 
 
 def _why_not_comparable(c: Change, routes: pl.DataFrame, mix: Mix) -> str | None:
@@ -400,9 +401,8 @@ def _predicted(
     p05, p10, p50, p90, p95 = (quantile(pred, q) for q in (0.05, 0.1, 0.5, 0.9, 0.95))
     sav = [100 * (1 - u / before.unit) for u in unit] if before.unit else [0.0]
     label_rows = pr.rows.filter((pl.col("feature") == c.feature) & (pl.col("touched_requests") > 0))
-    labels = label_rows["label"].to_list()
     return {
-        "label": max(labels, key=LABELS.index) if labels else "exact",
+        "label": least_certain(label_rows["label"].to_list()),
         "predicted_p05": p05,
         "predicted_p10": p10,
         "predicted_p50": p50,

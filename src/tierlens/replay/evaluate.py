@@ -12,13 +12,12 @@ import polars as pl
 from tierlens.pricing import price_requests
 from tierlens.replay.assumptions import ONE
 from tierlens.replay.calibrate import Calibration
-from tierlens.replay.columns import DAYS_PER_MONTH, LABELS
+from tierlens.replay.columns import DAYS_PER_MONTH, LABELS, least_certain, named
 from tierlens.replay.components import Components, mean_probe
 from tierlens.replay.numeric import fsum
 from tierlens.replay.plan import Plan
 from tierlens.replay.quality import QualityRisk, Signals, assess
 from tierlens.replay.results import PolicyResult
-from tierlens.schema import UNATTRIBUTED
 from tierlens.summary import UNKNOWN_TIER
 
 COEFFICIENTS = {
@@ -49,6 +48,9 @@ COMPONENT_KEYS = [
     "_label",
 ]
 """What a component is: every leg with the same keys costs the same per draw, so they sum."""
+TOUCHED = pl.col("_rule") >= 0
+"""A leg some rule of the policy matched (`_rule` is the rule's index, -1 where none did): only
+these legs change cost, carry a label or a quality risk."""
 TOP_SCHEMA = {
     "feature": pl.String,
     "tier": pl.String,
@@ -189,8 +191,8 @@ def _with_baseline(legs: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     )
     x = legs.join(base_probe, on="_cid", how="left")
     return x.with_columns(
-        feature=pl.col("feature").fill_null(UNATTRIBUTED),
-        tier=pl.col("tier").fill_null(UNKNOWN_TIER),
+        named("feature"),
+        named("tier"),
         base=pl.when(pl.col("_slot") == 0).then(pl.col("_base")).otherwise(0.0),
     ).filter(pl.col("_base_priced").fill_null(False))
 
@@ -236,14 +238,14 @@ def _labelled(x: pl.DataFrame) -> pl.DataFrame:
         )
         .then(pl.lit("speculative"))
         .otherwise(pl.lit("modelled")),
-        _touched=(pl.col("_rule") >= 0) & (pl.col("_slot") == 0),
+        _touched=TOUCHED & (pl.col("_slot") == 0),
     )
 
 
 def _components(x: pl.DataFrame) -> pl.DataFrame:
     """The touched legs summed per component: what each draw is evaluated on."""
     return (
-        x.filter(pl.col("_rule") >= 0)
+        x.filter(TOUCHED)
         .group_by(COMPONENT_KEYS)
         .agg(fsum(pl.col("base")), *[fsum(pl.col(n)) for n in COEFFICIENTS])
         .sort(COMPONENT_KEYS, nulls_last=True)
@@ -264,7 +266,7 @@ def _row_sums(x: pl.DataFrame) -> pl.DataFrame:
         requests=pl.col("n").filter(pl.col("_slot") == 0).sum(),
         touched_requests=pl.col("n").filter(pl.col("_touched")).sum(),
         baseline_usd=fsum(pl.col("base")),
-        touched_baseline_usd=fsum(pl.col("base").filter(pl.col("_rule") >= 0)),
+        touched_baseline_usd=fsum(pl.col("base").filter(TOUCHED)),
         unpriced_cf_requests=pl.col("n").filter(pl.col("_unpriced_cf") & (pl.col("_slot") == 0)).sum(),
     )
 
@@ -301,7 +303,7 @@ def _savings_quantiles(per_draw: pl.DataFrame) -> pl.DataFrame:
 def _label_ranks(x: pl.DataFrame) -> pl.DataFrame:
     """Per feature x tier, the rank (in `LABELS`) of the least certain label among its touched legs."""
     return (
-        x.filter(pl.col("_rule") >= 0)
+        x.filter(TOUCHED)
         .group_by("feature", "tier")
         .agg(
             _lab=pl.col("_label")
@@ -428,7 +430,7 @@ def _break_even(scen: pl.DataFrame, x: pl.DataFrame) -> list[dict[str, Any]]:
     )
     out = []
     for feature, tier, base, cheap, strong in agg.iter_rows():
-        rate = (base - cheap) / strong if strong > 0 else None
+        rate = _break_even_rate(base, cheap, strong)
         out.append(
             {
                 "feature": feature,
@@ -442,10 +444,18 @@ def _break_even(scen: pl.DataFrame, x: pl.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def _break_even_rate(baseline: float, cheap: float, strong_full: float) -> float | None:
+    """The escalation rate at which a cascade stops saving: what its cheap leg saves on the
+    baseline, over what the strong leg would cost if every request escalated (None when the
+    strong leg costs nothing, so no rate breaks even). One cascade and a policy's sum of them
+    break even by the same rule."""
+    return (baseline - cheap) / strong_full if strong_full > 0 else None
+
+
 def _quality(x: pl.DataFrame, stats: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     """Per feature x tier, the worst quality risk of the model changes its touched legs make."""
     touched = (
-        x.filter((pl.col("_rule") >= 0) & pl.col("_leg").is_in(["route", "cheap", "tier"]))
+        x.filter(TOUCHED & pl.col("_leg").is_in(["route", "cheap", "tier"]))
         .group_by("feature", "tier", "model_id", "_to_model", "_leg")
         .agg(pl.col("n").sum(), pl.col("_mt").sum(), pl.col("_st").sum(), pl.col("output_tokens").sum())
         .sort("feature", "tier", "model_id", "_to_model")
@@ -521,7 +531,7 @@ def _totals(
         b = sum(c["baseline_usd"] for c in cascades)
         ch = sum(c["cheap_leg_usd"] for c in cascades)
         st = sum(c["strong_leg_full_usd"] for c in cascades)
-        be = (b - ch) / st if st > 0 else None
+        be = _break_even_rate(b, ch, st)
     return {
         "requests": requests,
         "touched_requests": touched,
@@ -539,7 +549,7 @@ def _totals(
         "monthly_p10": p10 * scale,
         "monthly_p50": p50 * scale,
         "monthly_p90": p90 * scale,
-        "label": max(labels, key=LABELS.index) if labels else "exact",
+        "label": least_certain(labels),
         "top_assumption": top,
         "top_swing_usd": swing,
         "break_even_escalation": be,
