@@ -27,14 +27,14 @@ from tierlens.pricing.engine import Models
 from tierlens.progress import Progress
 from tierlens.quality.evidence import scores
 from tierlens.queries import get_query, run_query
+from tierlens.replay.columns import named
 from tierlens.report.savings import as_report_finding, basic_findings, coverage_of, potential_of, savings_of
 from tierlens.report.windows import Window, windows
-from tierlens.schema import UNATTRIBUTED
 from tierlens.signals import Flags, find_flags
 from tierlens.store.layout import snapshot
 from tierlens.store.rollup import DIMENSIONS as ROLLUP_DIMENSIONS
 from tierlens.store.rollup import rollup_of
-from tierlens.summary import DIMENSIONS, UNKNOWN_TIER, unknown_value
+from tierlens.summary import DIMENSIONS
 
 BY_COLUMNS = DIMENSIONS  # the report breaks spend down by the summary's dimensions
 SCHEMA_VERSION = "tierlens.report/1"
@@ -357,9 +357,7 @@ def _rebucket(lf: pl.LazyFrame, current: Window, previous: list[Window]) -> pl.D
     for w in [current, *previous]:
         part = (
             lf.filter(pl.col("date").is_between(w.start, w.end))
-            .group_by(
-                feature=pl.col("feature").fill_null(UNATTRIBUTED), tier=pl.col("tier").fill_null(UNKNOWN_TIER)
-            )
+            .group_by(named("feature"), named("tier"))
             .agg(
                 requests=pl.col("requests").sum(),
                 cost_usd=_sum_or_null("cost_usd"),  # a cell of unpriced requests only: null, never $0
@@ -500,7 +498,7 @@ def _breakdown(cur: pl.LazyFrame, prev: pl.LazyFrame, by: list[str]) -> pl.DataF
 
     def agg(df: pl.LazyFrame) -> pl.DataFrame:
         return (
-            df.with_columns([pl.col(c).fill_null(unknown_value(c)) for c in cols])
+            df.with_columns([named(c) for c in cols])
             .group_by(cols)
             .agg(pl.col("requests").sum(), _sum_or_null("cost_usd"))
             .collect(engine="streaming")

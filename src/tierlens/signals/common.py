@@ -15,6 +15,7 @@ from tierlens.pricing import PriceTable
 from tierlens.pricing.catalog import ModelCatalog
 from tierlens.pricing.engine import Models, reprice_query
 from tierlens.render import money
+from tierlens.replay.columns import named
 from tierlens.schema import UNATTRIBUTED, prompt_tokens
 from tierlens.signals.finding import Finding
 
@@ -59,7 +60,7 @@ def _severity(monthly: float, cfg: SignalsConfig) -> str:
 # --- the rows the signals read ------------------------------------------------------------------------
 
 
-_FEATURE = pl.col("feature").fill_null(UNATTRIBUTED).alias("feature")
+_FEATURE = named("feature")
 """A request's feature as the signals name it (unattributed ones included)."""
 
 
