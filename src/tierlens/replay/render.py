@@ -10,12 +10,13 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from tierlens.errors import optional_module
+from tierlens.json_values import plain, plain_rows
 from tierlens.render import count, markdown_table, money, table
 from tierlens.replay.backtest import BacktestResult
 from tierlens.replay.columns import LABELS
@@ -81,27 +82,11 @@ def _range(
     return f"{fmt(p50)} [{fmt(p10)} .. {fmt(p90)}]"
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, (date, datetime)):
-        return v.isoformat()
-    if isinstance(v, float):
-        return round(v, 10)
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_plain(x) for x in v]
-    return v
-
-
 def _inline(values: list[dict[str, Any]]) -> Any:
     """Altair inline data (Altair's constructor is untyped)."""
     alt = optional_module("altair", "charts")
 
     return alt.Data(values=values)
-
-
-def _frame(df: pl.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _plain(v) for k, v in row.items()} for row in df.iter_rows(named=True)]
 
 
 def _window(r: ReplayResult) -> str:
@@ -334,14 +319,14 @@ def to_dict(r: ReplayResult) -> dict[str, Any]:
         "schema": REPLAY_SCHEMA,
         "generated_at": r.generated_at.isoformat(timespec="seconds"),
         "data_dir": r.data_dir,
-        "window": {"start": _plain(r.start), "end": _plain(r.end), "days": r.days},
+        "window": {"start": plain(r.start), "end": plain(r.end), "days": r.days},
         "draws": r.draws,
         "seed": r.seed,
         "price_version": r.price_version,
         "labels": {"values": list(LABELS), "meaning": LABEL_NOTE},
         "baseline": {
             "requests": r.requests,
-            "cost_usd": _plain(r.baseline_usd),
+            "cost_usd": plain(r.baseline_usd),
             "label": "exact",
             "unpriced_requests": r.unpriced_requests,
             "unpriced_models": r.unpriced_models,
@@ -350,11 +335,11 @@ def to_dict(r: ReplayResult) -> dict[str, Any]:
             {
                 **p.policy.to_dict(),
                 "header": p.policy.header,
-                "totals": _plain(p.totals),
-                "rows": _frame(p.rows),
-                "assumptions": _plain(p.params),
+                "totals": plain(p.totals),
+                "rows": plain_rows(p.rows),
+                "assumptions": plain(p.params),
                 "calibrations": [c.to_dict() for c in p.calibrations],
-                "cascades": _plain(p.cascades),
+                "cascades": plain(p.cascades),
             }
             for p in r.policies
         ],

@@ -9,9 +9,10 @@ from typing import Any
 import polars as pl
 
 from tierlens.errors import optional_module
+from tierlens.json_values import plain, plain_rows
 from tierlens.render import markdown_table, money, table
 from tierlens.replay.backtest import VALIDATED_COVERAGE, BacktestResult
-from tierlens.replay.render import _assumption_table, _frame, _html_page, _inline, _pct, _plain, _range
+from tierlens.replay.render import _assumption_table, _html_page, _inline, _pct, _range
 
 BACKTEST_SCHEMA = "tierlens.backtest/1"
 
@@ -134,8 +135,8 @@ def backtest_dict(b: BacktestResult) -> dict[str, Any]:
         "seed": b.seed,
         "price_version": b.price_version,
         "changes": [c.to_dict() for c in b.changes],
-        "rows": _frame(b.rows),
-        "assumptions": {p.policy.name: _plain(p.params) for p in b.replay.policies},
+        "rows": plain_rows(b.rows),
+        "assumptions": {p.policy.name: plain(p.params) for p in b.replay.policies},
     }
 
 

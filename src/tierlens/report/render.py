@@ -7,25 +7,13 @@ consume (`schema: tierlens.report/1`): keys are only ever added within a schema 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import polars as pl
 
+from tierlens.json_values import plain, plain_rows
 from tierlens.render import count, markdown_table, money, money_range, pct, table
 from tierlens.report.model import BY_COLUMNS, SCHEMA_VERSION, Report
-
-
-def _frame(df: pl.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _plain(v) for k, v in row.items()} for row in df.iter_rows(named=True)]
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, (date, datetime)):
-        return v.isoformat()
-    if isinstance(v, float):
-        return round(v, 10)
-    return v
 
 
 def to_dict(r: Report) -> dict[str, Any]:
@@ -44,17 +32,17 @@ def to_dict(r: Report) -> dict[str, Any]:
             "label": r.label,
         },
         "previous_periods": [{"start": w.start.isoformat(), "end": w.end.isoformat()} for w in r.previous],
-        "totals": {k: _plain(v) for k, v in r.totals.items()},
-        "coverage": {k: _plain(v) for k, v in r.coverage.items()},
-        "savings": {k: _plain(v) for k, v in r.savings.items()},
-        "findings": [{k: _plain(v) for k, v in f.items()} for f in r.findings],
-        "feature_tier_matrix": _frame(r.matrix),
-        "by_model": _frame(r.by_model),
-        "breakdown": _frame(r.breakdown),
-        "top_movers": _frame(r.movers),
-        "unit_costs": _frame(r.unit_costs),
-        "potential_savings": _frame(r.potential),
-        "series": _frame(r.series),
+        "totals": plain(r.totals),
+        "coverage": plain(r.coverage),
+        "savings": plain(r.savings),
+        "findings": plain(r.findings),
+        "feature_tier_matrix": plain_rows(r.matrix),
+        "by_model": plain_rows(r.by_model),
+        "breakdown": plain_rows(r.breakdown),
+        "top_movers": plain_rows(r.movers),
+        "unit_costs": plain_rows(r.unit_costs),
+        "potential_savings": plain_rows(r.potential),
+        "series": plain_rows(r.series),
     }
 
 
