@@ -12,6 +12,13 @@ from tierlens.periods import period_bounds
 from tierlens.signals.common import _num, _usd
 from tierlens.signals.finding import Finding
 
+MAD_TO_SD = 1.4826
+"""The median absolute deviation times this estimates the standard deviation of normal data: a
+spread that one spike in the history does not inflate."""
+FORECAST_WEEKS = 4
+"""A forecast projects each day left from the same weekday over this many weeks: long enough
+for a median, short enough to follow the spend as it is now."""
+
 # --- anomalies -------------------------------------------------------------------------------------------
 
 
@@ -59,7 +66,7 @@ def anomalies(daily: pl.DataFrame, start: date, end: date, cfg: SignalsConfig) -
     full = daily_baseline(daily, keys, cfg.anomaly_weeks)
     if full.is_empty():
         return []
-    spread = pl.max_horizontal(1.4826 * pl.col("mad"), 0.1 * pl.col("baseline"), pl.lit(0.01))
+    spread = pl.max_horizontal(MAD_TO_SD * pl.col("mad"), 0.1 * pl.col("baseline"), pl.lit(0.01))
     hits = full.filter(
         pl.col("date").is_between(start, end)
         & (pl.col("history") >= cfg.anomaly_weeks)
@@ -81,7 +88,7 @@ def anomalies(daily: pl.DataFrame, start: date, end: date, cfg: SignalsConfig) -
                 title=f"{r['feature']} on {r['model_id']}: {_usd(r['cost'])} on {day} ({day:%a}), x{r['cost'] / r['baseline']:.1f} the usual {_usd(r['baseline'])}",
                 evidence=(
                     f"{r['n']:,} requests that day; expected {_usd(r['baseline'])} (median of the previous {cfg.anomaly_weeks} {day:%A}s, level-adjusted), "
-                    f"robust spread {_usd(1.4826 * r['mad'])}; excess {_usd(excess)}"
+                    f"robust spread {_usd(MAD_TO_SD * r['mad'])}; excess {_usd(excess)}"
                 ),
                 monthly_usd=None,
                 low_usd=excess,
@@ -98,7 +105,7 @@ def anomalies(daily: pl.DataFrame, start: date, end: date, cfg: SignalsConfig) -
 
 
 class SpendRange(NamedTuple):
-    """A day's projected spend: the median of the same weekday over the last four weeks, and the
+    """A day's projected spend: the median of the same weekday over the last `FORECAST_WEEKS` weeks, and the
     lowest and highest of them."""
 
     mid: float
@@ -117,7 +124,7 @@ def forecast(
 
     The period is the one containing the last full day before `as_of`; it resets at its start.
     Days after the newest data and before `as_of` are projected too (and said so). `daily` is
-    `daily_spend` of the days before `as_of` (at least the last four weeks and the period).
+    `daily_spend` of the days before `as_of` (at least the last `FORECAST_WEEKS` weeks and the period).
     """
     wanted = budgets or [BudgetConfig(name="total", amount=1e18, period="month")]
     return [_budget_forecast(daily, b, as_of, newest, real=budgets != []) for b in wanted]
@@ -163,18 +170,18 @@ def _budget_forecast(
         "severity": _budget_severity(spent, pct, b.amount) if real and pct is not None else None,
         "evidence": (
             f"{_usd(spent)} spent {p_start}..{min(newest, p_end)}; {len(left)} day(s) projected from the median of the "
-            f"same weekday over the last 4 weeks (range {_usd(spent + low)}..{_usd(spent + high)})"
+            f"same weekday over the last {FORECAST_WEEKS} weeks (range {_usd(spent + low)}..{_usd(spent + high)})"
             + (f"; no data after {newest}" if newest < last_day else "")
         ),
     }
 
 
 def _weekday_spend(scoped: pl.DataFrame, newest: date) -> dict[int, SpendRange]:
-    """Per weekday (Monday 0) with data in the last four weeks, the range of its daily spend."""
-    history = daily_baseline(scoped.with_columns(_all=pl.lit("all")), ["_all"], 4)
+    """Per weekday (Monday 0) with data in the last `FORECAST_WEEKS` weeks, the range of its daily spend."""
+    history = daily_baseline(scoped.with_columns(_all=pl.lit("all")), ["_all"], FORECAST_WEEKS)
     per_weekday: dict[int, SpendRange] = {}
     if not history.is_empty():
-        recent = history.filter(pl.col("date") > newest - timedelta(days=28))
+        recent = history.filter(pl.col("date") > newest - timedelta(weeks=FORECAST_WEEKS))
         for wd in range(7):
             vals = recent.filter(pl.col("date").dt.weekday() == wd + 1)["cost"]
             if vals.len():
