@@ -122,7 +122,9 @@ def _ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
 def log_files(paths: Sequence[str | Path], exclude: Sequence[str | Path], ignored: list[str]) -> list[str]:
     """The files an ingest of `paths` reads (directories walked), less `exclude`; none is an error."""
     left_out = {Path(p).resolve() for p in exclude}
-    files = [f for f in resolve_inputs(paths, ignored) if f == "-" or Path(f).resolve() not in left_out]
+    files = resolve_inputs(paths, ignored)
+    if left_out:
+        files = [f for f in files if f == "-" or Path(f).resolve() not in left_out]
     if not files:
         raise SourceError("no log files found in " + ", ".join(str(p) for p in paths))
     return files
@@ -187,11 +189,11 @@ def open_log(
 
 
 def _reader_of(
-    samples: list[Any], settings: Settings, table: PriceTable, name: str, alone: bool, format: str | None
+    samples: Sequence[Any], settings: Settings, table: PriceTable, name: str, alone: bool, format: str | None
 ) -> Reader | str:
     """The reader `choose_reader` picks, or why the file is skipped among others."""
     try:
-        return choose_reader(samples, settings, name, table)
+        return choose_reader(samples, settings, name, table, None if name == "-" else Path(name))
     except CostReportInput as exc:
         if alone:
             raise
@@ -202,11 +204,13 @@ def _reader_of(
         raise
 
 
-def choose_reader(samples: list[Any], settings: Settings, label: str, table: PriceTable) -> Reader:
+def choose_reader(
+    samples: Sequence[Any], settings: Settings, label: str, table: PriceTable, path: Path | None = None
+) -> Reader:
     """The reader for an input: of the formats that claim its first records, the one that prices
     the most of them (so a file is never silently given to a reader that leaves it unpriced while
-    another would price it); on a tie, the most specific."""
-    candidates = detect_candidates(samples, settings, label)
+    another would price it); on a tie, the most specific. `path`: the file's (see `detect_candidates`)."""
+    candidates = detect_candidates(samples, settings, label, path)
     if len(candidates) == 1:
         return candidates[0]
     records = [Record(i + 1, s, b"") for i, s in enumerate(samples)]

@@ -3,6 +3,7 @@ fallbacks, Claude Code's default roots and symlinked projects. Costs are compute
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tierlens
 from tests.paths import TESTS
@@ -180,3 +183,73 @@ def test_a_raw_sse_body_reads_as_its_events(sse: Path, tmp_path: Path) -> None:
             "cache_write_1h_tokens", "output_tokens", "web_search_requests", "status", "cost_usd"]  # fmt: skip
     raw, lines = (rows(tmp_path / d).select(keep).sort("dedupe_key") for d in ("raw", "lines"))
     assert raw.height > 0 and raw.equals(lines)
+
+
+def _eager_samples(chunk: bytes) -> list[Any]:
+    """The first SAMPLE_RECORDS decodable non-blank lines, decoded all at once."""
+    from tierlens.sources.inputs import SAMPLE_RECORDS
+
+    out: list[Any] = []
+    for line in chunk.split(b"\n"):
+        if len(out) == SAMPLE_RECORDS:
+            break
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+_LINES = st.one_of(
+    st.builds(
+        lambda v: json.dumps(v).encode(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)
+    ),
+    st.sampled_from([b"", b"  ", b"{not json", b"null", b"[1, 2]", b'"text"', b"\xff\xfe"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LINES, max_size=40), st.integers(0, 25))
+def test_samples_decoded_on_demand_are_the_ones_decoded_at_once(lines: list[bytes], first: int) -> None:
+    from tierlens.sources.inputs import LineSamples
+
+    chunk = b"\n".join(lines)
+    expected = _eager_samples(chunk)
+    lazy = LineSamples(chunk)
+    assert list(itertools.islice(lazy, first)) == expected[:first]  # a partial look decodes no more
+    assert list(lazy) == expected and len(lazy) == len(expected) and lazy[:] == expected
+
+
+def test_a_transcript_in_claude_codes_layout_is_claude_code_from_its_first_claimed_line(
+    tmp_path: Path,
+) -> None:
+    """In `projects/<project>/`, the first line only the Claude Code reader claims settles the
+    format; the same lines elsewhere are sniffed in full (a later OpenAI response makes a second
+    candidate there)."""
+    from tests import factories as f
+    from tierlens.sources.detect import detect_candidates, in_claude_code_layout
+    from tierlens.sources.inputs import LineSamples
+
+    openai_response = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1756800000,
+        "model": "gpt-4o-mini",
+        "choices": [],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
+    }
+    chunk = b"".join(
+        json.dumps(x).encode() + b"\n" for x in [{"type": "summary"}, f.cc_line(), openai_response]
+    )
+    inside = tmp_path / "home" / ".claude" / "projects" / "-home-dev-app" / "s1.jsonl"
+    subagent = inside.parent / "s1" / "subagents" / "agent-a1.jsonl"
+    elsewhere = tmp_path / "logs" / "s1.jsonl"
+    assert in_claude_code_layout(inside) and in_claude_code_layout(subagent)
+    assert not in_claude_code_layout(elsewhere) and not in_claude_code_layout(
+        tmp_path / "projects" / "x.jsonl"
+    )
+    settings_ = Settings(data_dir=tmp_path / "d")
+    assert [r.name for r in detect_candidates(LineSamples(chunk), settings_, "s1", inside)] == ["claude_code"]
+    names = [r.name for r in detect_candidates(LineSamples(chunk), settings_, "s1", elsewhere)]
+    assert names[0] == "claude_code" and "openai" in names

@@ -189,7 +189,7 @@ class Input:
 
     shape: Shape
     batches: Iterator[Batch]
-    samples: list[Any]
+    samples: Sequence[Any]
 
 
 class RecordError(SourceError, ValueError):

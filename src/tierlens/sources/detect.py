@@ -7,6 +7,10 @@ a wrapped OpenAI response has a `response` too). A `[sources.NAME]` mapping with
 claims matching files before any content test; mappings without globs are tried after the
 built-in formats. A provider cost report is recognized and refused with a pointer to
 `tierlens reconcile`. A file no reader claims is a clear error naming the formats tried.
+
+A file where Claude Code keeps its transcripts (`projects/<project>/.../<name>.jsonl`) whose
+first claimed record only the Claude Code reader claims is read as Claude Code without sniffing
+further: a tree of thousands of sessions is then detected at the cost of a line or two per file.
 """
 
 from __future__ import annotations
@@ -57,6 +61,16 @@ DETECT_ORDER: tuple[str, ...] = (
 """The order formats are tried in: most specific first."""
 
 SNIFF_LINES = 20
+_CLAUDE_CODE = DETECT_ORDER.index("claude_code")
+
+
+def in_claude_code_layout(path: Path | None) -> bool:
+    """A `.jsonl` file below a project directory of a `projects/` directory, where Claude Code
+    writes its session transcripts (and, below a session, its subagents' ones)."""
+    if path is None or path.suffix != ".jsonl":
+        return False
+    parts = path.parts
+    return "projects" in parts[:-2]
 
 
 def formats(settings: Settings) -> tuple[str, ...]:
@@ -88,10 +102,13 @@ def detect_reader(samples: Sequence[Any], settings: Settings, label: str) -> Rea
     return detect_candidates(samples, settings, label)[0]
 
 
-def detect_candidates(samples: Sequence[Any], settings: Settings, label: str) -> list[Reader]:
+def detect_candidates(
+    samples: Sequence[Any], settings: Settings, label: str, path: Path | None = None
+) -> list[Reader]:
     """Every reader that claims one of the input's first records, most specific first.
 
     A cost report among the records is refused (`CostReportInput`); no claim at all is an error.
+    `path`: the file's, for the Claude Code layout (see the module docstring).
     """
     readers = [make_reader(n, settings) for n in DETECT_ORDER]
     readers += [make_reader(n, settings) for n in settings.sources.mapped if n not in _FACTORIES]
@@ -108,6 +125,8 @@ def detect_candidates(samples: Sequence[Any], settings: Settings, label: str) ->
             kind = cost_report_kind(obj)
             if kind is not None:
                 raise CostReportInput(label, kind)
+        if not claimed and hits == {_CLAUDE_CODE} and in_claude_code_layout(path):
+            return [readers[_CLAUDE_CODE]]
         claimed |= hits
     if claimed:
         return [readers[i] for i in sorted(claimed)]

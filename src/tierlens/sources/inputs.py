@@ -10,12 +10,14 @@ import gzip
 import io
 import itertools
 import json
+import os
 import re
+import stat
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, overload
 
 from tierlens.errors import SourceError
 from tierlens.sources.base import Batch, Input, Record, Shape
@@ -105,7 +107,9 @@ def _read_block(stream: IO[bytes], size: int, line_only: bool = False) -> tuple[
         if line_only:
             parts.append(stream.readline())
         elif not isinstance(stream, gzip.GzipFile):
-            parts.append(stream.read(size))  # one read: a plain file fails whole or not at all
+            # one read: a plain file fails whole or not at all; no larger than what is left of it
+            # (a small file's read then allocates its size, not the chunk's)
+            parts.append(stream.read(_bounded(stream, size)))
         else:  # decompressed step by step, so that a truncated archive keeps what came before
             got = 0
             while got < size:
@@ -117,6 +121,18 @@ def _read_block(stream: IO[bytes], size: int, line_only: bool = False) -> tuple[
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         return b"".join(parts), exc
     return parts[0] if len(parts) == 1 else b"".join(parts), None
+
+
+def _bounded(stream: IO[bytes], size: int) -> int:
+    """`size`, or less when the stream is a regular file with fewer bytes left (one more, so that
+    the read also sees its end)."""
+    try:
+        st = os.fstat(stream.fileno())
+        left = st.st_size - stream.tell()
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return size
+    # a pipe or a special file says 0 bytes whatever it holds
+    return min(size, left + 1) if stat.S_ISREG(st.st_mode) and left >= 0 and size >= 0 else size
 
 
 SAMPLE_RECORDS = 20
@@ -153,7 +169,7 @@ def read_input(
         chunks = iter_chunks(io.BytesIO(data), size)
         first = next(chunks)
     batches = (Batch(line, lines, chunk=c) for line, c, lines in itertools.chain([first], chunks))
-    return Input("jsonl", batches, _line_samples(first[1]))
+    return Input("jsonl", batches, LineSamples(first[1]))
 
 
 def first_lines(data: bytes) -> Iterator[bytes]:
@@ -190,7 +206,7 @@ def sse_payloads(chunk: bytes) -> bytes:
 def sample_records(head: bytes) -> list[Any]:
     """The first decoded records of an input's first bytes, whatever its shape (for detection)."""
     found = read_input(io.BytesIO(head), max(len(head), 1) + 1)
-    return found.samples if found is not None else []
+    return list(found.samples) if found is not None else []
 
 
 def sniff_shape(head: bytes) -> Shape:
@@ -235,18 +251,50 @@ def _csv_delimiter(line: bytes, given: str | None = None) -> str | None:
     return None
 
 
-def _line_samples(chunk: bytes) -> list[Any]:
-    out: list[Any] = []
-    for line in first_lines(chunk):
-        if len(out) >= SAMPLE_RECORDS:
-            break
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            continue
-    return out
+class LineSamples(Sequence[Any]):
+    """The first `SAMPLE_RECORDS` decoded records of a chunk of JSON lines (blank and undecodable
+    lines left out), each decoded when first asked for: detection usually settles on the first
+    few, and a tree of thousands of small files would otherwise decode twenty lines of each."""
+
+    def __init__(self, chunk: bytes) -> None:
+        self._lines = first_lines(chunk)
+        self._decoded: list[Any] = []
+        self._ended = False
+
+    def _decode_next(self) -> bool:
+        """Decode one more record; False when there is none left to sample."""
+        while not self._ended and len(self._decoded) < SAMPLE_RECORDS:
+            line = next(self._lines, None)
+            if line is None:
+                break
+            if not line.strip():
+                continue
+            try:
+                self._decoded.append(json.loads(line))
+                return True
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                continue
+        self._ended = True
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        i = 0
+        while i < len(self._decoded) or self._decode_next():
+            yield self._decoded[i]
+            i += 1
+
+    def __len__(self) -> int:
+        while self._decode_next():
+            pass
+        return len(self._decoded)
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        len(self)  # every sample decoded: indexes and slices as a list's
+        return self._decoded[i]
 
 
 def json_document_records(data: bytes) -> tuple[list[Record], int] | None:
