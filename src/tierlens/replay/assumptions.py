@@ -319,6 +319,23 @@ def _pairs_or_dist(value: Any, key: str) -> tuple[Dist | None, dict[tuple[str, s
     return default, pairs
 
 
+_RATIO_KEYS = ("output_ratio", "tokenizer_ratio")
+"""The ratio assumptions: a default distribution and distributions per model pair (`KEY_pairs`)."""
+_SHARE_KEYS = ("cascade_cache_kept", "escalation_rate")
+"""The assumptions that are one distribution of a share (between 0 and 1)."""
+
+
+def _with_ratio(
+    a: Assumptions, key: str, default: Dist | None, pairs: dict[tuple[str, str], Dist]
+) -> Assumptions:
+    """`a` with a ratio assumption's new default (if any) and its pairs laid over the pairs it had."""
+    pairs_key = f"{key}_pairs"
+    changes: dict[str, Any] = {pairs_key: {**getattr(a, pairs_key), **pairs}}
+    if default is not None:
+        changes[key] = default
+    return replace(a, **changes)
+
+
 def build_assumptions(layers: list[tuple[Mapping[str, Any], str]]) -> Assumptions:
     """Defaults, then each `(table, source label)` layer in order (a policy file, then --assume)."""
     a = Assumptions()
@@ -331,64 +348,46 @@ def build_assumptions(layers: list[tuple[Mapping[str, Any], str]]) -> Assumption
                 f"unknown assumption '{bad}'{_hint({bad}, list(ASSUMPTION_KEYS))}; known: {', '.join(ASSUMPTION_KEYS)}"
             )
         for key, value in table.items():
-            if key == "output_ratio":
+            if key in _RATIO_KEYS:
                 default, pairs = _pairs_or_dist(value, key)
+                a = _with_ratio(a, key, default, pairs)
                 if default is not None:
-                    a = replace(a, output_ratio=default)
                     sources[key] = label
-                a = replace(a, output_ratio_pairs={**a.output_ratio_pairs, **pairs})
                 sources.update({f"{key}.{src} -> {dst}": label for src, dst in pairs})
-            elif key == "tokenizer_ratio":
-                default, pairs = _pairs_or_dist(value, key)
-                if default is not None:
-                    a = replace(a, tokenizer_ratio=default)
-                    sources[key] = label
-                a = replace(a, tokenizer_ratio_pairs={**a.tokenizer_ratio_pairs, **pairs})
-                sources.update({f"{key}.{src} -> {dst}": label for src, dst in pairs})
-            elif key == "cache":
-                if value not in CACHE_MODES:
-                    raise AssumptionError(
-                        f"assumptions.cache must be one of {', '.join(CACHE_MODES)}, got {value!r}"
-                    )
-                a = replace(a, cache=str(value))
-                sources[key] = label
-            elif key == "cascade_cache_kept":
-                a = replace(a, cascade_cache_kept=parse_dist(value, f"assumptions.{key}", unit=True))
-                sources[key] = label
-            elif key == "escalation_rate":
-                a = replace(a, escalation_rate=parse_dist(value, f"assumptions.{key}", unit=True))
-                sources[key] = label
-            elif key == "min_cacheable_prefix":
-                if not isinstance(value, Mapping) or not all(
-                    isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()
-                ):
-                    raise AssumptionError(
-                        'assumptions.min_cacheable_prefix must map model ids to token counts, e.g. {"claude-haiku-4-5" = 4096}'
-                    )
-                a = replace(
-                    a,
-                    min_cacheable_prefix={
-                        **a.min_cacheable_prefix,
-                        **{str(k).lower(): int(v) for k, v in value.items()},
-                    },
-                )
-                sources[key] = label
-            elif key == "calibrate":
-                if not isinstance(value, bool):
-                    raise AssumptionError(f"assumptions.calibrate must be true or false, got {value!r}")
-                a = replace(a, calibrate=value)
-                sources[key] = label
-            elif key == "calibration_min_requests":
-                if not isinstance(value, int) or isinstance(value, bool) or value < 2:
-                    raise AssumptionError("assumptions.calibration_min_requests must be an integer >= 2")
-                a = replace(a, calibration_min_requests=value)
-                sources[key] = label
-            else:  # calibration_floor_sigma
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                    raise AssumptionError("assumptions.calibration_floor_sigma must be a number >= 0")
-                a = replace(a, calibration_floor_sigma=float(value))
+            else:
+                a = replace(a, **{key: _setting(a, key, value)})
                 sources[key] = label
     return replace(a, sources=sources)
+
+
+def _setting(a: Assumptions, key: str, value: Any) -> Any:
+    """The new value of one of the assumptions that are a single setting (not a ratio), checked."""
+    if key == "cache":
+        if value not in CACHE_MODES:
+            raise AssumptionError(f"assumptions.cache must be one of {', '.join(CACHE_MODES)}, got {value!r}")
+        return str(value)
+    if key in _SHARE_KEYS:
+        return parse_dist(value, f"assumptions.{key}", unit=True)
+    if key == "min_cacheable_prefix":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()
+        ):
+            raise AssumptionError(
+                'assumptions.min_cacheable_prefix must map model ids to token counts, e.g. {"claude-haiku-4-5" = 4096}'
+            )
+        return {**a.min_cacheable_prefix, **{str(k).lower(): int(v) for k, v in value.items()}}
+    if key == "calibrate":
+        if not isinstance(value, bool):
+            raise AssumptionError(f"assumptions.calibrate must be true or false, got {value!r}")
+        return value
+    if key == "calibration_min_requests":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+            raise AssumptionError("assumptions.calibration_min_requests must be an integer >= 2")
+        return value
+    # calibration_floor_sigma
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise AssumptionError("assumptions.calibration_floor_sigma must be a number >= 0")
+    return float(value)
 
 
 def parse_assume(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
