@@ -23,7 +23,6 @@ deterministic for a seed, and the same assumption gets the same draws in every p
 
 from __future__ import annotations
 
-import difflib
 import math
 import random
 import tomllib
@@ -32,10 +31,21 @@ from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 from typing import Any
 
-from tierlens.errors import AssumeItemError, AssumptionError
+from tierlens.errors import AssumeItemError, AssumptionError, closest
 
 _STD_NORMAL = NormalDist()
 CACHE_MODES = ("auto", "kept", "cold")
+
+
+_DIST_PARAMS = {
+    "point": ("value",),
+    "lognormal": ("median", "sigma"),
+    "normal": ("mean", "sd"),
+    "uniform": ("low", "high"),
+    "triangular": ("low", "mode", "high"),
+}
+"""Each kind of distribution and its parameters in the order `Dist` holds them (a, b, c): the
+keys a policy writes it with are the keys a result shows it with."""
 
 
 @dataclass(frozen=True)
@@ -96,17 +106,11 @@ class Dist:
         return f"triangular({self.a:.3g}, {self.b:.3g}, {self.c:.3g})"
 
     def to_dict(self) -> dict[str, Any]:
-        keys = {
-            "point": ("value",),
-            "lognormal": ("median", "sigma"),
-            "normal": ("mean", "sd"),
-            "uniform": ("low", "high"),
-            "triangular": ("low", "mode", "high"),
-        }[self.kind]
+        keys = _DIST_PARAMS[self.kind]
         return {"dist": self.kind, **dict(zip(keys, (self.a, self.b, self.c), strict=False))}
 
 
-_DIST_KEYS = {"dist", "value", "median", "sigma", "mean", "sd", "low", "high", "mode"}
+_DIST_KEYS = {"dist", *(k for keys in _DIST_PARAMS.values() for k in keys)}
 
 
 def parse_dist(value: Any, where: str, *, positive: bool = True, unit: bool = False) -> Dist:
@@ -148,13 +152,7 @@ def _dist_from_table(t: dict[str, Any], where: str) -> Dist:
             if "mode" in t
             else "uniform"
         )
-    need = {
-        "point": ("value",),
-        "lognormal": ("median", "sigma"),
-        "normal": ("mean", "sd"),
-        "uniform": ("low", "high"),
-        "triangular": ("low", "mode", "high"),
-    }.get(str(kind))
+    need = _DIST_PARAMS.get(str(kind))
     if need is None:
         raise AssumptionError(
             f"{where}: unknown dist {kind!r} (point, lognormal, uniform, triangular, normal)"
@@ -188,10 +186,11 @@ def _dist_from_table(t: dict[str, Any], where: str) -> Dist:
 
 
 def _hint(bad: set[str], known: set[str] | list[str]) -> str:
+    """` (did you mean 'X'?)` for the first of the `bad` keys (sorted) that is close to one known."""
     for b in sorted(bad):
-        m = difflib.get_close_matches(b, list(known), n=1)
-        if m:
-            return f" (did you mean '{m[0]}'?)"
+        m = closest(b, known)
+        if m is not None:
+            return f" (did you mean '{m}'?)"
     return ""
 
 
