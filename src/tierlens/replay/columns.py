@@ -1,5 +1,6 @@
 """The columns and constants every step of the replay shares: token columns, the pricing cell's
-keys, the prompt expressions, the labels of a figure."""
+keys, the prompt expressions, the labels of a figure (and which of them a total takes), and the
+names of a missing feature or tier (`named`, which the signals and the report use too)."""
 
 from __future__ import annotations
 
