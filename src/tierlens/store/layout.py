@@ -66,14 +66,17 @@ class Layout:
     def require(self, requests: bool = False) -> None:
         """Raise `NoDatasetError` unless a tierlens dataset is here (what every read checks first);
         `requests`: unless it holds requests too (a dataset of quality judgments alone has none)."""
-        if not self.root.exists() or (requests and not self.requests.is_dir()):
-            raise NoDatasetError(
-                "no dataset at {root} (run `tierlens ingest` first, or pass {data_dir})", root=str(self.root)
-            )
+        missing = NoDatasetError(
+            "no dataset at {root} (run `tierlens ingest` first, or pass {data_dir})", root=str(self.root)
+        )
+        if not self.root.exists():
+            raise missing
         if not any(p.exists() for p in (self.requests, self.snapshots, self.meta)):
             raise NoDatasetError(
                 "{root} is not a tierlens dataset (no requests/ in it; pass {data_dir})", root=str(self.root)
             )
+        if requests and not self.requests.is_dir():
+            raise missing
 
     def partition(self, day: str) -> Path:
         return self.requests / f"{PARTITION_COLUMN}={day}"
