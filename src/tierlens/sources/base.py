@@ -248,6 +248,12 @@ class Reader:
         """
         raise NotImplementedError
 
+    def early_skip(self) -> pl.Expr | None:
+        """A skip reason read from the typed raw fields alone, for rows `to_canonical` would skip
+        whatever else they hold (a line with no usage): they leave before the mapping, counted
+        under the same reason. None: every row is mapped."""
+        return None
+
     def sniff(self, obj: dict[str, Any]) -> bool:
         """True when a decoded line looks like this format (used by format detection)."""
         raise NotImplementedError

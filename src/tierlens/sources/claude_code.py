@@ -120,14 +120,9 @@ class ClaudeCodeReader(Reader):
             _sidechain=pl.col("isSidechain").fill_null(False) | relayed,
             _deferred=relayed.fill_null(False),
         )
-        has_usage = pl.any_horizontal(
-            pl.col(f"{p}.usage.{n}").is_not_null()
-            for p in prefixes
-            for n in ("input_tokens", "output_tokens")
-        )
         skip = (
-            pl.when(~has_usage)
-            .then(pl.format("{} line (no usage)", pl.col("type").fill_null("untyped")))
+            pl.when(~_has_usage())
+            .then(_no_usage())
             .when(cols["model"] == "<synthetic>")
             .then(pl.lit("synthetic message"))
             .when(pl.col("isApiErrorMessage").fill_null(False))
@@ -140,6 +135,10 @@ class ClaudeCodeReader(Reader):
         )
         checked = out.with_columns(_skip=skip, _reject=pl.when(skip.is_null()).then(reject))
         return finish(checked, self.aliases, "anthropic:")
+
+    def early_skip(self) -> pl.Expr:
+        # most lines of a transcript are prompts, tool results, progress and snapshots
+        return pl.when(~_has_usage()).then(_no_usage())
 
     def prepare(self, rows: pl.DataFrame) -> pl.DataFrame:
         """One row per message id of a file: the non-sidechain entry, else the larger token total."""
@@ -161,3 +160,16 @@ class ClaudeCodeReader(Reader):
             .unique(subset=["source_file", "dedupe_key"], keep="first", maintain_order=True)
             .sort("_line")
         )
+
+
+def _has_usage() -> pl.Expr:
+    """A line with token counts: its own message's, or a subagent's its `progress` line relays."""
+    return pl.any_horizontal(
+        pl.col(f"{p}.usage.{n}").is_not_null()
+        for p in ("message", PROGRESS)
+        for n in ("input_tokens", "output_tokens")
+    )
+
+
+def _no_usage() -> pl.Expr:
+    return pl.format("{} line (no usage)", pl.col("type").fill_null("untyped"))

@@ -168,8 +168,8 @@ def _finish(
     path_used: str,
 ) -> Parsed:
     """Type checks, the reader's mapping, rejects and skips: the part both paths share."""
-    typed = ctx.file_column(typed_raw(raw, fields))
-    out = reader.to_canonical(typed, ctx)
+    typed, early = _skipped_early(reader, typed_raw(raw, fields), skipped)
+    out = reader.to_canonical(ctx.file_column(typed), ctx)
     reason = pl.coalesce(pl.col("_type_error"), pl.col("_reject"), _too_many_tokens(out.columns))
     where = pl.col("_where")
     out = out.with_columns(
@@ -215,11 +215,25 @@ def _finish(
         rejects=rejects,
         lines=lines,
         path_used=path_used,
-        records=out.height + extra_records,
+        records=out.height + early + extra_records,
         notes=notes,
         pending=pending,
         deferred=deferred,
     )
+
+
+def _skipped_early(reader: Reader, typed: pl.DataFrame, skipped: dict[str, int]) -> tuple[pl.DataFrame, int]:
+    """The rows left to map once those the reader skips from their raw fields alone are counted
+    in `skipped` (a row with a field of the wrong type stays: it is rejected, as it would be),
+    and how many left."""
+    reason = reader.early_skip()
+    if reason is None:
+        return typed, 0
+    marked = typed.with_columns(_early=pl.when(pl.col("_type_error").is_null()).then(reason))
+    gone = marked.filter(pl.col("_early").is_not_null())
+    for why, count in gone.group_by("_early").len().iter_rows():
+        skipped[why] = skipped.get(why, 0) + count
+    return marked.filter(pl.col("_early").is_null()).drop("_early"), gone.height
 
 
 def _file_lines(ctx: Context) -> dict[str, pl.Expr]:
