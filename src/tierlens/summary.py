@@ -159,3 +159,10 @@ def spend_summary(
 def unknown_value(dimension: str) -> str:
     """What a missing value of a dimension (or its column) is called in every breakdown."""
     return UNATTRIBUTED if dimension == "feature" else UNKNOWN_TIER if dimension == "tier" else "(none)"
+
+
+def named(dimension: str) -> pl.Expr:
+    """A dimension's column with its missing values named as every breakdown names them
+    (`unknown_value`), so that a replay row, a report cell and a finding say the same of the same
+    requests."""
+    return pl.col(dimension).fill_null(unknown_value(dimension)).alias(dimension)

@@ -12,13 +12,13 @@ import polars as pl
 from tierlens.pricing import price_requests
 from tierlens.replay.assumptions import ONE
 from tierlens.replay.calibrate import Calibration
-from tierlens.replay.columns import DAYS_PER_MONTH, LABELS, least_certain, named
+from tierlens.replay.columns import DAYS_PER_MONTH, LABELS, least_certain
 from tierlens.replay.components import Components, mean_probe
 from tierlens.replay.numeric import fsum
 from tierlens.replay.plan import Plan
 from tierlens.replay.quality import QualityRisk, Signals, assess
 from tierlens.replay.results import PolicyResult
-from tierlens.summary import UNKNOWN_TIER
+from tierlens.summary import UNKNOWN_TIER, named
 
 COEFFICIENTS = {
     "A_kept_lo": ("_a", "kept_lo"),

@@ -27,14 +27,13 @@ from tierlens.pricing.engine import Models
 from tierlens.progress import Progress
 from tierlens.quality.evidence import scores
 from tierlens.queries import get_query, run_query
-from tierlens.replay.columns import named
 from tierlens.report.savings import as_report_finding, basic_findings, coverage_of, potential_of, savings_of
 from tierlens.report.windows import Window, windows
 from tierlens.signals import Flags, find_flags
 from tierlens.store.layout import snapshot
 from tierlens.store.rollup import DIMENSIONS as ROLLUP_DIMENSIONS
 from tierlens.store.rollup import rollup_of
-from tierlens.summary import DIMENSIONS
+from tierlens.summary import DIMENSIONS, named
 
 BY_COLUMNS = DIMENSIONS  # the report breaks spend down by the summary's dimensions
 SCHEMA_VERSION = "tierlens.report/1"

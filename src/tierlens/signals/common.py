@@ -15,9 +15,9 @@ from tierlens.pricing import PriceTable
 from tierlens.pricing.catalog import ModelCatalog
 from tierlens.pricing.engine import Models, reprice_query
 from tierlens.render import money
-from tierlens.replay.columns import named
 from tierlens.schema import UNATTRIBUTED, prompt_tokens
 from tierlens.signals.finding import Finding
+from tierlens.summary import named
 
 TOP_TIER = "opus"
 TOKEN_COUNTS = (
