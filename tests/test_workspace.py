@@ -110,12 +110,12 @@ def test_anomalies_and_forecasts_come_from_the_daily_spend(sample_data: Path) ->
     ws = Workspace(sample_data)
     flags = ws.flags()
     forecast = flags.forecasts[0]
-    start = forecast["period_start"]
+    start = forecast.period_start
     spent = ws.requests.filter(
         (pl.col("date") >= pl.lit(start).str.to_date())
         & (pl.col("date") < pl.lit(str(flags.as_of)).str.to_date())
     ).select(pl.col("cost_usd").sum())
-    assert forecast["spent_usd"] == pytest.approx(spent.collect().item(), rel=1e-9)
+    assert forecast.spent_usd == pytest.approx(spent.collect().item(), rel=1e-9)
     for a in (x for x in flags.findings if x.kind == "anomaly"):
         day = a.data["date"]
         cost = ws.requests.filter(

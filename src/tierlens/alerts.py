@@ -280,7 +280,7 @@ def _budget(rule: BudgetRule, rows: pl.DataFrame, as_of: date, newest: date) -> 
         name=rule.name, amount=rule.amount, period=rule.period, feature=rule.feature, model_id=rule.model_id
     )
     fc = forecast(rows, as_of, [b], newest)[0]
-    value = fc["projected_usd"] if rule.use_forecast else fc["spent_usd"]
+    value = fc.projected_usd if rule.use_forecast else fc.spent_usd
     pct = 100 * value / rule.amount
     level = _level(pct, rule.warn_pct, rule.critical_pct)
     if level is None:
@@ -288,11 +288,11 @@ def _budget(rule: BudgetRule, rows: pl.DataFrame, as_of: date, newest: date) -> 
     what = "projected" if rule.use_forecast else "spent"
     scope = rule.feature or rule.model_id or "all spend"
     msg = (
-        f"{what} ${value:,.2f} of ${rule.amount:,.2f} ({pct:.0f}%) for {rule.period} {fc['period_start']}..{fc['period_end']} "
-        f"({scope}; ${fc['spent_usd']:,.2f} spent, data until {fc['data_until']})"
+        f"{what} ${value:,.2f} of ${rule.amount:,.2f} ({pct:.0f}%) for {rule.period} {fc.period_start}..{fc.period_end} "
+        f"({scope}; ${fc.spent_usd:,.2f} spent, data until {fc.data_until})"
     )
     threshold = rule.critical_pct if level == "critical" else rule.warn_pct
-    return [Alert(rule.name, "budget", level, scope, fc["period_start"], msg, value, threshold)]
+    return [Alert(rule.name, "budget", level, scope, fc.period_start, msg, value, threshold)]
 
 
 def _growth(rule: GrowthRule, rows: pl.LazyFrame, as_of: date) -> list[Alert]:

@@ -199,10 +199,10 @@ def test_forecast_projects_the_rest_of_the_period(tmp_path: Path, write: Any) ->
     [fc] = forecast(
         rows, date(2026, 9, 21), [BudgetConfig(name="b", amount=0.1, period="month")], date(2026, 9, 20)
     )
-    assert fc["period_start"] == "2026-09-01" and fc["period_end"] == "2026-09-30" and fc["days_left"] == 10
-    assert fc["spent_usd"] == pytest.approx(20 * 0.0045, rel=1e-9)
-    assert fc["projected_usd"] == pytest.approx(30 * 0.0045, rel=1e-9)
-    assert fc["severity"] == "warning"  # projected 135% of the budget, not yet spent
+    assert fc.period_start == "2026-09-01" and fc.period_end == "2026-09-30" and fc.days_left == 10
+    assert fc.spent_usd == pytest.approx(20 * 0.0045, rel=1e-9)
+    assert fc.projected_usd == pytest.approx(30 * 0.0045, rel=1e-9)
+    assert fc.severity == "warning"  # projected 135% of the budget, not yet spent
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,7 @@ def _flags_render(result: Any, fmt: str) -> str:
             "as_of": str(result.as_of),
             "window": [str(result.window_start), str(result.window_end)],
             "findings": [f.to_dict() for f in result.findings],
-            "forecasts": result.forecasts,
+            "forecasts": [fc.to_dict() for fc in result.forecasts],
             "thresholds": result.thresholds.model_dump(),
         }
         return json.dumps(payload, indent=2, default=str)
@@ -147,14 +147,13 @@ def _flags_text(result: Any, markdown: bool = False) -> str:
             if text:
                 lines.append(f"{'- ' if markdown else '   '}{label}: {text}")
         lines.append("")
-    fc = [x for x in result.forecasts if x.get("projected_usd") is not None]
-    if fc:
+    if result.forecasts:
         lines.append("## Forecast" if markdown else "Forecast")
-        for x in fc:
-            budget = f" of budget {money(x['amount'])} ({x['projected_pct']:.0f}%)" if x.get("amount") else ""
+        for x in result.forecasts:
+            budget = f" of budget {money(x.amount)} ({x.projected_pct or 0.0:.0f}%)" if x.amount else ""
             lines.append(
-                f"{'- ' if markdown else '   '}{x['name']} ({x['period']} {x['period_start']}..{x['period_end']}): "
-                f"projected {money(x['projected_usd'])}{budget}, range {money_range(x['low_usd'], x['high_usd'])}; {x['evidence']}"
+                f"{'- ' if markdown else '   '}{x.name} ({x.period} {x.period_start}..{x.period_end}): "
+                f"projected {money(x.projected_usd)}{budget}, range {money_range(x.low_usd, x.high_usd)}; {x.evidence}"
             )
     return "\n".join(lines).rstrip() + "\n"
 

@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import polars as pl
 
@@ -36,7 +36,7 @@ from tierlens.signals.common import (
     run_passes,
 )
 from tierlens.signals.docs import SIGNAL_DOCS, signals_markdown
-from tierlens.signals.finding import KINDS, SEVERITIES, Finding, Flags
+from tierlens.signals.finding import KINDS, SEVERITIES, BudgetForecast, Finding, Flags, Severity
 from tierlens.signals.generations import (
     latency_over_depth,
     mixed_complexity,
@@ -257,27 +257,27 @@ def _without_explained(found: list[Finding]) -> list[Finding]:
     ]
 
 
-def _budget_findings(forecasts: list[dict[str, Any]]) -> list[Finding]:
+def _budget_findings(forecasts: list[BudgetForecast]) -> list[Finding]:
     """A finding for every budget projected over (warning) or already spent (critical)."""
-    return [_budget_finding(fc) for fc in forecasts if fc.get("severity") in ("warning", "critical")]
+    return [_budget_finding(fc, fc.severity) for fc in forecasts if fc.severity in ("warning", "critical")]
 
 
-def _budget_finding(fc: dict[str, Any]) -> Finding:
-    """One budget's forecast as a finding."""
+def _budget_finding(fc: BudgetForecast, severity: Severity) -> Finding:
+    """One (configured) budget's forecast as a finding."""
     return Finding(
         kind="budget",
-        severity=fc["severity"],
-        feature=fc.get("feature"),
-        model=fc.get("model_id"),
-        title=f"budget {fc['name']}: projected {_usd(fc['projected_usd'])} of {_usd(fc['amount'])} "
-        f"({fc['projected_pct']:.0f}%) by {fc['period_end']}",
-        evidence=fc["evidence"],
+        severity=severity,
+        feature=fc.feature,
+        model=fc.model_id,
+        title=f"budget {fc.name}: projected {_usd(fc.projected_usd)} of {_usd(fc.amount or 0.0)} "
+        f"({fc.projected_pct or 0.0:.0f}%) by {fc.period_end}",
+        evidence=fc.evidence,
         monthly_usd=None,
-        low_usd=fc["low_usd"],
-        high_usd=fc["high_usd"],
+        low_usd=fc.low_usd,
+        high_usd=fc.high_usd,
         confidence="medium",
         basis="modelled",
-        data=fc,
+        data=fc.to_dict(),
     )
 
 

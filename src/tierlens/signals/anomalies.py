@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import polars as pl
 
 from tierlens.config import BudgetConfig, SignalsConfig
 from tierlens.periods import period_bounds
 from tierlens.signals.common import _num, _usd
-from tierlens.signals.finding import Finding
+from tierlens.signals.finding import BudgetForecast, Finding, Severity
 
 MAD_TO_SD = 1.4826
 """The median absolute deviation times this estimates the standard deviation of normal data: a
@@ -119,7 +119,7 @@ _NO_SPEND = SpendRange(0, 0, 0)
 
 def forecast(
     daily: pl.DataFrame, as_of: date, budgets: list[BudgetConfig], newest: date
-) -> list[dict[str, Any]]:
+) -> list[BudgetForecast]:
     """Where each budget's current period will end: spend so far + the same-weekday median for each day left.
 
     The period is the one containing the last full day before `as_of`; it resets at its start.
@@ -132,7 +132,7 @@ def forecast(
 
 def _budget_forecast(
     daily: pl.DataFrame, b: BudgetConfig, as_of: date, newest: date, *, real: bool
-) -> dict[str, Any]:
+) -> BudgetForecast:
     """One budget's period projected to its end (`real`: a configured budget, not the total that
     stands in when there is none, which has no amount or severity)."""
     scoped = daily
@@ -152,28 +152,28 @@ def _budget_forecast(
     high = sum(per_weekday.get(d.weekday(), _NO_SPEND).high for d in left)
     projected = spent + mid
     pct = 100 * projected / b.amount if real else None
-    return {
-        "name": b.name,
-        "period": b.period,
-        "period_start": str(p_start),
-        "period_end": str(p_end),
-        "feature": b.feature,
-        "model_id": b.model_id,
-        "amount": b.amount if real else None,
-        "spent_usd": spent,
-        "projected_usd": projected,
-        "low_usd": spent + low,
-        "high_usd": spent + high,
-        "projected_pct": pct,
-        "days_left": len(left),
-        "data_until": str(newest),
-        "severity": _budget_severity(spent, pct, b.amount) if real and pct is not None else None,
-        "evidence": (
+    return BudgetForecast(
+        name=b.name,
+        period=b.period,
+        period_start=str(p_start),
+        period_end=str(p_end),
+        feature=b.feature,
+        model_id=b.model_id,
+        amount=b.amount if real else None,
+        spent_usd=spent,
+        projected_usd=projected,
+        low_usd=spent + low,
+        high_usd=spent + high,
+        projected_pct=pct,
+        days_left=len(left),
+        data_until=str(newest),
+        severity=_budget_severity(spent, pct, b.amount) if real and pct is not None else None,
+        evidence=(
             f"{_usd(spent)} spent {p_start}..{min(newest, p_end)}; {len(left)} day(s) projected from the median of the "
             f"same weekday over the last {FORECAST_WEEKS} weeks (range {_usd(spent + low)}..{_usd(spent + high)})"
             + (f"; no data after {newest}" if newest < last_day else "")
         ),
-    }
+    )
 
 
 def _weekday_spend(scoped: pl.DataFrame, newest: date) -> dict[int, SpendRange]:
@@ -189,6 +189,6 @@ def _weekday_spend(scoped: pl.DataFrame, newest: date) -> dict[int, SpendRange]:
     return per_weekday
 
 
-def _budget_severity(spent: float, pct: float, amount: float) -> str | None:
+def _budget_severity(spent: float, pct: float, amount: float) -> Severity | None:
     """Critical once the budget is spent, a warning when projected over it, info from 80%."""
     return "critical" if spent >= amount else "warning" if pct >= 100 else "info" if pct >= 80 else None

@@ -16,7 +16,7 @@ from tierlens.pricing.catalog import ModelCatalog
 from tierlens.pricing.engine import Models, reprice_query
 from tierlens.render import money
 from tierlens.schema import UNATTRIBUTED, prompt_tokens
-from tierlens.signals.finding import Finding
+from tierlens.signals.finding import Confidence, Finding, Severity
 from tierlens.summary import named
 
 TOP_TIER = "opus"
@@ -49,11 +49,11 @@ def _named(models: list[str | None]) -> str:
     return ", ".join(m for m in models if m)
 
 
-def _confidence(n: int) -> str:
+def _confidence(n: int) -> Confidence:
     return "high" if n >= 500 else "medium" if n >= 100 else "low"
 
 
-def _severity(monthly: float, cfg: SignalsConfig) -> str:
+def _severity(monthly: float, cfg: SignalsConfig) -> Severity:
     return "critical" if monthly >= 100 * cfg.min_monthly_usd else "warning"
 
 
