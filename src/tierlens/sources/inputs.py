@@ -308,68 +308,78 @@ def json_document_records(data: bytes) -> tuple[list[Record], int] | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    newlines = [m.start() for m in re.finditer("\n", text)]
-    n_lines = len(newlines) + (0 if text.endswith("\n") or not text else 1)
+    return _Document(text).records()
 
-    def line_of(pos: int) -> int:
-        return bisect.bisect_left(newlines, pos) + 1
 
-    decoder = json.JSONDecoder(parse_constant=no_constants)
-    out: list[Record] = []
-    n = len(text)
+class _Document:
+    """A scan of a JSON document stream's text, value by value (arrays at the top level opened)."""
 
-    def skip(pos: int) -> int:
-        while pos < n and text[pos] in " \t\r\n":
-            pos += 1
-        return pos
+    _decoder = json.JSONDecoder(parse_constant=no_constants)
 
-    def decode(pos: int) -> tuple[Any, int] | str:
+    def __init__(self, text: str) -> None:
+        self.text, self.n = text, len(text)
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.out: list[Record] = []
+        self.decoded = False
+
+    def records(self) -> tuple[list[Record], int] | None:
+        text, n = self.text, self.n
+        pos = self._skip(0)
+        while pos < n:
+            if text[pos] != "[":
+                got = self._value(pos)
+                if isinstance(got, str):
+                    return self._fail(pos, got)
+                pos = got
+                continue
+            pos = self._skip(pos + 1)
+            self.decoded = True
+            if pos < n and text[pos] == "]":
+                pos = self._skip(pos + 1)
+                continue
+            while True:
+                got = self._value(pos)
+                if isinstance(got, str):
+                    return self._fail(pos, got)
+                pos = got
+                if pos < n and text[pos] in ",]":
+                    pos, closed = self._skip(pos + 1), text[pos] == "]"
+                    if closed:
+                        break
+                    continue
+                return self._fail(pos, "invalid JSON: expected ',' or ']' inside the top-level array")
+        return self._result() if self.decoded else None
+
+    def _value(self, pos: int) -> int | str:
+        """Decode the value at `pos` into a record: where the next one starts, or why it failed."""
         try:
-            return decoder.raw_decode(text, pos)
+            value, end = self._decoder.raw_decode(self.text, pos)
         except ValueError as exc:
             return json_reason(exc, with_line=True)
         except RecursionError:
             return TOO_DEEP
+        self.out.append(Record(self._line_of(pos), value, self.text[pos:end].encode()))
+        self.decoded = True
+        return self._skip(end)
 
-    decoded = False
-
-    def fail(pos: int, why: str) -> tuple[list[Record], int] | None:
-        if not out and not decoded:
+    def _fail(self, pos: int, why: str) -> tuple[list[Record], int] | None:
+        """The records so far and the rest of the input as one rejected record (None: no document)."""
+        if not self.out and not self.decoded:
             return None
-        out.append(Record(line_of(pos), None, text[pos:].encode(), error=why))
-        return out, n_lines
+        self.out.append(Record(self._line_of(pos), None, self.text[pos:].encode(), error=why))
+        return self._result()
 
-    pos = skip(0)
-    while pos < n:
-        if text[pos] != "[":
-            got = decode(pos)
-            if isinstance(got, str):
-                return fail(pos, got)
-            value, end = got
-            out.append(Record(line_of(pos), value, text[pos:end].encode()))
-            pos = skip(end)
-            decoded = True
-            continue
-        pos = skip(pos + 1)
-        decoded = True
-        if pos < n and text[pos] == "]":
-            pos = skip(pos + 1)
-            continue
-        while True:
-            got = decode(pos)
-            if isinstance(got, str):
-                return fail(pos, got)
-            value, end = got
-            out.append(Record(line_of(pos), value, text[pos:end].encode()))
-            pos = skip(end)
-            if pos < n and text[pos] == ",":
-                pos = skip(pos + 1)
-                continue
-            if pos < n and text[pos] == "]":
-                pos = skip(pos + 1)
-                break
-            return fail(pos, "invalid JSON: expected ',' or ']' inside the top-level array")
-    return (out, n_lines) if decoded else None
+    def _result(self) -> tuple[list[Record], int]:
+        text = self.text
+        return self.out, len(self.newlines) + (0 if text.endswith("\n") or not text else 1)
+
+    def _skip(self, pos: int) -> int:
+        while pos < self.n and self.text[pos] in " \t\r\n":
+            pos += 1
+        return pos
+
+    def _line_of(self, pos: int) -> int:
+        return bisect.bisect_left(self.newlines, pos) + 1
 
 
 def _sse_chunk(line: int, chunk: bytes) -> tuple[int, bytes, int]:
