@@ -107,7 +107,7 @@ def ingest_quality(
 ) -> QualityIngest:
     """Read quality files into the data directory (see the module docstring). `requests`: the
     dataset's scan, to count how many request judgments name a stored request."""
-    from tierlens.ingest import _not_quarantined
+    from tierlens.ingest_result import not_quarantined
 
     t0 = time.perf_counter()
     store = Store(data_dir)
@@ -128,7 +128,7 @@ def ingest_quality(
         result.unchanged = incoming.height - fresh.height
         if not fresh.is_empty():
             txn.stage_file(Layout.next_part(store.layout.quality, txn.ingest_id), fresh.to_arrow())
-        quarantine = _not_quarantined(store.layout.root, rejects)
+        quarantine = not_quarantined(store.layout.root, rejects)
         result.rejected = len(rejects)
         ids = incoming["request_id"].drop_nulls().unique()
         result.request_rows = int(incoming["request_id"].is_not_null().sum())
