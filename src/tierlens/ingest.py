@@ -45,6 +45,7 @@ from tierlens.sources import (
 )
 from tierlens.sources.base import FilePart
 from tierlens.sources.claude_code import claude_code_roots
+from tierlens.sources.fastscan import share_cores
 from tierlens.sources.streams import assemble_streams
 from tierlens.store import Store
 from tierlens.store.writer import Transaction
@@ -315,7 +316,12 @@ class _Joined:
         self.reader: Reader | None = None
         self.files: list[tuple[Context, Batch]] = []
         self.size = 0
-        self._pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="tierlens-join")
+        self._pool = ThreadPoolExecutor(
+            self.WORKERS,
+            thread_name_prefix="tierlens-join",
+            initializer=share_cores,
+            initargs=(self.WORKERS,),
+        )
         self._pending: deque[Future[list[Outcome]]] = deque()
 
     def fits(self, reader: Reader) -> bool:

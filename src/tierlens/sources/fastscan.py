@@ -4,6 +4,7 @@ exact path must check again."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -59,13 +60,20 @@ def _quote(name: str) -> str:
 _DUCK = threading.local()
 
 
+def share_cores(workers: int) -> None:
+    """Say that this thread parses beside `workers - 1` others: its DuckDB connection then takes its
+    share of the cores rather than all of them each (threads that outnumber the cores contend)."""
+    _DUCK.threads = max(1, (os.cpu_count() or 1) // workers)
+
+
 def _duck_connection() -> Any:
     """One in-memory DuckDB connection per thread, reused across chunks (opening one costs ~0.1 s)."""
     import duckdb
 
     con = getattr(_DUCK, "con", None)
     if con is None:
-        con = _DUCK.con = duckdb.connect()
+        threads = getattr(_DUCK, "threads", None)
+        con = _DUCK.con = duckdb.connect(config={"threads": threads} if threads else {})
     return con
 
 
