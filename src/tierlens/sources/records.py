@@ -196,24 +196,43 @@ def _deep_raw(
     fields: Sequence[RawField],
     spill_dir: str | None,
 ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
-    """Rows of the records too deep for Python, read by DuckDB one by one as the fast path reads a
-    chunk (a string field holding text that starts with `{` or `[` counts as an object here); a
-    reader without a fast path rejects them."""
-    rejects: list[dict[str, Any]] = []
-    found = [raw]
-    for i, rec in deep:
-        one = fast_raw(rec.text, fields, spill_dir) if reader.fast_path else None
-        if one is None or one.height != 1:
-            rejects.append(rejected_line("", rec.line, TOO_DEEP, rec.text))
-            continue
-        one = one.with_columns(
-            _line=pl.lit(rec.line, pl.Int64), _rec=pl.lit(i, pl.Int64), _where=pl.lit(None, pl.String)
-        )
-        if suspect_rows(one, fields):
-            rejects.append(rejected_line("", rec.line, "a string field holds an object or array", rec.text))
-            continue
-        found.append(one)
-    return pl.concat(found, how="vertical_relaxed").sort("_line", maintain_order=True), rejects
+    """Rows of the records too deep for Python, read by DuckDB as the fast path reads a chunk (a
+    string field holding text that starts with `{` or `[` counts as an object here): all of them
+    in one read, or one by one when DuckDB refuses that read; a reader without a fast path
+    rejects them."""
+    if not reader.fast_path:
+        return raw, [rejected_line("", rec.line, TOO_DEEP, rec.text) for _, rec in deep]
+    ones = _deep_reads([rec.text for _, rec in deep], fields, spill_dir)
+    frames = {k: one for k, one in enumerate(ones) if one is not None and one.height == 1}
+    good = list(frames)
+    if not good:
+        return raw, [rejected_line("", rec.line, TOO_DEEP, rec.text) for _, rec in deep]
+    read = pl.concat(list(frames.values()), how="vertical_relaxed").with_columns(
+        _line=pl.Series([deep[k][1].line for k in good], dtype=pl.Int64),
+        _rec=pl.Series([deep[k][0] for k in good], dtype=pl.Int64),
+        _where=pl.lit(None, pl.String),
+    )
+    suspect, readable = set(suspect_rows(read, fields)), set(good)
+    rejects = [
+        rejected_line("", rec.line, TOO_DEEP, rec.text)
+        if k not in readable
+        else rejected_line("", rec.line, "a string field holds an object or array", rec.text)
+        for k, (_, rec) in enumerate(deep)
+        if k not in readable or rec.line in suspect
+    ]
+    read = read.filter(~pl.col("_line").is_in(list(suspect)))
+    return pl.concat([raw, read], how="vertical_relaxed").sort("_line", maintain_order=True), rejects
+
+
+def _deep_reads(
+    lines: list[bytes], fields: Sequence[RawField], spill_dir: str | None
+) -> list[pl.DataFrame | None]:
+    """DuckDB's rows of each line: one read of them all, else (DuckDB refused a line) one read each."""
+    if not any(b"\n" in t for t in lines):
+        together = fast_raw(b"\n".join(lines), fields, spill_dir)
+        if together is not None and together.height == len(lines):  # a row per line, in order
+            return [together.slice(k, 1) for k in range(len(lines))]
+    return [fast_raw(t, fields, spill_dir) for t in lines]
 
 
 def no_constants(name: str) -> Any:
