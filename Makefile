@@ -34,8 +34,9 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# the whole suite, on both cores (a bare `pytest` skips the slow tests)
 test: lint typecheck
-	$(BIN)/python -m pytest -m "slow or not slow"  # the whole suite; a bare `pytest` skips the slow tests
+	$(BIN)/python -m pytest -m "slow or not slow" -n 2
 
 bench: setup
 	$(BIN)/python bench/ingest.py

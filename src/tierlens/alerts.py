@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tierlens.config import ENV_PREFIX, SECRET_SUFFIXES, BudgetConfig, Settings, names_a_secret
 from tierlens.errors import ConfigError, TierlensError, did_you_mean
+from tierlens.location import local_home
 from tierlens.pricing import PriceTable
 from tierlens.queries import get_query, run_query
 from tierlens.signals import KINDS, daily_spend, find_flags, forecast
@@ -441,9 +442,10 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float, retries: int
 
 
 def sink_file(sink: Sink, data_dir: str | Path) -> Path:
-    """The file a file sink appends to: its path as given when absolute, else under `data_dir`."""
+    """The file a file sink appends to: its path as given when absolute, else under the dataset's
+    `local_home` (its directory; for one on object storage, a local state directory)."""
     path = (sink.path or ALERT_LOG).expanduser()
-    return path if path.is_absolute() else Path(data_dir) / path
+    return path if path.is_absolute() else local_home(data_dir) / path
 
 
 def _append_lines(path: Path, alerts: list[Alert]) -> None:
@@ -516,7 +518,7 @@ def run_alerts(
     """Evaluate, de-duplicate against the state file, deliver, and return the monitoring status."""
     rules = load_rules(rules_path)
     alerts = evaluate(rules, settings, as_of, lf=lf, rollup=rollup, table=table)
-    state_path = state_path or Path(settings.data_dir) / "_meta" / "alert_state.json"
+    state_path = state_path or local_home(settings.data_dir) / "_meta" / "alert_state.json"
     notified = _load_state(state_path)
     fresh = [a for a in alerts if renotify or a.key not in notified]
     errors = deliver(fresh, rules.sink, fmt, echo, data_dir=settings.data_dir) if fresh else []

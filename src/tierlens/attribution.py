@@ -36,8 +36,7 @@ import polars as pl
 
 from tierlens.config import AttributionConfig, AttributionRule
 from tierlens.schema import COST_COLUMNS, SCHEMA, TOKEN_COLUMNS, TOOL_CALL_COLUMNS, UNATTRIBUTED, conform
-from tierlens.store import Layout, Store, scan
-from tierlens.store.doctor import readable
+from tierlens.store import open_store
 
 """How reports show a request no rule attributes (it is stored as `feature = null`)."""
 
@@ -299,22 +298,20 @@ class AttributionRun:
 
 def reattribute(data_dir: str | Path, cfg: AttributionConfig, *, dry_run: bool = False) -> AttributionRun:
     """Re-run attribution over the stored dataset with `cfg`, rewriting changed partitions atomically."""
-    layout = Layout(Path(data_dir))
-    layout.require()  # missing, or a directory that is no dataset: a clear error
+    store = open_store(data_dir)
+    store.require()  # missing, or a directory that is no dataset: a clear error
     attribution = Attribution(cfg)
     started = time.perf_counter()
-    store = Store(data_dir)
     with store.transaction(log="attributions.jsonl") as txn:
         run = AttributionRun(attribution_id=txn.ingest_id, data_dir=str(data_dir), dry_run=dry_run)
         by_source: dict[str, int] = {}
         daily: list[pl.DataFrame] = []
-        for day in layout.days():
-            files = readable(layout.data_files(day))
-            # file by file (each is replaced in one rename), then the partition as a whole for the counts
+        for day in store.days():
+            # part by part (locally a file, replaced in one rename), then the partition as a whole for the counts
             pairs = []
-            for file in files:
-                old_rows = conform(pl.read_parquet(str(file), schema=SCHEMA, missing_columns="insert"))
-                pairs.append((file, old_rows, attribution.apply(Attribution.collapse(old_rows))))
+            for part in store.parts(day):
+                old_rows = part.read()
+                pairs.append((part, old_rows, attribution.apply(Attribution.collapse(old_rows))))
             before = pl.concat([b for _, b, _ in pairs]) if pairs else conform(pl.DataFrame(schema=SCHEMA))
             after = pl.concat([a for _, _, a in pairs]) if pairs else before
             run.partitions += 1
@@ -340,10 +337,10 @@ def reattribute(data_dir: str | Path, cfg: AttributionConfig, *, dry_run: bool =
             if changed:
                 run.partitions_rewritten += 1
                 if not dry_run:
-                    for file, a in changed:
-                        txn.rewrite(file, a)
+                    for part, a in changed:
+                        txn.rewrite(part, a)  # type: ignore[arg-type]  # a part of this store
         run.by_source = dict(sorted(by_source.items(), key=lambda kv: -kv[1]))
-        run.daily = pl.concat(daily) if daily else daily_features(scan(data_dir)).collect()
+        run.daily = pl.concat(daily) if daily else daily_features(store.snapshot().requests()).collect()
         run.seconds = time.perf_counter() - started
         if not dry_run and run.partitions_rewritten:
             txn.commit({"kind": "attribution", **run.to_dict()})

@@ -343,7 +343,8 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
-    data_dir: Path = DEFAULT_DATA_DIR
+    data_dir: Path | str = DEFAULT_DATA_DIR
+    """A local directory, or a URL of object storage (`s3://bucket/prefix`, `gs://`, `abfs://`)."""
     chunk_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     """Bytes of input parsed per chunk: bounds memory during ingest."""
     sources: SourcesConfig = SourcesConfig()
@@ -351,6 +352,13 @@ class Settings(BaseSettings):
     attribution: AttributionConfig = AttributionConfig()
     signals: SignalsConfig = SignalsConfig()
     budgets: list[BudgetConfig] = []
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _location(cls, v: Any) -> Path | str:
+        from tierlens.location import location
+
+        return location(v) if isinstance(v, str | Path) else v
 
     @classmethod
     def settings_customise_sources(

@@ -47,8 +47,8 @@ from tierlens.sources.base import FilePart
 from tierlens.sources.claude_code import claude_code_roots
 from tierlens.sources.fastscan import share_cores
 from tierlens.sources.streams import assemble_streams
-from tierlens.store import Store
-from tierlens.store.writer import Transaction
+from tierlens.store import open_store
+from tierlens.store.writer import Staging
 
 
 def _size(name: str) -> int:
@@ -102,7 +102,8 @@ def ingest(
     table = PriceTable.load(settings.pricing)
     started = time.perf_counter()
     span: list[Any] = []
-    with Store(settings.data_dir).transaction() as txn:
+    store = open_store(settings.data_dir)
+    with store.transaction() as txn:
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
         result.files_skipped += ignored
         result.inputs = [str(Path(f).resolve()) if f != "-" else f for f in files]
@@ -112,7 +113,7 @@ def ingest(
         run = _Run(result, txn, staged, files, progress)
         opener = _Opener(settings, table, format, options, stdin, alone=len(files) == 1)
         run.read_all(opener, _Joined(settings.chunk_bytes, txn.ingest_id, options, force_exact), force_exact)
-        finish(result, txn, staged.counts, Path(settings.data_dir), started)
+        finish(result, txn, staged.counts, store, started)
     after_commit(result, settings, table, span if reprice else [], strict)
     return result
 
@@ -148,7 +149,7 @@ class _Run:
     def __init__(
         self,
         result: IngestResult,
-        txn: Transaction,
+        txn: Staging,
         staged: _Staged,
         files: list[str],
         progress: Progress | None,
@@ -260,9 +261,7 @@ class _Staged:
 
     BATCH_ROWS = 64 * 1024
 
-    def __init__(
-        self, txn: Transaction, table: PriceTable, attribution: Attribution, span: list[Any]
-    ) -> None:
+    def __init__(self, txn: Staging, table: PriceTable, attribution: Attribution, span: list[Any]) -> None:
         self.txn, self.table, self.attribution, self.span = txn, table, attribution, span
         self.counts = IngestCounts()
         self.frames: list[pl.DataFrame] = []

@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tierlens.store.writer import Added, Transaction
+from tierlens.store.writer import Added, Staging, Store
+
+if TYPE_CHECKING:
+    from tierlens.store.delta import DeltaStore
 
 
 @dataclass
@@ -73,17 +74,11 @@ class IngestResult:
         return d
 
 
-def not_quarantined(data_dir: Path, rejects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def not_quarantined(store: Store | DeltaStore, rejects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rejects no earlier ingest quarantined (a re-run of the same logs adds none twice)."""
-    folder = data_dir / "quarantine"
-    if not rejects or not folder.is_dir():
+    if not rejects:
         return rejects
-    known: set[tuple[Any, ...]] = set()
-    for path in folder.glob("*.jsonl"):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                r = json.loads(line)
-                known.add((r.get("file"), r.get("line"), r.get("sha256")))
+    known = {(r.get("file"), r.get("line"), r.get("sha256")) for r in store.quarantined()}
     return [r for r in rejects if (r.get("file"), r.get("line"), r.get("sha256")) not in known]
 
 
@@ -137,9 +132,14 @@ class IngestCounts:
 
 
 def finish(
-    result: IngestResult, txn: Transaction, counts: IngestCounts, data_dir: Path, started: float
+    result: IngestResult,
+    txn: Staging,
+    counts: IngestCounts,
+    store: Store | DeltaStore,
+    started: float,
 ) -> None:
-    """Fill `result` from the counts, quarantine the rejects not already there, and commit."""
+    """Fill `result` from the counts, quarantine the rejects not already there, and commit (what
+    a concurrent writer on object storage stored first counts as duplicates)."""
     result.rows_added = counts.rows_added
     result.split_rows = counts.split_rows
     if counts.logged_rows:
@@ -152,13 +152,16 @@ def finish(
     result.duplicates_skipped += counts.duplicates
     result.total_cost_usd = counts.cost_usd
     result.rejected = dict(Counter(_reason_class(r["reason"]) for r in counts.rejects).most_common())
-    new = not_quarantined(data_dir, counts.rejects)
+    new = not_quarantined(store, counts.rejects)
     result.already_quarantined = result.rejected_total - len(new)
     result.rejects = new
     result.unpriced = dict(counts.unpriced.most_common())
     result.timestamps = _timestamp_notes(counts.ts_sources)
     result.seconds = time.perf_counter() - started
-    txn.commit(_summary(result), quarantine=new)
+    late = txn.commit(_summary(result), quarantine=new)
+    result.rows_added -= late.rows
+    result.duplicates_skipped += late.requests
+    result.total_cost_usd -= late.cost_usd
 
 
 def _timestamp_notes(sources: Counter[tuple[str, str]]) -> list[str]:

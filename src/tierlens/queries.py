@@ -29,6 +29,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from tierlens.errors import QueryError
+from tierlens.location import is_remote
 from tierlens.rollup_sql import rollup_safe
 from tierlens.schema import PARTITION_COLUMN
 
@@ -276,11 +277,14 @@ def _run_duckdb(query: Query, data_dir: str | Path, values: dict[str, Any] | Non
 
     con = duckdb.connect()
     try:
-        glob = exp.Literal.string(_parquet_glob(data_dir)).sql("duckdb")  # quoted by sqlglot, not by hand
-        con.sql(
-            f"CREATE VIEW requests AS SELECT * FROM read_parquet({glob}, hive_partitioning = true, "
-            "hive_types = {'date': DATE})"
-        )
+        if is_remote(data_dir):  # the Delta table's files, listed by its log, as one Arrow dataset
+            con.register("requests", _delta_dataset(data_dir))
+        else:
+            glob = exp.Literal.string(_parquet_glob(data_dir)).sql("duckdb")  # quoted by sqlglot, not by hand
+            con.sql(
+                f"CREATE VIEW requests AS SELECT * FROM read_parquet({glob}, hive_partitioning = true, "
+                "hive_types = {'date': DATE})"
+            )
         out = pl.from_arrow(con.sql(query.render("duckdb", values, pretty=False)).to_arrow_table())
     except duckdb.Error as exc:
         raise QueryError(f"{query.name} (duckdb): {exc}") from None
@@ -290,9 +294,25 @@ def _run_duckdb(query: Query, data_dir: str | Path, values: dict[str, Any] | Non
     return out
 
 
+def _delta_dataset(url: str | Path) -> Any:
+    """The object-store table's newest version as a pyarrow dataset (what DuckDB scans)."""
+    from tierlens.store.delta import DeltaStore
+
+    store = DeltaStore(str(url))
+    dt = store.table()
+    if dt is None:
+        store.require(requests=True)
+    return dt.to_pyarrow_dataset() if dt is not None else None
+
+
 def _run_spark(query: Query, data_dir: str | Path, values: dict[str, Any] | None) -> pl.DataFrame:
     from tierlens.spark import spark_session
 
+    if is_remote(data_dir):
+        raise QueryError(
+            f"the spark engine reads local datasets; on a cluster, read {data_dir}/requests with Spark's "
+            "Delta connector (spark.read.format('delta')) and run `tierlens query NAME --dialect spark --print`"
+        )
     spark = spark_session("local[2]")
     base = str(_snapshot_base(data_dir))
     spark.read.option("basePath", base).parquet(base).createOrReplaceTempView("requests")

@@ -22,9 +22,8 @@ import polars as pl
 from tierlens.attribution import Attribution
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import price_stored
-from tierlens.schema import COST_COLUMNS, PRICE_COLUMNS, SCHEMA, conform
-from tierlens.store import Layout, Store
-from tierlens.store.doctor import readable
+from tierlens.schema import COST_COLUMNS, PRICE_COLUMNS, SCHEMA
+from tierlens.store import open_store
 
 REPRICED = ("family", "tier", "long_context", *PRICE_COLUMNS)
 """The columns a re-pricing rewrites (everything the pricer fills)."""
@@ -82,23 +81,23 @@ def reprice(
     dry_run: bool = False,
 ) -> RepriceRun:
     """Re-price the stored requests of days in [since, until] (and of `model`, logged or normalized)."""
-    layout = Layout(Path(data_dir))
-    layout.require(requests=True)  # missing, or a directory that is no dataset: a clear error
+    store = open_store(data_dir)
+    store.require(requests=True)  # missing, or a directory that is no dataset: a clear error
     started = time.perf_counter()
-    with Store(data_dir).transaction(log="repricings.jsonl") as txn:
+    with store.transaction(log="repricings.jsonl") as txn:
         run = RepriceRun(txn.ingest_id, str(data_dir), dry_run, table.version)
         changes: list[pl.DataFrame] = []
-        for day in layout.days(_iso(since), _iso(until)):
+        for day in store.days(_iso(since), _iso(until)):
             run.partitions += 1
             rewritten = False
-            for file in readable(layout.data_files(day)):  # file by file: each is replaced in one rename
-                before = conform(pl.read_parquet(str(file), schema=SCHEMA, missing_columns="insert"))
+            for part in store.parts(day):  # file by file locally: each is replaced in one rename
+                before = part.read()
                 after = _only(before, repriced(before, table), model)
                 changes.append(_changes(before, after))
                 if not _same(before, after):
                     rewritten = True
                     if not dry_run:
-                        txn.rewrite(file, after)
+                        txn.rewrite(part, after)  # type: ignore[arg-type]  # a part of this store
             run.partitions_rewritten += rewritten
         if changes:
             _account(run, pl.concat(changes))

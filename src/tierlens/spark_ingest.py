@@ -47,8 +47,8 @@ from tierlens.sources import Parsed, parse_batch
 from tierlens.sources.costs import CostReportInput
 from tierlens.sources.streams import assemble_streams
 from tierlens.spark import spark_session
-from tierlens.store import Store
-from tierlens.store.writer import Transaction
+from tierlens.store import open_store
+from tierlens.store.writer import Staging
 
 MAX_TASKS = 256
 """Partitions of the file listing at most (a task loads the price table once, then parses its files)."""
@@ -207,7 +207,7 @@ def ingest_on_spark(
     from pyspark.sql.pandas.types import from_arrow_schema
 
     with (
-        Store(settings.data_dir).transaction() as txn,
+        open_store(settings.data_dir).transaction() as txn,
         tempfile.TemporaryDirectory(prefix="tierlens-spark-") as tmp,
     ):
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
@@ -237,7 +237,7 @@ def ingest_on_spark(
         span, kept = _commit_rows(txn, counts, Path(tmp) / "rows", Attribution(settings.attribution))
         result.duplicates_skipped = sum(m["rows"] for _, m in metas) - kept
         result.stages["commit"] = time.perf_counter() - started - result.stages["spark"]
-        finish(result, txn, counts, Path(settings.data_dir), started)
+        finish(result, txn, counts, open_store(settings.data_dir), started)
     after_commit(result, settings, table, span if reprice else [], strict)
     return result
 
@@ -267,7 +267,7 @@ def _account(result: IngestResult, counts: IngestCounts, metas: list[tuple[int, 
 
 
 def _commit_rows(
-    txn: Transaction, counts: IngestCounts, folder: Path, attribution: Attribution
+    txn: Staging, counts: IngestCounts, folder: Path, attribution: Attribution
 ) -> tuple[list[Any], int]:
     """Add the deduplicated rows Spark wrote, in its order, to the transaction; (their first and
     last times, how many)."""

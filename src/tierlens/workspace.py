@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from tierlens.config import Settings, load_settings
+from tierlens.location import location
 
 if TYPE_CHECKING:
     import polars as pl
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from tierlens.report.model import Report
     from tierlens.reprice import RepriceRun
     from tierlens.signals import Flags
+    from tierlens.store.delta import TableSnapshot
     from tierlens.store.doctor import Checkup
     from tierlens.store.layout import Snapshot
     from tierlens.summary import SpendSummary
@@ -57,12 +59,13 @@ class Workspace:
         TIERLENS_* as documented, unless `settings` are given)."""
         settings = settings or load_settings(Path(config) if config else None)
         if data_dir is not None:
-            settings = settings.model_copy(update={"data_dir": Path(data_dir)})
+            settings = settings.model_copy(update={"data_dir": location(data_dir)})
         self.settings = settings
 
     @property
-    def data_dir(self) -> Path:
-        return Path(self.settings.data_dir)
+    def data_dir(self) -> Path | str:
+        """The dataset's directory, or its URL on object storage (`s3://bucket/prefix`)."""
+        return self.settings.data_dir
 
     @cached_property
     def table(self) -> PriceTable:
@@ -72,7 +75,7 @@ class Workspace:
         return PriceTable.load(self.settings.pricing)
 
     @cached_property
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> Snapshot | TableSnapshot:
         """The committed snapshot every read of this workspace sees (until it writes)."""
         from tierlens.store.layout import snapshot
 
@@ -215,18 +218,11 @@ class Workspace:
 
     def rejects(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Quarantined lines, most recent ingest first: file, line, reason, bytes, sha256 (no text)."""
-        import json
+        from tierlens.store import open_store
 
-        from tierlens.store import Layout
-
-        layout = Layout(self.data_dir)
-        layout.require()  # no dataset here is an error, not an empty quarantine
-        rows: list[dict[str, Any]] = []
-        files = sorted(layout.quarantine.glob("*.jsonl"), reverse=True) if layout.quarantine.is_dir() else []
-        for f in files:
-            rows += [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
-            if limit is not None and len(rows) >= limit:
-                break
+        store = open_store(self.data_dir)
+        store.require()  # no dataset here is an error, not an empty quarantine
+        rows = store.quarantined(limit)
         return rows[:limit] if limit is not None else rows
 
     def price_versions(self) -> dict[str, int]:

@@ -185,13 +185,28 @@ def option_name(param: str) -> str:
     return "--" + param.replace("_", "-")
 
 
+class DataLocation(click.ParamType[Path | str]):
+    """A dataset directory, or a URL of object storage kept as given (`s3://bucket/prefix`)."""
+
+    name = "DIR|URL"
+    _local = click.Path(path_type=Path, file_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        from tierlens.location import is_remote
+
+        if isinstance(value, str) and is_remote(value):
+            return value.rstrip("/")
+        return self._local.convert(value, param, ctx)
+
+
 def data_option(fn: F) -> F:
     return click.option(
         "--data",
         "data_dir",
-        type=click.Path(path_type=Path, file_okay=False),
+        type=DataLocation(),
         default=None,
-        help="Dataset directory [env TIERLENS_DATA_DIR; default ./tierlens-data].",
+        help="Dataset directory, or a Delta table on object storage (s3://bucket/prefix, gs://, "
+        "abfs://) [env TIERLENS_DATA_DIR; default ./tierlens-data].",
     )(fn)
 
 

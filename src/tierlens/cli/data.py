@@ -63,7 +63,7 @@ def reconcile(
     state: State,
     cost_reports: tuple[Path, ...],
     logged: bool,
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     since: datetime | None,
     until: datetime | None,
     max_gap_pct: float,
@@ -190,7 +190,7 @@ def _reconcile_text(r: Any, top: int) -> str:
 @handle_errors
 def attribute(
     state: State,
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     since: datetime | None,
     until: datetime | None,
     dry_run: bool,
@@ -267,7 +267,7 @@ def _attribute_text(run: Any, totals: Any, since: date | None, until: date | Non
 @handle_errors
 def reprice(
     state: State,
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     since: datetime | None,
     until: datetime | None,
     model: str | None,
@@ -363,7 +363,7 @@ def _reprice_text(run: Any) -> str:
 @handle_errors
 def export(
     state: State,
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     since: datetime | None,
     until: datetime | None,
     fmt: str,
@@ -409,7 +409,7 @@ def export(
 @output_options("table", "markdown", "json")
 @click.pass_obj
 @handle_errors
-def doctor(state: State, data_dir: Path | None, repair: bool, fmt: str, output: Path | None) -> None:
+def doctor(state: State, data_dir: Path | str | None, repair: bool, fmt: str, output: Path | None) -> None:
     """Check every stored file (footer, columns, row count) and name the ones that cannot be read.
 
     Readers already skip such a file with a warning; --repair moves it to <data>/_corrupt/ and says

@@ -47,7 +47,7 @@ from tierlens.errors import ExitCode
 @handle_errors
 def flags(
     state: State,
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     since: datetime | None,
     until: datetime | None,
     as_of: datetime | None,
@@ -197,7 +197,7 @@ def _unknown(exc: click.UsageError) -> NoReturn:
     "state_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="State file [default: <data>/_meta/alert_state.json].",
+    help="State file [default: <data>/_meta/alert_state.json; for a dataset on object storage, ~/.local/state/tierlens/<scheme>/<bucket>/<prefix>/_meta/alert_state.json].",
 )
 @click.option("--renotify", is_flag=True, help="Notify again alerts already sent this period.")
 @click.option(
@@ -216,7 +216,7 @@ def _unknown(exc: click.UsageError) -> NoReturn:
 def alert(
     state: State,
     rules_path: Path,
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     state_path: Path | None,
     renotify: bool,
     as_of: datetime | None,

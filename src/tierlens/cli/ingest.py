@@ -79,7 +79,7 @@ from tierlens.errors import ExitCode
 def ingest(
     state: State,
     paths: tuple[str, ...],
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     fmt: str | None,
     fmt_alias: str | None,
     strict: bool,
@@ -192,7 +192,7 @@ def _ingest_text(r: Any) -> str:
 @output_options("table", "markdown", "json", "csv")
 @click.pass_obj
 @handle_errors
-def quarantine(state: State, data_dir: Path | None, limit: int, fmt: str, output: Path | None) -> None:
+def quarantine(state: State, data_dir: Path | str | None, limit: int, fmt: str, output: Path | None) -> None:
     """List rejected lines: file, line and reason (never their text).
 
     \b

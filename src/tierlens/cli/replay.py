@@ -65,7 +65,7 @@ from tierlens.cli.app import (
 def replay(
     state: State,
     policies: tuple[Path, ...],
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     since: datetime | None,
     until: datetime | None,
     draws: int,
@@ -148,7 +148,7 @@ def trial(
     state: State,
     policy: Path,
     logs: tuple[str, ...],
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     sample: int,
     max_usd: float,
     dry_run: bool,

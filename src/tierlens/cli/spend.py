@@ -40,7 +40,7 @@ from tierlens.cli.app import (
 @handle_errors
 def summary(
     state: State,
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     since: datetime | None,
     until: datetime | None,
     period: str,
@@ -194,7 +194,7 @@ def _period_label(start: date, period: str) -> str:
 @handle_errors
 def report(
     state: State,
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     since: datetime | None,
     until: datetime | None,
     grain: str,
@@ -271,7 +271,7 @@ def report(
 def query(
     state: State,
     name: str | None,
-    data_dir: Path | None,
+    data_dir: Path | str | None,
     params: tuple[str, ...],
     dialect: str | None,
     print_sql: bool,

@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from tierlens.errors import SourceError
+from tierlens.location import is_remote, require_local
 from tierlens.quality.read import KEY, QUALITY_SCHEMA, read_quality_file
 from tierlens.store.layout import Layout
 from tierlens.store.writer import Store
@@ -68,9 +69,10 @@ class QualityIngest:
 
 
 def stored_quality(data_dir: str | Path) -> pl.DataFrame:
-    """Every stored judgment, the latest value of each (files are read in ingest order)."""
+    """Every stored judgment, the latest value of each (files are read in ingest order); none on
+    object storage, which keeps the requests only."""
     folder = Layout(Path(data_dir)).quality
-    files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    files = sorted(folder.glob("part-*.parquet")) if not is_remote(data_dir) and folder.is_dir() else []
     if not files:
         return pl.DataFrame(schema=QUALITY_SCHEMA)
     frames = [pl.read_parquet(f).with_columns(_order=pl.lit(i)) for i, f in enumerate(files)]
@@ -109,6 +111,7 @@ def ingest_quality(
     dataset's scan, to count how many request judgments name a stored request."""
     from tierlens.ingest_result import not_quarantined
 
+    require_local(data_dir, "quality judgments")
     t0 = time.perf_counter()
     store = Store(data_dir)
     read, rejects, failed = [], [], []
@@ -128,7 +131,7 @@ def ingest_quality(
         result.unchanged = incoming.height - fresh.height
         if not fresh.is_empty():
             txn.stage_file(Layout.next_part(store.layout.quality, txn.ingest_id), fresh.to_arrow())
-        quarantine = not_quarantined(store.layout.root, rejects)
+        quarantine = not_quarantined(store, rejects)
         result.rejected = len(rejects)
         ids = incoming["request_id"].drop_nulls().unique()
         result.request_rows = int(incoming["request_id"].is_not_null().sum())

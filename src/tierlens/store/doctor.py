@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tierlens.errors import StoreError
+from tierlens.location import is_remote
 from tierlens.schema import SCHEMA
 from tierlens.store.layout import Layout
 
@@ -91,8 +94,11 @@ def readable(files: list[Path]) -> list[Path]:
 def checkup(data_dir: str | Path, *, repair: bool = False) -> Checkup:
     """Verify every stored file (footer, columns, row count); with `repair`, move bad ones aside.
 
-    Repairing takes the writer lock, so that no ingest is under way while files move.
+    Repairing takes the writer lock, so that no ingest is under way while files move. On object
+    storage, every file of the Delta table's newest version is checked against its log entry.
     """
+    if is_remote(data_dir):
+        return _table_checkup(str(data_dir), repair)
     layout = Layout(Path(data_dir))
     layout.require(requests=True)  # missing, or a directory that is no dataset: a clear error
     if repair:
@@ -105,6 +111,34 @@ def checkup(data_dir: str | Path, *, repair: bool = False) -> Checkup:
                 publish(layout)  # readers stop seeing the files moved aside
             return result
     return _checkup(layout, repair)
+
+
+def _table_checkup(url: str, repair: bool) -> Checkup:
+    """Each data file of the table's newest version: its footer readable, its rows those its log
+    entry counts (a Delta table is repaired with Delta's own tools, RESTORE to an earlier version)."""
+    import polars as pl
+
+    from tierlens.store.delta import DeltaStore, object_filesystem
+
+    store = DeltaStore(url)
+    store.require(requests=True)
+    if repair:
+        raise StoreError(f"{url} is a Delta table: restore it to an earlier version with Delta's own RESTORE")
+    dt = store.table()
+    result = Checkup(data_dir=store.root, repaired=False)
+    actions = pl.DataFrame(dt.get_add_actions(flatten=True)).select("path", "num_records") if dt else None
+    fs, base = object_filesystem(store.table_url)
+    for path, expected in actions.iter_rows() if actions is not None else ():
+        result.files += 1
+        try:
+            rows = pq.read_metadata(fs.open_input_file(f"{base}/{path}")).num_rows
+        except (OSError, pa.ArrowException) as exc:
+            result.problems.append(Problem(path, f"unreadable: {str(exc).splitlines()[0]}", None, []))
+            continue
+        if expected is not None and rows != expected:
+            result.problems.append(Problem(path, f"{rows} rows where the log says {expected}", None, []))
+        result.rows += rows
+    return result
 
 
 def _checkup(layout: Layout, repair: bool) -> Checkup:

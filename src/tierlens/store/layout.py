@@ -23,11 +23,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from tierlens.errors import NoDatasetError
 from tierlens.schema import PARTITION_COLUMN, SCHEMA
+
+if TYPE_CHECKING:
+    from tierlens.store.delta import TableSnapshot
 
 
 class _Area:
@@ -124,16 +128,12 @@ class Snapshot:
         return scan_rollup(self.root, list(self.files))
 
 
-def snapshot(data_dir: str | Path) -> Snapshot:
+def snapshot(data_dir: str | Path) -> Snapshot | TableSnapshot:
     """The dataset's current snapshot: every commit is in it whole or not at all, and later
-    commits do not change it."""
-    layout = Layout(Path(data_dir))
-    layout.require()
-    from tierlens.store.doctor import readable
-    from tierlens.store.snapshot import snapshot_files
+    commits do not change it (on object storage: the Delta table's newest version)."""
+    from tierlens.store import open_store
 
-    _, committed = snapshot_files(layout)
-    return Snapshot(layout.root, tuple(readable(committed)))  # a corrupt file is skipped, loudly
+    return open_store(data_dir).snapshot()
 
 
 def scan(data_dir: str | Path) -> pl.LazyFrame:

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from tierlens.errors import StoreError
 from tierlens.schema import CLUSTER_ROWS, CLUSTERED_BY, SCHEMA, STATISTICS, conform
 from tierlens.store.keyset import KeySet
-from tierlens.store.layout import Layout
+from tierlens.store.layout import Layout, Snapshot
 from tierlens.store.snapshot import publish
 
 ROW_GROUP_ROWS = 256 * 1024
@@ -269,28 +269,43 @@ class Added:
     duplicates: int
 
 
-class Transaction:
-    """Stages deduplicated rows, then commits them atomically. Use via `Store.transaction()`."""
+@dataclass(frozen=True)
+class Late:
+    """Rows a merge found already stored at commit (a concurrent writer on
+    object storage committed them first; a local commit holds the lock, so it finds none)."""
 
-    def __init__(self, layout: Layout, ingest_id: str, log: str = INGEST_LOG) -> None:
-        self.layout = layout
-        self.ingest_id = ingest_id
-        self.log = log
-        self.deletes: list[str] = []
-        """Stored files to delete at commit, after the new files are in place (journaled)."""
-        self.rewrites: list[tuple[str, str]] = []
-        """(staged file, the stored file it replaces), renamed over it at commit."""
-        self.dir = layout.staging / ingest_id
-        self.parts: dict[str, _Partition] = {}
+    requests: int = 0
+    rows: int = 0
+    cost_usd: float = 0.0
+
+
+class Staging:
+    """What every transaction shares: `add` stages canonical rows, skipping keys already stored
+    (`_stored_keys` of their day) or staged; where the rows go is the subclass's `_buffer`, how
+    they are committed its `commit`."""
+
+    ingest_id: str
+    dir: Path
+    """A local directory for the transaction's own files (staging, spills)."""
+
+    def commit(self, summary: dict[str, Any], quarantine: Sequence[dict[str, Any]] = ()) -> Late:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __init__(self) -> None:
         self._seen = KeySet()
         """(k1, k2, day) of every key stored in a partition this transaction touches, or staged."""
         self._loaded: set[date] = set()
-        self._buffered = 0
-        # one writer thread: pyarrow releases the GIL, so writing overlaps parsing the next chunk
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierlens-write")
-        self._pending: Future[None] | None = None
 
-    # -- dedupe ------------------------------------------------------------------------------------
+    def _stored_keys(self, day: date) -> pl.LazyFrame | None:
+        """The `dedupe_key`s stored in the partition of `day` (None: none)."""
+        raise NotImplementedError
+
+    def _buffer(self, data: pl.DataFrame) -> None:
+        """Stage deduplicated rows (with their partition day in `_day`)."""
+        raise NotImplementedError
 
     @staticmethod
     def _hashed(keys: pl.Expr) -> list[pl.Expr]:
@@ -298,14 +313,12 @@ class Transaction:
         return [keys.hash(seed=0x5EED).alias("_k1"), keys.hash(seed=0xC0FFEE).alias("_k2")]
 
     def _load_seen(self, days: Iterable[date]) -> None:
-        """Add the stored keys of partitions not yet loaded to `_seen` (a corrupt file blocks none)."""
-        from tierlens.store.doctor import readable
-
+        """Add the stored keys of partitions not yet loaded to `_seen`."""
         for day in sorted(set(days) - self._loaded):
             self._loaded.add(day)
-            files = readable(self.layout.data_files(day.isoformat()))
-            if files:
-                keys = pl.scan_parquet([str(f) for f in files]).select(self._hashed(pl.col("dedupe_key")))
+            stored = self._stored_keys(day)
+            if stored is not None:
+                keys = stored.select(self._hashed(pl.col("dedupe_key")))
                 self._seen.add(keys.with_columns(_day=pl.lit(day, pl.Date)).collect())
 
     def add(self, rows: pl.DataFrame, expand: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> Added:
@@ -332,6 +345,32 @@ class Transaction:
         self._buffer(written)
         return Added(data.drop("_day"), written.drop("_day"), before - fresh.height)
 
+
+class Transaction(Staging):
+    """Stages deduplicated rows, then commits them atomically. Use via `Store.transaction()`."""
+
+    def __init__(self, layout: Layout, ingest_id: str, log: str = INGEST_LOG) -> None:
+        super().__init__()
+        self.layout = layout
+        self.ingest_id = ingest_id
+        self.log = log
+        self.deletes: list[str] = []
+        """Stored files to delete at commit, after the new files are in place (journaled)."""
+        self.rewrites: list[tuple[str, str]] = []
+        """(staged file, the stored file it replaces), renamed over it at commit."""
+        self.dir = layout.staging / ingest_id
+        self.parts: dict[str, _Partition] = {}
+        self._buffered = 0
+        # one writer thread: pyarrow releases the GIL, so writing overlaps parsing the next chunk
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierlens-write")
+        self._pending: Future[None] | None = None
+
+    def _stored_keys(self, day: date) -> pl.LazyFrame | None:
+        from tierlens.store.doctor import readable
+
+        files = readable(self.layout.data_files(day.isoformat()))  # a corrupt file blocks none
+        return pl.scan_parquet([str(f) for f in files]) if files else None
+
     def _buffer(self, data: pl.DataFrame) -> None:
         """Buffer rows by day partition, handing full buffers (and the largest, past the memory
         bound) to the writer thread."""
@@ -350,14 +389,14 @@ class Transaction:
                 if self._buffered <= MAX_BUFFERED_ROWS // 2:
                     break
 
-    def rewrite(self, target: Path, rows: pl.DataFrame) -> None:
+    def rewrite(self, target: Path | FilePart, rows: pl.DataFrame) -> None:
         """Stage `rows` as the new content of the stored file `target` (a re-attribution, a re-pricing).
 
         At commit the new file is renamed over the old one: at every instant a reader, tierlens or
         a plain Parquet glob, sees one of the two whole files, never both, so no row is ever
         counted twice. A crash mid-commit rolls forward from the journal.
         """
-        rel = target.relative_to(self.layout.root)
+        rel = (target.path if isinstance(target, FilePart) else target).relative_to(self.layout.root)
         staged = self.dir / "rewrites" / rel
         staged.parent.mkdir(parents=True, exist_ok=True)
         table = _clustered(conform(rows).to_arrow())
@@ -400,7 +439,7 @@ class Transaction:
 
     # -- commit ------------------------------------------------------------------------------------
 
-    def commit(self, summary: dict[str, Any], quarantine: Sequence[dict[str, Any]] = ()) -> None:
+    def commit(self, summary: dict[str, Any], quarantine: Sequence[dict[str, Any]] = ()) -> Late:
         """Make everything staged visible at once (see the module docstring), with `quarantine`:
         the rejected lines to keep (file, line, reason, hash; never their text)."""
         moves: list[tuple[str, str]] = []
@@ -450,6 +489,7 @@ class Transaction:
         with contextlib.suppress(OSError):
             self.layout.staging.rmdir()
         _write_rollups(self.layout, [dst for _, dst in moves])
+        return Late()
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
@@ -462,11 +502,60 @@ class Transaction:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class FilePart:
+    """One stored file, as a rewrite reads and replaces it (in one rename)."""
+
+    path: Path
+
+    def read(self) -> pl.DataFrame:
+        return conform(pl.read_parquet(str(self.path), schema=SCHEMA, missing_columns="insert"))
+
+
 class Store:
-    """A data directory. `with store.transaction() as txn:` stages and commits one ingest."""
+    """A data directory. `with store.transaction() as txn:` stages and commits one ingest.
+    (`tierlens.store.delta.DeltaStore` is the same on object storage.)"""
 
     def __init__(self, root: str | Path) -> None:
         self.layout = Layout(Path(root))
+        self.root = self.layout.root
+
+    def require(self, requests: bool = False) -> None:
+        self.layout.require(requests)
+
+    def snapshot(self) -> Snapshot:
+        from tierlens.store.doctor import readable
+        from tierlens.store.snapshot import snapshot_files
+
+        self.layout.require()
+        return Snapshot(self.root, tuple(readable(snapshot_files(self.layout)[1])))
+
+    def days(self, since: str | None = None, until: str | None = None) -> list[str]:
+        return self.layout.days(since, until)
+
+    def parts(self, day: str) -> list[FilePart]:
+        """What a rewrite reads and replaces for `day`: each readable file of its partition."""
+        from tierlens.store.doctor import readable
+
+        return [FilePart(f) for f in readable(self.layout.data_files(day))]
+
+    def settle(self, lock_timeout: float = 600.0) -> list[str]:
+        """Finish what a killed writer committed (`recover`, under the lock), so that a read of an
+        area without snapshots (the trials) sees every commit; the transactions rolled forward."""
+        if not self.layout.txn.is_dir():
+            return []
+        with locked(self.layout, lock_timeout):
+            return recover(self.layout)
+
+    def quarantined(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Quarantined lines, most recent ingest first (at least `limit` of them when given)."""
+        folder = self.layout.quarantine
+        rows: list[dict[str, Any]] = []
+        for f in sorted(folder.glob("*.jsonl"), reverse=True) if folder.is_dir() else []:
+            rows += [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+            if limit is not None and len(rows) >= limit:
+                break
+        return rows
 
     @contextlib.contextmanager
     def transaction(

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from tierlens.errors import ConfigError, SourceError
+from tierlens.location import require_local
 from tierlens.logfiles import resolve_inputs
 from tierlens.pricing import PriceTable
 from tierlens.pricing.models import with_model_ids
@@ -166,10 +167,13 @@ def run_trial(
     Requests an earlier trial of the policy already answered are not sent again (a killed trial's
     re-run completes it); `max_usd` bounds this run's spend, a `judge` model's requests included.
     `senders` gives the sender of each API (the official SDKs by default)."""
+    require_local(data_dir, "trial results")
     if sample < 1 or max_usd <= 0:
         raise ConfigError("a trial's sample must be at least 1 request and its budget above $0")
     grader = judge_of(judge, table) if judge else None
     plan, notes = plan_trial(lf, policy, logs, table, sample, seed)
+    if not dry_run:
+        Store(data_dir).settle()  # a killed trial's last commit counts as answered, not to send again
     todo, done = _not_yet_tried(plan, stored_trials(data_dir), policy.name)
     if done:
         notes.append(f"{done:,} of the sample were answered in an earlier trial: kept, not sent again")

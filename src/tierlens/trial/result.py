@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from tierlens.location import is_remote
 from tierlens.render import markdown_table, money, table
 from tierlens.replay.assumptions import Dist
 from tierlens.replay.calibrate import Calibration
@@ -105,8 +106,9 @@ def rows_of(trial_id: str, policy: str, tried: list[Tried], judge: str | None = 
 
 
 def stored_trials(data_dir: str | Path) -> pl.DataFrame:
+    """Every stored trial result; none on object storage, which keeps the requests only."""
     folder = Layout(Path(data_dir)).trials
-    files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    files = sorted(folder.glob("part-*.parquet")) if not is_remote(data_dir) and folder.is_dir() else []
     if not files:
         return pl.DataFrame(schema=TRIAL_SCHEMA)
     got = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
