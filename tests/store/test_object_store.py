@@ -257,3 +257,31 @@ def test_doctor_checks_every_file_of_the_table_and_names_a_corrupt_one(bucket: s
     problems = json.loads(res.stdout)["problems"]
     assert [p["file"] for p in problems] == [victim.split("/requests/", 1)[1]], problems
     assert "Traceback" not in res.output
+
+
+@pytest.mark.slow
+def test_an_ingest_on_spark_commits_the_same_table(bucket: str, tmp_path: Path) -> None:
+    logs = SAMPLE_LOGS / "anthropic"
+    spark, embedded = f"{bucket}/spark", f"{bucket}/embedded"
+    k.run(_ingest(embedded, [logs], tmp_path), cwd=tmp_path)
+    k.run([*_ingest(spark, [logs], tmp_path), "--engine", "spark", "--master", "local[2]"], cwd=tmp_path)
+    assert_frame_equal(stored(spark), stored(embedded))
+    assert DeltaStore(spark).history()[0]["rows_added"] == stored(spark).height
+
+
+def test_a_large_ingest_commits_in_merges_of_whole_days_and_stays_exact(
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tierlens.store.delta as delta
+
+    monkeypatch.setattr(delta, "MERGE_ROWS", 2_500)
+    files = _logs(tmp_path, records=6_000, files=2)
+    url, local = f"{bucket}/grouped", tmp_path / "local"
+    for data in (url, local):
+        cli("ingest", *files, "--data", data, "--json")
+    assert_frame_equal(stored(url), stored(local))
+    table = DeltaStore(url).table()
+    assert table is not None and table.version() >= 3  # the empty table, then one commit per group
+    assert len({p["date"] for p in table.partitions()}) == 6
+    assert [h["rows_added"] for h in DeltaStore(url).history()] == [stored(local).height]
+    assert cli("ingest", *files, "--data", url, "--json")["rows_added"] == 0
