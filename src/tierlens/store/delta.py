@@ -107,13 +107,13 @@ class DeltaStore:
     def table(self, version: int | None = None) -> DeltaTable | None:
         """The Delta table (its newest version, or `version`), or None before the first commit."""
         from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
+        from deltalake.exceptions import DeltaError, TableNotFoundError
 
         try:
             return DeltaTable(self.table_url, version=version, storage_options=self.options or None)
         except TableNotFoundError:
             return None
-        except OSError as exc:
+        except (OSError, DeltaError) as exc:  # no credentials, no bucket, a refused request
             raise StoreError(f"cannot read {self.table_url}: {_first_line(exc)}") from None
 
     def require(self, requests: bool = False) -> None:
