@@ -387,23 +387,55 @@ def _parse_all(reader: Reader, batch: Batch, ctx: Context, force_exact: bool) ->
     return list(assemble_streams(iter([parse_batch(reader, batch, ctx, force_exact=force_exact)]), reader))
 
 
+PARSE_WORKERS = 2
+"""Batches of one file parsed at once: the parse (DuckDB, then polars on one batch) is mostly
+single-threaded, so two keep both cores of a small machine busy while the caller prices and
+stores; each parse's DuckDB then takes half of the cores (`share_cores`)."""
+
+
+def _until_broken(batches: Iterator[Batch]) -> Iterator[Batch | BaseException]:
+    """The batches, then the error that ended the reading, if one did, as the last item."""
+    try:
+        yield from batches
+    except Exception as exc:  # raised again by the caller, after the batches before it
+        yield exc
+
+
 def _parsed_ahead(
     reader: Reader, batches: Iterator[Batch], ctx: Context, force_exact: bool, lenient: bool = False
 ) -> Iterator[Parsed]:
-    """Read and parse batches on a worker thread while the caller prices and stores the previous one.
+    """Read and parse batches on worker threads while the caller prices and stores the previous one.
 
     DuckDB, polars, pyarrow and file reads release the GIL, so the stages use both cores; the
-    queue holds one parsed batch, so at most three are in memory at once.
+    queue holds one parsed batch and `PARSE_WORKERS` more are under way, so at most four are in
+    memory at once.
     """
     done = object()
     results: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
     def parsed() -> Iterator[Parsed]:
-        for batch in batches:
-            if stop.is_set():
-                return
-            yield parse_batch(reader, batch, ctx, lenient=lenient, force_exact=force_exact)
+        """The batches parsed `PARSE_WORKERS` at a time, in their order."""
+        workers = max(1, min(PARSE_WORKERS, os.cpu_count() or 1))
+        with ThreadPoolExecutor(
+            workers, thread_name_prefix="tierlens-parse", initializer=share_cores, initargs=(workers,)
+        ) as pool:
+            ahead: deque[Future[Parsed]] = deque()
+            for batch in _until_broken(batches):
+                if isinstance(batch, BaseException):
+                    # the batches read before a read error are parsed and kept all the same
+                    while ahead:
+                        yield ahead.popleft().result()
+                    raise batch
+                if stop.is_set():
+                    return
+                ahead.append(
+                    pool.submit(parse_batch, reader, batch, ctx, lenient=lenient, force_exact=force_exact)
+                )
+                if len(ahead) >= workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
 
     def offer(item: Any) -> bool:
         """Queue `item` for the consumer; False once it has stopped reading (it may never again)."""

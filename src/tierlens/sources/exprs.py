@@ -63,9 +63,10 @@ def with_timestamp(df: pl.DataFrame, text: pl.Expr, name: str = "_ts") -> pl.Dat
 
     The general parser costs three times the fast one; it runs only when some value needs it.
     """
-    fast = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone(
-        "UTC"
-    )
+    # no cache: request times are nearly all distinct, and looking each up first costs a fifth more
+    fast = text.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us", cache=False
+    ).dt.replace_time_zone("UTC")
     out = df.with_columns(in_range(fast).alias(name))
     if out.select((pl.col(name).is_null() & text.is_not_null()).any()).item():
         out = out.with_columns(pl.coalesce(pl.col(name), parse_timestamp(text)).alias(name))
