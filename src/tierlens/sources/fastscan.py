@@ -4,11 +4,10 @@ exact path must check again."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -83,21 +82,11 @@ def _duck_connection() -> Any:
     return con
 
 
-@contextlib.contextmanager
-def _spilled(chunk: bytes, spill_dir: str | None) -> Iterator[str]:
-    """A temporary file holding `chunk`, for DuckDB to read: in `spill_dir` (an ingest's own staging
-    directory, which the next run deletes whatever killed this one), else the system's temporary
-    directory. (An anonymous in-memory file, Linux's memfd, measured slower: more system time.)"""
-    with tempfile.NamedTemporaryFile(suffix=".jsonl", dir=spill_dir) as tmp:
-        tmp.write(chunk)
-        tmp.flush()
-        yield tmp.name
-
-
 def fast_raw(chunk: bytes, fields: Sequence[RawField], spill_dir: str | None = None) -> pl.DataFrame | None:
     """Parse a chunk with DuckDB; None when DuckDB refuses it (the exact path then takes over).
 
-    DuckDB reads the chunk from a file (`_spilled`).
+    DuckDB reads the chunk from a file: it goes in `spill_dir` (an ingest's own staging directory,
+    which the next run deletes whatever killed this one), else the system's temporary directory.
     """
     import duckdb
 
@@ -105,7 +94,9 @@ def fast_raw(chunk: bytes, fields: Sequence[RawField], spill_dir: str | None = N
     # no CAST: a JSON column reaches Arrow as its text already, and casting it to VARCHAR would
     # render every value again (a fifth of the scan)
     select = ", ".join(f"{'.'.join(_quote(p) for p in f.parts)} AS {_quote(f.path)}" for f in fields)
-    with _spilled(chunk, spill_dir) as path:
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", dir=spill_dir) as tmp:
+        tmp.write(chunk)
+        tmp.flush()
         con = _duck_connection()
         try:
             rel = con.sql(
@@ -113,7 +104,7 @@ def fast_raw(chunk: bytes, fields: Sequence[RawField], spill_dir: str | None = N
                 f"maximum_object_size=$size, ignore_errors=false)",
                 # 16 MiB per record: larger limits slow DuckDB down by half; a longer line sends
                 # the chunk to the exact path, which has no limit
-                params={"path": path, "columns": columns, "size": 16 * 1024 * 1024},
+                params={"path": tmp.name, "columns": columns, "size": 16 * 1024 * 1024},
             )
             table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
         except (duckdb.Error, UnicodeDecodeError):

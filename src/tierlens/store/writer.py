@@ -51,8 +51,8 @@ ROW_GROUP_ROWS = 128 * 1024
 """Rows buffered per partition before they are written (as row groups of `CLUSTER_ROWS`)."""
 MAX_BUFFERED_ROWS = 256 * 1024
 """Rows buffered across partitions before the largest buffers are flushed. This bounds memory:
-a buffered row takes ~0.8 KB as Arrow, so the buffers hold ~200 MB at most (twice that, the
-bound before, took a 10M-record ingest past 1.5 GB once two batches parse at once)."""
+a buffered row takes ~0.8 KB as Arrow, so the buffers hold ~200 MB at most (an ingest with two
+batches parsing at once stays under 1.5 GB at 10M records; twice this bound took it past)."""
 _ARROW_SCHEMA = pl.DataFrame(schema=SCHEMA).to_arrow().schema
 _UNIQUE_COLUMNS = {
     "dedupe_key",
