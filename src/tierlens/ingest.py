@@ -189,7 +189,7 @@ class _Run:
 
     def one(self, name: str, opener: _Opener, joined: _Joined, force_exact: bool) -> None:
         """Read one file: a small file of a joining format joins the chunk being gathered; any other
-        is parsed on a worker thread while its rows are staged here."""
+        is parsed on worker threads while its rows are staged here."""
         opened = opener.open(name, self.txn.ingest_id)
         if isinstance(opened, str):
             self.result.files_skipped.append(opened)
@@ -206,7 +206,7 @@ class _Run:
             self.take_joined(joined.finish())  # the files before this one first: the first copy of a row wins
             parses = _parsed_ahead(opened.reader, opened.batches, opened.ctx, force_exact, opened.lenient)
             for parsed in parses:
-                # a stream's position waits for the read in flight on the parse thread: asked
+                # a stream's position waits for the read in flight on the parse threads: asked
                 # only when there is a progress line to show it
                 at = (
                     self.before + _position(opened.stream, self.sizes[name])
