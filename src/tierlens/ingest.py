@@ -32,7 +32,7 @@ from tierlens.attribution import Attribution
 from tierlens.config import Settings, load_settings
 from tierlens.errors import SourceError, StrictModeError
 from tierlens.ingest_result import IngestCounts, IngestResult, finish
-from tierlens.logfiles import OpenLog, log_files, open_log
+from tierlens.logfiles import OpenLog, log_files, open_log, real_paths
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import price_stored
 from tierlens.progress import Progress
@@ -106,7 +106,7 @@ def ingest(
     with store.transaction() as txn:
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
         result.files_skipped += ignored
-        result.inputs = [str(Path(f).resolve()) if f != "-" else f for f in files]
+        result.inputs = real_paths(files)
         txn.dir.mkdir(parents=True, exist_ok=True)
         options = {"batch_ended_at": batch_ended_at, "ts_from": ts_from, "spill_dir": str(txn.dir)}
         staged = _Staged(txn, table, Attribution(settings.attribution), span)

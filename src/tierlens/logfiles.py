@@ -103,6 +103,24 @@ def walk(root: Path) -> list[Path]:
     return sorted(out)
 
 
+def real_paths(files: Sequence[str]) -> list[str]:
+    """Each file's absolute path with symlinks resolved (`Path.resolve()`; `-` stays `-`), each
+    directory resolved once: the lookups per path component are what resolving costs."""
+    dirs: dict[str, str] = {}
+    out: list[str] = []
+    for f in files:
+        head, tail = os.path.split(f)
+        if f == "-" or tail in ("", os.curdir, os.pardir):
+            out.append(f if f == "-" else os.path.realpath(f))
+            continue
+        real_dir = dirs.get(head)
+        if real_dir is None:
+            real_dir = dirs[head] = os.path.realpath(head or os.curdir)
+        full = os.path.join(real_dir, tail)
+        out.append(os.path.realpath(full) if os.path.islink(full) else full)
+    return out
+
+
 def _hidden(parts: Sequence[str]) -> bool:
     """A dot-named file or directory is skipped, except a project directory of Claude Code's
     `projects/` (a project whose path starts with a dot keeps it in its name)."""
@@ -121,10 +139,10 @@ def _ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
 
 def log_files(paths: Sequence[str | Path], exclude: Sequence[str | Path], ignored: list[str]) -> list[str]:
     """The files an ingest of `paths` reads (directories walked), less `exclude`; none is an error."""
-    left_out = {Path(p).resolve() for p in exclude}
+    left_out = set(real_paths([str(p) for p in exclude]))
     files = resolve_inputs(paths, ignored)
     if left_out:
-        files = [f for f in files if f == "-" or Path(f).resolve() not in left_out]
+        files = [f for f, real in zip(files, real_paths(files), strict=True) if real not in left_out]
     if not files:
         raise SourceError("no log files found in " + ", ".join(str(p) for p in paths))
     return files

@@ -39,7 +39,7 @@ from tierlens.attribution import Attribution
 from tierlens.config import Settings
 from tierlens.errors import SourceError
 from tierlens.ingest import IngestCounts, IngestResult, after_commit, finish, with_time_field
-from tierlens.logfiles import log_files, open_log
+from tierlens.logfiles import log_files, open_log, real_paths
 from tierlens.pricing import PriceTable
 from tierlens.pricing.engine import price_stored
 from tierlens.schema import SCHEMA, conform
@@ -213,7 +213,7 @@ def ingest_on_spark(
         result = IngestResult(ingest_id=txn.ingest_id, data_dir=str(settings.data_dir))
         counts = IngestCounts()
         result.files_skipped += ignored
-        result.inputs = [str(Path(f).resolve()) for f in files]
+        result.inputs = real_paths(files)
         job = {
             "format": format,
             "ingest_id": txn.ingest_id,

@@ -27,7 +27,9 @@ def suspect_rows(raw: pl.DataFrame, fields: Sequence[RawField]) -> list[int]:
             checks.append(inner.list.any().fill_null(False))
     # a row with no field at all may be a line that is no object (`null`): the exact path says which
     checks.append(pl.all_horizontal([pl.col(f.path).is_null() for f in fields]))
-    return raw.filter(pl.any_horizontal(checks))["_line"].to_list()
+    # the mask alone, then the line numbers: filtering the frame would copy every column first
+    suspect = raw.select(pl.any_horizontal(checks)).to_series()
+    return raw["_line"].filter(suspect).to_list() if suspect.any() else []
 
 
 def _opens_json(text: pl.Expr) -> pl.Expr:

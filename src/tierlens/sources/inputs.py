@@ -33,15 +33,12 @@ def open_input(source: str | Path, stdin: IO[bytes] | None = None) -> IO[bytes]:
         if peek == b"\x1f\x8b":
             return gzip.GzipFile(fileobj=stream)  # type: ignore[return-value]
         return stream
-    path = Path(source)
     try:
-        fh = path.open("rb")
+        fh = open(source, "rb")  # noqa: SIM115 (the caller closes it); not `Path.open`, per file of thousands
     except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
-    if fh.read(2) == b"\x1f\x8b":
-        fh.seek(0)
+        raise SourceError(f"cannot read {Path(source)}: {exc.strerror}") from None
+    if fh.peek(2)[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=fh)  # type: ignore[return-value]
-    fh.seek(0)
     return fh
 
 

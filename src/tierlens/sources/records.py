@@ -360,41 +360,49 @@ def json_kind(text: pl.Expr) -> pl.Expr:
 
 
 def typed_raw(raw: pl.DataFrame, fields: Sequence[RawField]) -> pl.DataFrame:
-    """Cast JSON-text leaves to their kinds; a value of the wrong JSON type sets `_type_error`."""
-    casts: list[pl.Expr] = []
-    errors: list[pl.Expr] = []
-    for f in fields:
-        val: pl.Expr
-        c = pl.col(f.path)
+    """Cast JSON-text leaves to their kinds; a value of the wrong JSON type sets `_type_error`.
+
+    Each cast is computed once, beside the text it checks against; the reasons are worded only
+    when some value is of the wrong type (naming a value's JSON type costs several string passes
+    per field, and nearly every chunk has no such value)."""
+    casts: dict[str, pl.Expr] = {}  # a field's cast, under a temporary name while its text is checked
+    checks: list[tuple[pl.Expr, RawField, str]] = []  # (the value is wrong, its field, what was expected)
+    for i, f in enumerate(fields):
+        c, cast = pl.col(f.path), pl.col(f"_cast{i}")
         if f.kind == "int":
             # the text of a JSON value: a JSON integer is what parses as one (JSON has no `+5`)
-            val = c.str.to_integer(strict=False)
-            bad = c.is_not_null() & val.is_null()
-            errors.append(
-                pl.when(bad).then(pl.format(f"{f.shown}: expected an integer, got {{}}", json_kind(c)))
-            )
+            casts[f.path] = c.str.to_integer(strict=False)
+            checks.append((c.is_not_null() & cast.is_null(), f, "an integer"))
             if _is_count(f):  # whatever the reader makes of it, no real count is this large
-                errors.append(pl.when(val > MAX_COUNT).then(pl.lit(f"{f.shown}: a count above 10^15")))
-            casts.append(val.alias(f.path))
+                checks.append(((cast > MAX_COUNT).fill_null(False), f, ""))
         elif f.kind == "num":
             is_num = c.str.contains(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
-            val = pl.when(is_num).then(c.cast(pl.Float64, strict=False))
-            bad = c.is_not_null() & val.is_null()
-            errors.append(
-                pl.when(bad).then(pl.format(f"{f.shown}: expected a number, got {{}}", json_kind(c)))
-            )
-            casts.append(val.alias(f.path))
+            casts[f.path] = pl.when(is_num).then(c.cast(pl.Float64, strict=False))
+            checks.append((c.is_not_null() & cast.is_null(), f, "a number"))
         elif f.kind == "bool":
             val = pl.when(c == "true").then(True).when(c == "false").then(False).otherwise(None)
-            bad = c.is_not_null() & val.is_null()
-            errors.append(
-                pl.when(bad).then(pl.format(f"{f.shown}: expected true or false, got {{}}", json_kind(c)))
-            )
-            casts.append(val.cast(pl.Boolean).alias(f.path))
-    out = raw.with_columns(casts) if casts else raw
-    type_error = pl.coalesce(errors) if errors else pl.lit(None, pl.String)
-    # computed on the raw text, before the casts replaced it
-    return out.with_columns(raw.select(type_error.cast(pl.String).alias("_type_error")))
+            casts[f.path] = val.cast(pl.Boolean)
+            checks.append((c.is_not_null() & cast.is_null(), f, "true or false"))
+    none = pl.lit(None, pl.String).alias("_type_error")
+    if not casts:
+        return raw.with_columns(none)
+    temp = {path: f"_cast{i}" for i, f in enumerate(fields) if (path := f.path) in casts}
+    out = raw.with_columns(**{temp[path]: expr for path, expr in casts.items()})
+    if out.select(pl.any_horizontal([bad for bad, _, _ in checks]).any()).item():
+        why = pl.coalesce([pl.when(bad).then(_why(f, expected)) for bad, f, expected in checks])
+        why = why.cast(pl.String)
+        out = out.with_columns(why.alias("_type_error"))
+    else:
+        out = out.with_columns(none)
+    columns = [pl.col(temp[c]).alias(c) if c in temp else pl.col(c) for c in raw.columns]
+    return out.select(*columns, "_type_error")
+
+
+def _why(f: RawField, expected: str) -> pl.Expr:
+    """The reason a value of `f` is wrong: not the `expected` JSON type (none: a count too large)."""
+    if not expected:
+        return pl.lit(f"{f.shown}: a count above 10^15")
+    return pl.format(f"{f.shown}: expected {expected}, got {{}}", json_kind(pl.col(f.path)))
 
 
 MAX_COUNT = 10**15

@@ -58,11 +58,12 @@ _DIR = "_rollups"
 VERSION = 2  # in each rollup's name: a change of what a rollup holds makes every one anew
 
 
-def rollup_of(requests: pl.LazyFrame) -> pl.LazyFrame:
-    """The rollup of `requests`, computed from them (what every stored rollup equals)."""
+def rollup_of(requests: pl.LazyFrame, *by: str) -> pl.LazyFrame:
+    """The rollup of `requests`, computed from them (what every stored rollup equals); `by`: more
+    keys to group on (the file of each row, for the rollups of several files at once)."""
     requests_of = pl.col("requests")
     return requests.group_by(
-        PARTITION_COLUMN, *KEYS, bucket=(pl.col("ts_source") == "bucket_start").fill_null(False)
+        *by, PARTITION_COLUMN, *KEYS, bucket=(pl.col("ts_source") == "bucket_start").fill_null(False)
     ).agg(
         rows=pl.len().cast(pl.Int64),
         **{c: pl.col(c).sum() for c in SUMMED},
@@ -82,10 +83,26 @@ def rollup_path(root: Path, data_file: Path) -> Path:
 
 def write_rollup(root: Path, data_file: Path) -> Path:
     """Make (or find) the rollup of `data_file`; OSError when the directory is not writable."""
-    target = rollup_path(root, data_file)
-    if _whole(target):
-        return target
-    frame = rollup_of(_scan_one(data_file)).collect()
+    return write_rollups(root, [data_file])[0]
+
+
+def write_rollups(root: Path, data_files: list[Path]) -> list[Path]:
+    """Make (or find) the rollups of `data_files`, the missing ones in one query over their files
+    (an ingest commits a file per day: thirty small queries cost several times one); OSError when
+    the directory is not writable."""
+    targets = [rollup_path(root, f) for f in data_files]
+    missing = [i for i, t in enumerate(targets) if not _whole(t)]
+    if not missing:
+        return targets
+    scans = [_scan_one(data_files[i]).with_columns(_file=pl.lit(i, pl.Int64)) for i in missing]
+    frames = rollup_of(pl.concat(scans, how="vertical"), "_file").collect()
+    by_file = frames.partition_by("_file", as_dict=True, include_key=False)
+    for i in missing:
+        _write_atomic(by_file.get((i,), frames.clear().drop("_file")), targets[i])
+    return targets
+
+
+def _write_atomic(frame: pl.DataFrame, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -94,7 +111,6 @@ def write_rollup(root: Path, data_file: Path) -> Path:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return target
 
 
 def scan_rollup(root: Path, data_files: list[Path]) -> pl.LazyFrame:

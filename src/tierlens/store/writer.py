@@ -224,14 +224,13 @@ def _logged(path: Path, summary: dict[str, Any]) -> bool:
 def _write_rollups(layout: Layout, committed: list[str]) -> None:
     """The rollups of the files just committed, so that the next report reads them ready; a
     reader makes any that is missing, so a failure here loses nothing."""
-    from tierlens.store.rollup import write_rollup
+    from tierlens.store.rollup import write_rollups
 
-    for rel in committed:
-        path = layout.root / rel
-        if path.suffix != ".parquet" or not path.is_relative_to(layout.requests):
-            continue  # a quarantine file, a quality file: not requests
-        with contextlib.suppress(OSError, pl.exceptions.PolarsError):
-            write_rollup(layout.root, path)
+    paths = [layout.root / rel for rel in committed]
+    # not a quarantine file, a quality file: requests only
+    requests = [p for p in paths if p.suffix == ".parquet" and p.is_relative_to(layout.requests)]
+    with contextlib.suppress(OSError, pl.exceptions.PolarsError):
+        write_rollups(layout.root, requests)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -251,6 +250,10 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+WRITERS = 2
+"""Threads that write Parquet (see `Transaction`)."""
 
 
 @dataclass
@@ -363,9 +366,11 @@ class Transaction(Staging):
         self.dir = layout.staging / ingest_id
         self.parts: dict[str, _Partition] = {}
         self._buffered = 0
-        # one writer thread: pyarrow releases the GIL, so writing overlaps parsing the next chunk
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierlens-write")
-        self._pending: Future[None] | None = None
+        # writer threads: pyarrow releases the GIL, so writing overlaps parsing the next chunk; while
+        # rows come in, one write is in flight at a time (a bound on memory), and the commit writes
+        # the partitions left in its buffers `WRITERS` at a time
+        self._pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="tierlens-write")
+        self._pending: list[Future[None]] = []
 
     def _stored_keys(self, day: date) -> pl.LazyFrame | None:
         from tierlens.store.doctor import readable
@@ -414,8 +419,9 @@ class Transaction(Staging):
         pq.write_table(table, staged, **_PARQUET_OPTIONS)
         self.rewrites.append((str(staged.relative_to(self.layout.root)), str(rel)))
 
-    def _flush(self, day: str, part: _Partition) -> None:
-        """Hand the partition's buffer to the writer thread (waiting for the previous write first)."""
+    def _flush(self, day: str, part: _Partition, wait: bool = True) -> None:
+        """Hand the partition's buffer to a writer thread (waiting for the writes in flight first,
+        unless not `wait`: the commit's last writes, of buffers already in memory)."""
         if not part.buffers:
             return
         tables = part.buffers
@@ -426,18 +432,19 @@ class Transaction(Staging):
         writer = part.writer
         self._buffered -= part.buffered
         part.buffers, part.buffered = [], 0
-        self._wait()
+        if wait:
+            self._wait()
 
         def write() -> None:
             table = _clustered(pa.concat_tables(tables))
             writer.write_table(table, row_group_size=CLUSTER_ROWS)
 
-        self._pending = self._pool.submit(write)
+        self._pending.append(self._pool.submit(write))
 
     def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()  # re-raises a write error here, in the ingest
+        pending, self._pending = self._pending, []
+        for write in pending:
+            write.result()  # re-raises a write error here, in the ingest
 
     # -- commit ------------------------------------------------------------------------------------
 
@@ -445,8 +452,9 @@ class Transaction(Staging):
         """Make everything staged visible at once (see the module docstring), with `quarantine`:
         the rejected lines to keep (file, line, reason, hash; never their text)."""
         moves: list[tuple[str, str]] = []
+        self._wait()  # a partition's writes never overlap: one ParquetWriter each
         for day, part in sorted(self.parts.items()):
-            self._flush(day, part)
+            self._flush(day, part, wait=False)
         self._wait()
         self._pool.shutdown()
         for day, part in sorted(self.parts.items()):
