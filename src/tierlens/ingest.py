@@ -339,9 +339,11 @@ class _Joined:
         when every worker has one (none before), in order."""
         if self.files:
             assert self.reader is not None
-            batch, ctx = self._joined()
+            # joined on the worker too: copying the files' bytes into one chunk holds the GIL
             self._pending.append(
-                self._pool.submit(_parse_joined, self.reader, batch, ctx, self.files, self.force_exact)
+                self._pool.submit(
+                    _parse_joined, self.reader, self.files, self.ingest_id, self.options, self.force_exact
+                )
             )
             self.reader, self.files, self.size = None, [], 0
         return self._pending.popleft().result() if len(self._pending) > self.WORKERS else []
@@ -356,22 +358,31 @@ class _Joined:
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
 
-    def _joined(self) -> tuple[Batch, Context]:
-        parts, chunks, line = [], [], 1
-        for ctx, batch in self.files:
-            chunk = batch.chunk or b""
-            parts.append(FilePart(line, ctx.source_file, ctx.path, batch.first_line))
-            chunks.append(chunk if chunk.endswith(b"\n") else chunk + b"\n")
-            line += batch.lines
-        first = self.files[0][0]
-        joined = Context(first.source_file, first.path, self.ingest_id, self.options, parts=tuple(parts))
-        return Batch(1, line - 1, chunk=b"".join(chunks)), joined
+
+def _joined(
+    files: list[tuple[Context, Batch]], ingest_id: str, options: dict[str, Any]
+) -> tuple[Batch, Context]:
+    """The files' batches as one chunk, with a context that says which line is whose."""
+    parts, chunks, line = [], [], 1
+    for ctx, batch in files:
+        chunk = batch.chunk or b""
+        parts.append(FilePart(line, ctx.source_file, ctx.path, batch.first_line))
+        chunks.append(chunk if chunk.endswith(b"\n") else chunk + b"\n")
+        line += batch.lines
+    first = files[0][0]
+    joined = Context(first.source_file, first.path, ingest_id, options, parts=tuple(parts))
+    return Batch(1, line - 1, chunk=b"".join(chunks)), joined
 
 
 def _parse_joined(
-    reader: Reader, batch: Batch, ctx: Context, files: list[tuple[Context, Batch]], force_exact: bool
+    reader: Reader,
+    files: list[tuple[Context, Batch]],
+    ingest_id: str,
+    options: dict[str, Any],
+    force_exact: bool,
 ) -> list[Outcome]:
-    """Parse a joined chunk; when that fails, each of its files alone (a bad one is reported)."""
+    """Parse the files as one chunk; when that fails, each alone (a bad one is reported)."""
+    batch, ctx = _joined(files, ingest_id, options)
     with contextlib.suppress(SourceError):
         return [(reader, p) for p in _parse_all(reader, batch, ctx, force_exact)]
     out: list[Outcome] = []

@@ -20,6 +20,7 @@ import tierlens
 from tests.paths import TESTS
 from tierlens.config import Settings
 from tierlens.ingest import ingest
+from tierlens.sources.inputs import count_newlines
 
 CORPUS = TESTS / "realworld"
 FORMATS = TESTS / "fixtures" / "formats"
@@ -64,3 +65,16 @@ def test_streams_split_across_chunks_are_each_one_request(streams: Path, tmp_pat
     advisors = 1  # the advisor stream bills a second model in its own row
     assert rows.height == starts + advisors
     assert rows["status"].to_list().count("ok") == rows.height
+
+
+@given(
+    lines=st.lists(st.integers(0, 3000), max_size=200),
+    newline_first=st.booleans(),
+    tail=st.integers(0, 50),
+)
+def test_newlines_are_counted_exactly_whatever_the_line_lengths(
+    lines: list[int], newline_first: bool, tail: int
+) -> None:
+    # long lines are counted one find at a time, short ones byte by byte: both must agree
+    data = (b"\n" if newline_first else b"") + b"".join(b"x" * n + b"\n" for n in lines) + b"y" * tail
+    assert count_newlines(data) == data.count(b"\n") == len(lines) + newline_first

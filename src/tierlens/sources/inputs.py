@@ -85,7 +85,7 @@ def iter_chunks(stream: IO[bytes], size: int) -> Iterator[tuple[int, bytes, int]
             block = block[3:]
         first = False
         if block:
-            newlines = block.count(b"\n")
+            newlines = count_newlines(block)
             yield line, block, newlines + (0 if block.endswith(b"\n") else 1)
             line += newlines
         if broken is not None:
@@ -93,6 +93,25 @@ def iter_chunks(stream: IO[bytes], size: int) -> Iterator[tuple[int, bytes, int]
         if not block:
             return
 
+
+def count_newlines(data: bytes) -> int:
+    """The number of `\n` in `data`. `bytes.count` tests byte by byte (about 2 GB/s); finding
+    each newline in turn is a `memchr` per line, several times faster where lines are long (a
+    Claude Code transcript's average ~1.7 KB) and slower where they are short, so the first
+    64 KiB say which way to count."""
+    head = data.count(b"\n", 0, _PROBE)
+    if len(data) <= _PROBE or head * _LONG_LINE > _PROBE:
+        return head + data.count(b"\n", _PROBE)
+    n, i = 0, data.find(b"\n")
+    while i >= 0:
+        n += 1
+        i = data.find(b"\n", i + 1)
+    return n
+
+
+_PROBE = 1 << 16
+_LONG_LINE = 1024
+"""Lines longer than this on average are counted one `find` at a time (see `count_newlines`)."""
 
 _STEP = 1 << 20
 
