@@ -61,6 +61,23 @@ def test_an_ingest_writes_the_rollups_of_the_files_it_commits(write: Any, tmp_pa
     assert {m.parent.name for m in made} == {p.parent.name for p in snap.files}
 
 
+@pytest.mark.parametrize("batch_bytes", [1, 8 << 20])
+def test_each_file_gets_its_own_rollup_however_many_one_query_sums(
+    write: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+) -> None:
+    # one query per file (1 byte per batch), or the whole ingest's files in one query
+    monkeypatch.setattr(rollup_module, "BATCH_BYTES", batch_bytes)
+    data = tmp_path / "data"
+    days = [f.logged(ts=f"2026-09-0{1 + i % 4}T10:00:00Z", feature=f"f{i % 3}") for i in range(40)]
+    days[5] = f.logged(ts="2026-09-02T11:00:00Z", model="unknown-model-7")  # an unpriced cell
+    ingest([write("a.jsonl", days)], load_settings(data_dir=data))
+    files = snapshot(data).files
+    assert len(files) == 4
+    for stored in files:
+        own = pl.read_parquet(rollup_module.rollup_path(data, stored)).lazy()
+        assert cells(own).equals(cells(rollup_of(rollup_module._scan_one(stored))))
+
+
 def test_a_missing_rollup_is_made_by_the_reader_and_a_read_only_one_computed(
     write: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

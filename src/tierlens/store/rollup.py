@@ -86,20 +86,39 @@ def write_rollup(root: Path, data_file: Path) -> Path:
     return write_rollups(root, [data_file])[0]
 
 
+BATCH_BYTES = 8 << 20
+"""Stored bytes summed by one rollup query at most (a query reads its files' columns whole)."""
+
+
 def write_rollups(root: Path, data_files: list[Path]) -> list[Path]:
-    """Make (or find) the rollups of `data_files`, the missing ones in one query over their files
-    (an ingest commits a file per day: thirty small queries cost several times one); OSError when
-    the directory is not writable."""
+    """Make (or find) the rollups of `data_files`; the missing ones of small files in one query
+    over several files, up to `BATCH_BYTES` of them (an ingest of Claude Code logs commits a
+    small file per day: thirty queries cost several times one); OSError when the directory is
+    not writable."""
     targets = [rollup_path(root, f) for f in data_files]
-    missing = [i for i, t in enumerate(targets) if not _whole(t)]
-    if not missing:
-        return targets
-    scans = [_scan_one(data_files[i]).with_columns(_file=pl.lit(i, pl.Int64)) for i in missing]
+    batch: list[int] = []
+    size = 0
+    for i, target in enumerate(targets):
+        if _whole(target):
+            continue
+        if batch and size + data_files[i].stat().st_size > BATCH_BYTES:
+            _write_batch([data_files[j] for j in batch], [targets[j] for j in batch])
+            batch, size = [], 0
+        batch.append(i)
+        size += data_files[i].stat().st_size
+    if batch:
+        _write_batch([data_files[j] for j in batch], [targets[j] for j in batch])
+    return targets
+
+
+def _write_batch(data_files: list[Path], targets: list[Path]) -> None:
+    """The rollups of `data_files`, computed in one query grouped by file, each written to its target."""
+    scans = [_scan_one(f).with_columns(_file=pl.lit(i, pl.Int64)) for i, f in enumerate(data_files)]
     frames = rollup_of(pl.concat(scans, how="vertical"), "_file").collect()
     by_file = frames.partition_by("_file", as_dict=True, include_key=False)
-    for i in missing:
-        _write_atomic(by_file.get((i,), frames.clear().drop("_file")), targets[i])
-    return targets
+    empty = frames.clear().drop("_file")
+    for i, target in enumerate(targets):
+        _write_atomic(by_file.get((i,), empty), target)
 
 
 def _write_atomic(frame: pl.DataFrame, target: Path) -> None:
