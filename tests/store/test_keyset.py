@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import polars as pl
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tierlens.store import keyset
 from tierlens.store.keyset import KeySet
 
 # few distinct values, so that batches repeat keys, share a _k1 across days and collide on _k1 alone
@@ -20,16 +22,22 @@ def _frame(keys: list[tuple[int, int, int]]) -> pl.DataFrame:
         {
             "_k1": [k[0] for k in keys],
             "_k2": [k[1] for k in keys],
-            "_day": [date(2026, 11, 1) + timedelta(days=k[2]) for k in keys],
+            # a row without a time has no day: its keys are a set of their own
+            "_day": [None if k[2] == 3 else date(2026, 11, 1) + timedelta(days=k[2]) for k in keys],
             "payload": list(range(len(keys))),
         },
         schema={"_k1": pl.UInt64, "_k2": pl.UInt64, "_day": pl.Date, "payload": pl.Int64},
     )
 
 
-@settings(max_examples=300, deadline=None)
-@given(_BATCHES)
-def test_known_matches_a_python_set_after_every_batch(batches: list[list[tuple[int, int, int]]]) -> None:
+@pytest.mark.parametrize("small", [0, keyset.SMALL_KEYS], ids=["searched", "joined"])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=_BATCHES)
+def test_known_matches_a_python_set_after_every_batch(
+    batches: list[list[tuple[int, int, int]]], small: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # both ways of looking keys up: a search per day and run, or one join with the days' keys
+    monkeypatch.setattr(keyset, "SMALL_KEYS", small)
     keys, model = KeySet(), set()
     for batch in batches:
         frame = _frame(batch)
