@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tierlens.errors import optional_module
@@ -27,11 +29,36 @@ def spark_session(master: str | None = None) -> Any:
         if master.startswith("local"):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             builder = builder.config("spark.sql.shuffle.partitions", "4")
-    session = (
-        builder.config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .getOrCreate()
-    )
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    builder = builder.config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    with _exec_only_launch():
+        session = builder.getOrCreate()
     if not remote:
         session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+@contextmanager
+def _exec_only_launch() -> Iterator[None]:
+    """While a session starts: pyspark's JVM launch in a new session instead of with a `preexec_fn`.
+
+    pyspark starts its JVM with a `preexec_fn` that ignores SIGINT, so CPython forks and runs Python
+    in the child before it execs. Once tierlens has run (polars, DuckDB and Arrow keep threads),
+    that child can crash or hang on a lock another thread held at the fork: spark-submit never
+    starts (`JAVA_GATEWAY_EXITED`). In a session of its own, the JVM is outside the terminal's
+    process group, so Ctrl-C still does not reach it, and CPython execs without running Python in
+    the child. pyspark has no option for this, so its `Popen` is wrapped for the launch only.
+    """
+    gateway: Any = optional_module("pyspark.java_gateway", "spark")
+    original = gateway.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.pop("preexec_fn", None) is not None:
+            kwargs["start_new_session"] = True
+        return original(*args, **kwargs)
+
+    gateway.Popen = popen
+    try:
+        yield
+    finally:
+        gateway.Popen = original
