@@ -455,7 +455,10 @@ STAGES: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
     ("    spill chunk to temp file", lambda k: k[0].endswith("tempfile.py") and k[2] == "func_wrapper"),
     ("    DuckDB query -> Arrow", lambda k: "duckdb" in k[0] and k[2] in ("to_arrow_table", "arrow")),
     ("    pl.from_arrow", lambda k: k[0].endswith("polars/convert/general.py") and k[2] == "from_arrow"),
-    ("  typed_raw (JSON text -> types)", lambda k: k[0].endswith("sources/records.py") and k[2] == "typed_raw"),
+    (
+        "  typed_raw (JSON text -> types)",
+        lambda k: k[0].endswith("sources/records.py") and k[2] == "typed_raw",
+    ),
     ("  to_canonical (polars)", lambda k: k[0].endswith("sources/anthropic.py") and k[2] == "to_canonical"),
     ("  conform (schema cast)", lambda k: k[0].endswith("tierlens/schema.py") and k[2] == "conform"),
     ("price_requests", lambda k: k[0].endswith("pricing/engine.py") and k[2] == "price_requests"),
