@@ -67,7 +67,8 @@ def with_timestamp(df: pl.DataFrame, text: pl.Expr, name: str = "_ts") -> pl.Dat
     fast = text.str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us", cache=False
     ).dt.replace_time_zone("UTC")
-    out = df.with_columns(in_range(fast).alias(name))
+    # parsed into the column first: `in_range` names its argument twice, which would parse twice
+    out = df.with_columns(fast.alias(name)).with_columns(in_range(pl.col(name)).alias(name))
     if out.select((pl.col(name).is_null() & text.is_not_null()).any()).item():
         out = out.with_columns(pl.coalesce(pl.col(name), parse_timestamp(text)).alias(name))
     return out
