@@ -4,12 +4,13 @@ reason never repeats the value (it can be message text)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tierlens
@@ -17,7 +18,7 @@ from tests import factories as f
 from tierlens.config import Settings
 from tierlens.ingest import ingest
 from tierlens.sources import Context, make_reader, parse_chunk
-from tierlens.sources.exprs import BAD_TIME, MAX_TOKENS
+from tierlens.sources.exprs import BAD_TIME, EARLIEST, LATEST, MAX_TOKENS, in_range
 
 CTX = Context(source_file="t.jsonl", path=None, ingest_id="t")
 
@@ -25,6 +26,18 @@ CTX = Context(source_file="t.jsonl", path=None, ingest_id="t")
 def parse(lines: list[Any], exact: bool = False) -> Any:
     body = "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines).encode()
     return parse_chunk(make_reader("anthropic_messages", Settings()), body, 1, CTX, force_exact=exact)
+
+
+@given(st.datetimes(datetime(1900, 1, 1), datetime(2200, 1, 1), timezones=st.just(UTC)))
+@example(EARLIEST - timedelta(microseconds=1))
+@example(EARLIEST)
+@example(LATEST - timedelta(microseconds=1))
+@example(LATEST)
+@example(datetime(1970, 1, 1, tzinfo=UTC))
+def test_only_times_from_2000_until_2100_are_kept(moment: datetime) -> None:
+    # to the microsecond at either bound: 2000-01-01 is in, 2100-01-01 is out
+    kept = pl.select(in_range(pl.lit(moment, pl.Datetime("us", "UTC")))).item()
+    assert kept == (moment if EARLIEST <= moment < LATEST else None)
 
 
 @pytest.mark.parametrize("exact", [False, True])

@@ -28,8 +28,18 @@ MAX_TOKENS = 1_000_000_000
 
 
 def in_range(ts: pl.Expr) -> pl.Expr:
-    """`ts` where it lies in [EARLIEST, LATEST), else null."""
-    return pl.when(ts.is_between(pl.lit(EARLIEST), pl.lit(LATEST), closed="left")).then(ts)
+    """`ts` (a UTC datetime in microseconds) where it lies in [EARLIEST, LATEST), else null.
+
+    `ts` is named once: `when(ts is between).then(ts)` would evaluate it twice (a parse, for the
+    readers), as an eager frame does not share a subexpression. The microseconds are clipped to
+    one past each bound, and those two values, out of range by construction, become null."""
+    below, above = _EARLIEST_US - 1, _LATEST_US
+    micros = ts.dt.epoch("us").clip(below, above).replace([below, above], None)
+    return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+
+
+_EARLIEST_US = int(EARLIEST.timestamp()) * 1_000_000
+_LATEST_US = int(LATEST.timestamp()) * 1_000_000
 
 
 def epoch_micros(num: pl.Expr) -> pl.Expr:
@@ -67,8 +77,7 @@ def with_timestamp(df: pl.DataFrame, text: pl.Expr, name: str = "_ts") -> pl.Dat
     fast = text.str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us", cache=False
     ).dt.replace_time_zone("UTC")
-    # parsed into the column first: `in_range` names its argument twice, which would parse twice
-    out = df.with_columns(fast.alias(name)).with_columns(in_range(pl.col(name)).alias(name))
+    out = df.with_columns(in_range(fast).alias(name))
     if out.select((pl.col(name).is_null() & text.is_not_null()).any()).item():
         out = out.with_columns(pl.coalesce(pl.col(name), parse_timestamp(text)).alias(name))
     return out
