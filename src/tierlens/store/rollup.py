@@ -96,28 +96,29 @@ def write_rollups(root: Path, data_files: list[Path]) -> list[Path]:
     small file per day: thirty queries cost several times one); OSError when the directory is
     not writable."""
     targets = [rollup_path(root, f) for f in data_files]
-    batch: list[int] = []
+    batch: list[tuple[Path, Path]] = []  # (stored file, its rollup), up to BATCH_BYTES of files
     size = 0
-    for i, target in enumerate(targets):
+    for data_file, target in zip(data_files, targets, strict=True):
         if _whole(target):
             continue
-        if batch and size + data_files[i].stat().st_size > BATCH_BYTES:
-            _write_batch([data_files[j] for j in batch], [targets[j] for j in batch])
+        stored = data_file.stat().st_size
+        if batch and size + stored > BATCH_BYTES:
+            _write_batch(batch)
             batch, size = [], 0
-        batch.append(i)
-        size += data_files[i].stat().st_size
+        batch.append((data_file, target))
+        size += stored
     if batch:
-        _write_batch([data_files[j] for j in batch], [targets[j] for j in batch])
+        _write_batch(batch)
     return targets
 
 
-def _write_batch(data_files: list[Path], targets: list[Path]) -> None:
-    """The rollups of `data_files`, computed in one query grouped by file, each written to its target."""
-    scans = [_scan_one(f).with_columns(_file=pl.lit(i, pl.Int64)) for i, f in enumerate(data_files)]
+def _write_batch(batch: list[tuple[Path, Path]]) -> None:
+    """The rollups of (stored file, rollup) pairs, computed in one query grouped by file."""
+    scans = [_scan_one(f).with_columns(_file=pl.lit(i, pl.Int64)) for i, (f, _) in enumerate(batch)]
     frames = rollup_of(pl.concat(scans, how="vertical"), "_file").collect()
     by_file = frames.partition_by("_file", as_dict=True, include_key=False)
     empty = frames.clear().drop("_file")
-    for i, target in enumerate(targets):
+    for i, (_, target) in enumerate(batch):
         _write_atomic(by_file.get((i,), empty), target)
 
 
