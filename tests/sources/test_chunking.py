@@ -20,6 +20,7 @@ import tierlens
 from tests.paths import TESTS
 from tierlens.config import Settings
 from tierlens.ingest import ingest
+from tierlens.sources import parse
 from tierlens.sources.inputs import count_newlines
 
 CORPUS = TESTS / "realworld"
@@ -78,3 +79,24 @@ def test_newlines_are_counted_exactly_whatever_the_line_lengths(
     # long lines are counted one find at a time, short ones byte by byte: both must agree
     data = (b"\n" if newline_first else b"") + b"".join(b"x" * n + b"\n" for n in lines) + b"y" * tail
     assert count_newlines(data) == data.count(b"\n") == len(lines) + newline_first
+
+
+@pytest.mark.parametrize("corpus", ["claude_code", "all real streams"])
+def test_rows_copied_out_of_their_chunk_are_the_same_rows(
+    corpus: str, streams: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows that are a small part of their chunk are copied out of DuckDB's output (so that they do
+    not hold it); copied or not, every column of every row is the same."""
+    path = streams if corpus == "all real streams" else CORPUS / corpus
+
+    def every_row(keep_apart: int, data: Path) -> pl.DataFrame:
+        monkeypatch.setattr(parse, "_KEEP_APART", keep_apart)
+        ingest([path], Settings(data_dir=data))
+        rows = tierlens.open(data).collect().drop("ingest_id")
+        return rows.sort(rows.columns, nulls_last=True)
+
+    copied = every_row(0, tmp_path / "copied")  # every frame copied
+    kept = every_row(10**12, tmp_path / "kept")  # none
+    assert copied.height > 0
+    assert copied.schema == kept.schema
+    assert_frame_equal(copied, kept)

@@ -4,6 +4,7 @@ mapping, skips, rejects)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,11 +62,11 @@ def parse_chunk(
         raw = _numbered(raw, pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64), first_line)
         suspects = suspect_rows(raw, fields)
         if not suspects:
-            return _finish(reader, raw, fields, ctx, texts, {}, [], n_lines, 0, "fast")
+            parsed = _finish(reader, raw, fields, ctx, texts, {}, [], n_lines, 0, "fast")
+            return _kept_apart(parsed, len(chunk))
         exact = [_decoded(ln, texts[ln - first_line]) for ln in suspects]
-        return _mixed(
-            reader, raw.filter(~pl.col("_line").is_in(suspects)), exact, 0, fields, ctx, texts, n_lines
-        )
+        fast = raw.filter(~pl.col("_line").is_in(suspects))
+        return _kept_apart(_mixed(reader, fast, exact, 0, fields, ctx, texts, n_lines), len(chunk))
     records, blank = decode_lines(chunk, first_line)
     good = [r for r in records if r.error is None and isinstance(r.value, dict)]
     joined = b"\n".join(r.text.removeprefix(_BOM) for r in good)
@@ -77,7 +78,7 @@ def parse_chunk(
     routed = set(suspects)
     exact = [r for r in records if r.error is not None or not isinstance(r.value, dict) or r.line in routed]
     fast = raw.filter(~pl.col("_line").is_in(suspects)) if suspects else raw
-    return _mixed(reader, fast, exact, blank, fields, ctx, texts, n_lines)
+    return _kept_apart(_mixed(reader, fast, exact, blank, fields, ctx, texts, n_lines), len(chunk))
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -220,6 +221,34 @@ def _finish(
         pending=pending,
         deferred=deferred,
     )
+
+
+def _kept_apart(parsed: Parsed, chunk_bytes: int) -> Parsed:
+    """`parsed` with its frames copied into memory of their own when they are a small part of the
+    chunk (most lines of a Claude Code transcript are prompts and tool results, which are not kept).
+
+    A column polars took from DuckDB's Arrow output keeps that whole output alive (every column of
+    the chunk, message text and all), and a string column filtered or coalesced from it still
+    points into it: a few kept rows would hold their chunk until the end of the ingest. Where the
+    rows are most of the chunk (a gateway log) the copy would only cost time and memory."""
+    if parsed.rows.estimated_size() * _KEEP_APART > chunk_bytes:
+        return parsed
+    parsed.rows = _owned(parsed.rows)
+    parsed.pending = None if parsed.pending is None else _owned(parsed.pending)
+    parsed.deferred = None if parsed.deferred is None else _owned(parsed.deferred)
+    return parsed
+
+
+_KEEP_APART = 4
+"""Rows whose size is less than a chunk's bytes over this are copied out of it (`_kept_apart`)."""
+
+
+def _owned(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` copied into new memory (an Arrow IPC round trip: polars' own copies share buffers)."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="uncompressed")
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
 
 
 def _skipped_early(reader: Reader, typed: pl.DataFrame, skipped: dict[str, int]) -> tuple[pl.DataFrame, int]:
