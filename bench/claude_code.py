@@ -26,8 +26,8 @@ deduplicate). It
 3. times `tierlens ingest TREE --data FRESH` then `tierlens summary --period day --by model
    --format json`, and `ccusage daily --json --offline` (the native binary of the npm package,
    with CLAUDE_CONFIG_DIR=TREE and an empty HOME, so it reads this tree and nothing else), each in
-   its own child process: wall time and that child's peak RSS from `os.wait4`, as bench/ingest.py
-   does; medians over --repeats.
+   its own child process: wall time and that child's peak RSS (`bench/childproc.py`, as
+   bench/ingest.py does: not floored at this process's own RSS); medians over --repeats.
 
 Every prompt stays within 200,000 tokens (Claude Code's window without the 1M beta), so the
 long-context rules, where ccusage and Anthropic differ (FACTS A3, rule 2), never apply; all lines
@@ -65,6 +65,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import childproc  # type: ignore[import-not-found]  # bench/childproc.py, beside this script
 
 GENERATOR_VERSION = 2
 """Bump when the generated lines change, so cached trees are regenerated."""
@@ -859,19 +861,11 @@ class Measured:
 def measure(
     cmd: Sequence[str], stdout: Path, stderr: Path, cwd: Path, env: dict[str, str]
 ) -> tuple[int, Measured]:
-    """Run `cmd`; its exit code, wall time, and the peak RSS and CPU of that child alone.
-
-    As bench/ingest.py's `measure`: `os.wait4` returns the rusage of exactly the child it reaped
-    (and its reaped descendants); stdout and stderr are kept apart here, stdout being JSON.
-    """
+    """Run `cmd`; its exit code, wall time, and the peak RSS and CPU of that child alone
+    (`childproc.measure`, as bench/ingest.py); stdout and stderr are kept apart, stdout being JSON."""
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, cwd=cwd, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    rss = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024  # Linux: KiB
-    return proc.returncode, Measured(wall, rss, usage.ru_utime + usage.ru_stime)
+        got = childproc.measure(cmd, out, err, cwd, env)
+    return got.returncode, Measured(got.wall_s, got.maxrss_bytes, got.cpu_s)
 
 
 def _fail(what: str, rc: int, err: Path) -> SystemExit:

@@ -10,8 +10,8 @@ of DuckDB as the JSON parser (see pyproject.toml) rests on numbers from this scr
    a given N and seed, and reuses the file when it already exists;
 2. runs `tierlens ingest FILE --data DIR` (fresh DIR each run) and a DuckDB `COPY (SELECT * FROM
    read_json(..., columns={explicit nested STRUCTs})) TO ... (FORMAT parquet, COMPRESSION zstd)`
-   the same way: each in its own subprocess, wall time and that child's own peak RSS from
-   `os.wait4` (per-child rusage, not the max over every child this process ever waited for);
+   the same way: each in its own subprocess, wall time and that child's own peak RSS
+   (`bench/childproc.py`: from `os.wait4` in a small launcher, so not floored at this process's);
 3. repeats each `--repeats` times, prints the medians and whether the targets are met.
 
 `--profile` instead runs the ingest in-process under cProfile on a smaller file and prints the top
@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import childproc  # type: ignore[import-not-found]  # bench/childproc.py, beside this script
 import polars as pl
 
 GENERATOR_VERSION = 1
@@ -327,20 +328,11 @@ class Contender:
 
 
 def measure(cmd: Sequence[str], log: Path, cwd: Path) -> tuple[int, float, int, float]:
-    """Run `cmd`; (exit code, wall s, peak RSS bytes, user+sys CPU s) of that child alone.
-
-    `os.wait4` returns the rusage of exactly the child it reaped (and its reaped descendants),
-    unlike RUSAGE_CHILDREN, whose ru_maxrss is the max over every child ever waited for.
-    """
+    """Run `cmd`; (exit code, wall s, peak RSS bytes, user+sys CPU s) of that child alone
+    (`childproc.measure`: its RSS is not floored at this process's)."""
     with log.open("wb") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    # Linux reports ru_maxrss in KiB (macOS in bytes)
-    rss = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
-    return proc.returncode, wall, rss, usage.ru_utime + usage.ru_stime
+        got = childproc.measure(cmd, out, subprocess.STDOUT, cwd)
+    return got.returncode, got.wall_s, got.maxrss_bytes, got.cpu_s
 
 
 def _tree_bytes(path: Path) -> int:
