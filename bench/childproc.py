@@ -31,8 +31,9 @@ if pid == 0:
     os.close(fd)
     try:
         os.execvp(cmd[0], cmd)
-    finally:
-        os._exit(127)
+    except OSError as exc:
+        os.write(2, f"{cmd[0]}: {exc}\\n".encode())
+    os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - started
 with os.fdopen(fd, "w") as out:
