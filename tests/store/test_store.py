@@ -300,3 +300,34 @@ def test_a_failure_while_chunks_are_still_parsed_ahead_ends_the_ingest_at_once(
     assert not worker.is_alive(), "the ingest hung after its store failed"
     assert len(outcome) == 1 and isinstance(outcome[0], StoreError)
     assert not list(Layout(settings.data_dir).requests.rglob("*.parquet"))  # nothing committed
+
+
+def test_every_committed_file_and_its_directory_are_on_disk_before_the_snapshot_names_them(
+    write: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit's fsyncs run on threads at once; each data file and each partition directory
+    it was renamed into is still synced, and before the snapshot that makes them visible."""
+    import tierlens.store.writer as writer
+
+    synced: list[str] = []
+    published: list[set[str]] = []
+    real_fsync, real_publish = os.fsync, writer.publish
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def publish(layout: Layout) -> int | None:
+        published.append(set(synced))
+        return real_publish(layout)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(writer, "publish", publish)
+    ingest([logs(write, n=90)], settings)  # three days: three partitions
+    files = sorted((settings.data_dir / "requests").rglob("*.parquet"))
+    assert len({p.parent for p in files}) == 3
+    assert len(published) == 1
+    for p in files:
+        # renamed after its fsync: the name it was synced under is its staged one
+        assert any(s.endswith(p.name) for s in published[0]), p
+        assert str(p.parent.resolve()) in published[0], p.parent

@@ -243,6 +243,27 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+FSYNC_THREADS = 8
+"""fsyncs waited on at once by a commit: each waits on the disk with the GIL released, and the
+file system's journal then commits them together (a commit of 30 daily partitions makes some 60)."""
+
+
+def _fsync_each(paths: Sequence[Path], fsync: Callable[[Path], None]) -> None:
+    """`fsync` of every path, on up to `FSYNC_THREADS` threads; the first error is raised."""
+    if len(paths) < 2:
+        for p in paths:
+            fsync(p)
+        return
+    with ThreadPoolExecutor(min(FSYNC_THREADS, len(paths)), thread_name_prefix="tierlens-fsync") as pool:
+        for _ in pool.map(fsync, paths):
+            pass
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -457,15 +478,16 @@ class Transaction(Staging):
             self._flush(day, part, wait=False)
         self._wait()
         self._pool.shutdown()
+        written = []
         for day, part in sorted(self.parts.items()):
             if part.writer is not None and part.path is not None:
                 part.writer.close()
-                with part.path.open("rb") as fh:
-                    os.fsync(fh.fileno())
+                written.append(part.path)
                 final = self.layout.partition(day) / part.path.name
                 moves.append(
                     (str(part.path.relative_to(self.layout.root)), str(final.relative_to(self.layout.root)))
                 )
+        _fsync_each(written, _fsync_file)
         moves += self.rewrites
         if quarantine:
             q = self.dir / "quarantine.jsonl"
@@ -482,9 +504,10 @@ class Transaction(Staging):
             d = self.layout.root / dst
             d.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.layout.root / src, d)
-            _fsync_dir(d.parent)
             if i == 0:
                 _crash_point("mid_rename")
+        # the renames durable before the snapshot names them (until then the journal replays them)
+        _fsync_each(sorted({(self.layout.root / dst).parent for _, dst in moves}), _fsync_dir)
         for old in self.deletes:
             with contextlib.suppress(FileNotFoundError):
                 (self.layout.root / old).unlink()
