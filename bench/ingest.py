@@ -16,13 +16,17 @@ of DuckDB as the JSON parser (see pyproject.toml) rests on numbers from this scr
 
 `--profile` instead runs the ingest in-process under cProfile on a smaller file and prints the top
 entries plus a per-stage breakdown (DuckDB parse, polars transform, pricing, dedupe, Parquet write);
-the parse then runs on the profiled thread, batch after batch, so that every stage is seen.
+the parse then runs on the profiled thread, batch after batch (and chunk of joined files after
+chunk), so that every stage is seen. `--profile-input PATH` profiles the ingest of PATH instead:
+a log file, or a Claude Code tree such as bench/claude_code.py generates.
 
 Then, unless `--no-claude-code`, it runs `bench/claude_code.py` (a generated Claude Code tree:
 tierlens ingest plus daily totals against `ccusage daily --json --offline`, both totals checked).
 
-Usage: `python bench/ingest.py [--records N] [--repeats R] [--workdir DIR] [--profile] [--no-claude-code]`;
-quick smoke run: `python bench/ingest.py --records 200000 --repeats 1`.
+Usage: `python bench/ingest.py [--records N] [--repeats R] [--workdir DIR] [--profile
+[--profile-input PATH]] [--no-claude-code]`; quick smoke run: `python bench/ingest.py --records
+200000 --repeats 1`; the Claude Code tree's stages: `python bench/ingest.py --profile
+--profile-input /tmp/tierlens-cc-bench/tree-f1000-t100000-s42`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -300,10 +305,13 @@ def ensure_logs(workdir: Path, records: int, seed: int, block_rows: int) -> Path
 
 
 def warm_cache(path: Path) -> None:
-    """Read the file once so both contenders start from the page cache, not the disk."""
-    with path.open("rb") as fh:
-        while fh.read(64 * 1024 * 1024):
-            pass
+    """Read the file (each file of a directory) once, so that every contender starts from the
+    page cache, not the disk."""
+    for one in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if one.is_file():
+            with one.open("rb") as fh:
+                while fh.read(64 * 1024 * 1024):
+                    pass
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -441,7 +449,12 @@ def report(records: int, logs: Path, contenders: Sequence[Contender]) -> None:
 # (label, predicate on pstats' (file, line, function) key); cumulative time is reported
 STAGES: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
     ("ingest() total", lambda k: k[0].endswith("tierlens/ingest.py") and k[2] == "ingest"),
+    (
+        "open files (open_log: read, detect)",
+        lambda k: k[0].endswith("tierlens/logfiles.py") and k[2] == "open_log",
+    ),
     ("read chunks (iter_chunks)", lambda k: k[0].endswith("sources/inputs.py") and k[2] == "iter_chunks"),
+    ("join small files (_joined)", lambda k: k[0].endswith("tierlens/ingest.py") and k[2] == "_joined"),
     ("parse_chunk (all parsing)", lambda k: k[0].endswith("sources/parse.py") and k[2] == "parse_chunk"),
     ("  fast_raw (DuckDB + Arrow)", lambda k: k[0].endswith("sources/fastscan.py") and k[2] == "fast_raw"),
     ("    spill chunk to temp file", lambda k: k[0].endswith("tempfile.py") and k[2] == "func_wrapper"),
@@ -451,7 +464,8 @@ STAGES: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
         "  typed_raw (JSON text -> types)",
         lambda k: k[0].endswith("sources/records.py") and k[2] == "typed_raw",
     ),
-    ("  to_canonical (polars)", lambda k: k[0].endswith("sources/anthropic.py") and k[2] == "to_canonical"),
+    ("  to_canonical (polars)", lambda k: "tierlens/sources/" in k[0] and k[2] == "to_canonical"),
+    ("  prepare (dedupe within a file)", lambda k: "tierlens/sources/" in k[0] and k[2] == "prepare"),
     ("  conform (schema cast)", lambda k: k[0].endswith("tierlens/schema.py") and k[2] == "conform"),
     ("price_requests", lambda k: k[0].endswith("pricing/engine.py") and k[2] == "price_requests"),
     ("Transaction.add (dedupe+stage)", lambda k: k[0].endswith("store/writer.py") and k[2] == "add"),
@@ -474,14 +488,38 @@ def _parse_in_line(ingest_module: Any) -> None:
     ingest_module._parsed_ahead = in_line
 
 
-def profile(workdir: Path, records: int, seed: int, block_rows: int, top: int) -> None:
+class _InlinePool:
+    """A stand-in for the ingest's thread pools that runs each task at once, on the calling thread
+    (cProfile sees one thread only)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed over as a pool would
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def profile(
+    workdir: Path, records: int, seed: int, block_rows: int, top: int, given: Path | None = None
+) -> None:
+    """Profile one in-process ingest of `given` (a log file or a Claude Code tree), else of
+    `records` generated records, and print the stage breakdown."""
     import tierlens.ingest as ingest_module
     from tierlens.config import load_settings
     from tierlens.ingest import ingest
 
     _parse_in_line(ingest_module)
+    ingest_module.ThreadPoolExecutor = _InlinePool  # type: ignore[attr-defined,misc]  # joined files too
 
-    logs = ensure_logs(workdir, records, seed, block_rows)
+    logs = given or ensure_logs(workdir, records, seed, block_rows)
     warm_cache(logs)
     data = Path(tempfile.mkdtemp(prefix="tierlens-profile-", dir=workdir))
     settings = load_settings(data_dir=data)
@@ -493,8 +531,8 @@ def profile(workdir: Path, records: int, seed: int, block_rows: int, top: int) -
     wall = time.perf_counter() - started
     shutil.rmtree(data, ignore_errors=True)
     print(
-        f"\nin-process ingest under cProfile: {records:,} records in {wall:.2f}s "
-        f"({records / wall:,.0f} records/s; rows added {result.rows_added:,}, "
+        f"\nin-process ingest of {logs} under cProfile: {result.lines_read:,} lines in {wall:.2f}s "
+        f"({result.lines_read / wall:,.0f} lines/s; rows added {result.rows_added:,}, "
         f"chunk_bytes {settings.chunk_bytes / MB:.0f} MB)\n"
     )
     buf = io.StringIO()
@@ -528,6 +566,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", action="store_true", help="profile an in-process ingest instead of benchmarking"
     )
     ap.add_argument("--profile-records", type=int, default=1_000_000, help="records for --profile")
+    ap.add_argument(
+        "--profile-input",
+        type=Path,
+        help="with --profile: ingest this log file or directory (a Claude Code tree) instead",
+    )
     ap.add_argument("--top", type=int, default=25, help="cProfile entries to print with --profile")
     ap.add_argument(
         "--claude-code",
@@ -547,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir: Path = args.workdir.resolve()
 
     if args.profile:
-        profile(workdir, args.profile_records, args.seed, args.block_rows, args.top)
+        profile(workdir, args.profile_records, args.seed, args.block_rows, args.top, args.profile_input)
         return 0
 
     logs = ensure_logs(workdir, args.records, args.seed, args.block_rows)
